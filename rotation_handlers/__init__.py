@@ -1,0 +1,1 @@
+"""Secrets rotation and SSM replication Lambda handlers."""

@@ -1,0 +1,84 @@
+"""Structured logging: one JSON object per line, never a secret value.
+
+Every module logs through :func:`get_logger` and :func:`log`. Fields are passed as
+keyword arguments; values go through :func:`redact` so that a password that found
+its way into a driver error or an exception message never reaches the log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+_ROOT = "rotation_handlers"
+_secrets_lock = threading.Lock()
+_known_secrets: set[str] = set()
+
+
+def register_secret(*values: str | None) -> None:
+    """Remember values that must never be printed (passwords). Empty/short values are ignored."""
+    with _secrets_lock:
+        for value in values:
+            if isinstance(value, str) and len(value) >= 4:
+                _known_secrets.add(value)
+
+
+def forget_secrets() -> None:
+    with _secrets_lock:
+        _known_secrets.clear()
+
+
+def redact(text: str, extra: Iterable[str | None] = ()) -> str:
+    """Replace every registered secret (and ``extra``) in ``text`` with ``***``."""
+    with _secrets_lock:
+        values = set(_known_secrets)
+    values.update(v for v in extra if isinstance(v, str) and len(v) >= 4)
+    for value in sorted(values, key=len, reverse=True):
+        if value in text:
+            text = text.replace(value, "***")
+    return text
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        payload.update(getattr(record, "fields", {}))
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            payload["error_type"] = type(exc).__name__
+            payload["error"] = str(exc)
+        return redact(json.dumps(payload, default=str, sort_keys=False))
+
+
+def _configure_root() -> logging.Logger:
+    root = logging.getLogger(_ROOT)
+    if not getattr(root, "_configured", False):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(JsonFormatter())
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        root.propagate = True
+        root._configured = True  # type: ignore[attr-defined]
+    return root
+
+
+def get_logger(name: str) -> logging.Logger:
+    _configure_root()
+    if not name.startswith(_ROOT):
+        name = f"{_ROOT}.{name}"
+    return logging.getLogger(name)
+
+
+def log(logger: logging.Logger, message: str, level: int = logging.INFO, **fields: Any) -> None:
+    """Log ``message`` with structured ``fields`` (each becomes a JSON key)."""
+    logger.log(level, message, extra={"fields": fields})
