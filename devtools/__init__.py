@@ -1,0 +1,1 @@
+"""Development tools shared by the tests, the benchmarks and the local end-to-end run."""

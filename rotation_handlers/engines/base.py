@@ -1,0 +1,166 @@
+"""The database engine interface: one module per engine behind :class:`Engine`.
+
+An engine knows how to open a verified-TLS connection with a set of credentials,
+run a check statement and change the logged-in user's own password. Strategies
+only talk to this interface, never to a driver.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ..errors import ConfigurationError
+from ..logs import redact, register_secret
+
+DEFAULT_CONNECT_TIMEOUT = 5
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Where and as whom to log in. ``repr`` never shows the password."""
+
+    host: str
+    port: int
+    username: str
+    password: str
+    dbname: str | None
+    tls: bool
+
+    def __post_init__(self) -> None:
+        register_secret(self.password)
+
+    def __repr__(self) -> str:
+        return f"Credentials({self.username}@{self.host}:{self.port}, tls={self.tls})"
+
+    __str__ = __repr__
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def connect_timeout() -> int:
+    raw = os.environ.get("DB_CONNECT_TIMEOUT", str(DEFAULT_CONNECT_TIMEOUT))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(
+            f"DB_CONNECT_TIMEOUT must be a whole number of seconds, got {raw!r}"
+        ) from None
+    if not 2 <= value <= 60:
+        raise ConfigurationError(f"DB_CONNECT_TIMEOUT must be between 2 and 60 seconds, got {value}")
+    return value
+
+
+def ca_bundle() -> str | None:
+    """Path of the CA bundle from ``DB_CA_BUNDLE``; a configured but missing file is an error."""
+    path = os.environ.get("DB_CA_BUNDLE") or None
+    if path is not None and not os.path.isfile(path):
+        raise ConfigurationError(f"DB_CA_BUNDLE points to {path!r}, which is not a readable file")
+    return path
+
+
+def tls_context(bundle: str | None) -> ssl.SSLContext:
+    """TLS 1.2+; with a bundle, verify the certificate and host name, else encrypt only."""
+    if bundle:
+        ctx = ssl.create_default_context(cafile=bundle)
+        ctx.check_hostname = True
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    else:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+def describe_driver_error(exc: BaseException, *passwords: str | None) -> str:
+    """One line of the driver's own error text, with every known password removed."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return redact(text, passwords)
+
+
+StatementHook = Callable[[str, str], None]
+
+
+class Engine(ABC):
+    """A database engine family (MySQL-compatible or PostgreSQL)."""
+
+    #: Engine family name used in messages and metrics.
+    family: ClassVar[str]
+    default_port: ClassVar[int]
+    #: Longest user name the server accepts.
+    max_username_length: ClassVar[int]
+    #: Characters left out of generated passwords unless EXCLUDE_CHARACTERS says otherwise.
+    default_exclude_characters: ClassVar[str]
+
+    #: Test and benchmark hook: called as ``hook(phase, label)`` with phase "before"/"after"
+    #: around every statement and connection attempt. ``None`` in production.
+    statement_hook: ClassVar[StatementHook | None] = None
+
+    def __init__(self) -> None:
+        #: Connection attempts and rejected logins made through this engine object.
+        self.attempts = 0
+        self.rejected = 0
+
+    def _hook(self, phase: str, label: str) -> None:
+        hook = Engine.statement_hook
+        if hook is not None:
+            hook(phase, label)
+
+    def connect(self, creds: Credentials) -> Any:
+        """Open a connection; raise LoginRejected or ConnectError with a redacted message."""
+        from ..errors import LoginRejected
+
+        self.attempts += 1
+        try:
+            return self._connect(creds)
+        except LoginRejected:
+            self.rejected += 1
+            raise
+
+    @abstractmethod
+    def _connect(self, creds: Credentials) -> Any:
+        """Driver-specific connect."""
+
+    @abstractmethod
+    def current_user(self, conn: Any) -> str:
+        """Run a statement on ``conn`` and return the user it is logged in as."""
+
+    @abstractmethod
+    def set_own_password(self, conn: Any, creds: Credentials, new_password: str) -> None:
+        """Change the logged-in user's own password (``creds`` are the ones ``conn`` used)."""
+
+    def close(self, conn: Any) -> None:
+        try:
+            conn.close()
+        except Exception:  # noqa: S110 - closing a broken connection is best effort
+            pass
+
+    def login_first(self, candidates: Sequence[tuple[str, Credentials]]) -> tuple[str, Any]:
+        """Try ``candidates`` in order; return (label, connection) of the first that logs in.
+
+        Only a rejected login moves on to the next candidate: an unreachable server or a
+        TLS failure ends the search at once (another password would fail the same way).
+        """
+        from ..errors import LoginRejected
+
+        rejected: list[str] = []
+        for label, creds in candidates:
+            try:
+                return label, self.connect(creds)
+            except LoginRejected as exc:
+                rejected.append(exc.detail)
+        labels = [label for label, _ in candidates]
+        names = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " or " + labels[-1]
+        first = candidates[0][1]
+        details = "; ".join(dict.fromkeys(rejected))
+        raise LoginRejected(
+            f"cannot log in to {first.where} as {first.username} with the {names} password: {details}",
+            details,
+        )

@@ -1,0 +1,115 @@
+"""MySQL-compatible engines (MySQL, MariaDB, Aurora MySQL) through pymysql."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pymysql
+import pymysql.err
+
+from ..errors import ConnectError, DatabaseError, LoginRejected
+from .base import Credentials, Engine, ca_bundle, connect_timeout, describe_driver_error, tls_context
+
+# Server errors that mean "these credentials were refused" (another password may work).
+_REJECTED = {
+    1045,  # ER_ACCESS_DENIED_ERROR
+    1044,  # ER_DBACCESS_DENIED_ERROR
+    1698,  # ER_ACCESS_DENIED_NO_PASSWORD_ERROR
+    1862,  # ER_MUST_CHANGE_PASSWORD_LOGIN
+    4151,  # MariaDB ER_ACCOUNT_HAS_BEEN_LOCKED
+    3118,  # MySQL ER_ACCOUNT_HAS_BEEN_LOCKED
+}
+
+
+def is_mariadb(conn: Any) -> bool:
+    return "mariadb" in str(getattr(conn, "server_version", "")).lower()
+
+
+class MySQLEngine(Engine):
+    family = "mysql"
+    default_port = 3306
+    max_username_length = 32  # MySQL 5.7+/8.0; MariaDB allows 80 (see MariaDBEngine)
+    default_exclude_characters = "/@\"'\\`$;&|<>(){}[]!?*#%=,~+ "
+
+    def _connect(self, creds: Credentials) -> Any:
+        kwargs: dict[str, Any] = {
+            "host": creds.host,
+            "port": creds.port,
+            "user": creds.username,
+            "password": creds.password,
+            "database": creds.dbname or None,
+            "connect_timeout": connect_timeout(),
+            "read_timeout": 30,
+            "write_timeout": 30,
+            "autocommit": True,
+            "charset": "utf8mb4",
+        }
+        if creds.tls:
+            # An SSLContext makes pymysql refuse a server without TLS before it sends credentials.
+            kwargs["ssl"] = tls_context(ca_bundle())
+        else:
+            kwargs["ssl_disabled"] = False  # opted out: TLS when offered, plaintext allowed
+        self._hook("before", "connect")
+        try:
+            conn = pymysql.connect(**kwargs)
+        except pymysql.err.OperationalError as exc:
+            detail = describe_driver_error(exc, creds.password)
+            code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+            if code in _REJECTED:
+                raise LoginRejected(
+                    f"cannot log in to {creds.where} as {creds.username}: {detail}", detail
+                ) from None
+            raise ConnectError(
+                f"cannot connect to {creds.where} as {creds.username}: {detail}", detail
+            ) from None
+        except pymysql.err.MySQLError as exc:
+            detail = describe_driver_error(exc, creds.password)
+            raise ConnectError(
+                f"cannot connect to {creds.where} as {creds.username}: {detail}", detail
+            ) from None
+        except Exception as exc:  # ssl.SSLError, socket errors raised before pymysql wraps them
+            detail = describe_driver_error(exc, creds.password)
+            raise ConnectError(
+                f"cannot connect to {creds.where} as {creds.username}: {detail}", detail
+            ) from None
+        self._hook("after", "connect")
+        return conn
+
+    def execute(
+        self,
+        conn: Any,
+        label: str,
+        sql: str,
+        params: tuple[Any, ...] | None = None,
+        secrets: tuple[str, ...] = (),
+    ) -> list[tuple[Any, ...]]:
+        """Run one statement; errors come back as DatabaseError with passwords removed."""
+        self._hook("before", label)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                rows = list(cur.fetchall()) if cur.description else []
+        except pymysql.err.MySQLError as exc:
+            detail = describe_driver_error(exc, *secrets)
+            raise DatabaseError(f"{label} failed: {detail}", detail) from None
+        self._hook("after", label)
+        return rows
+
+    def current_user(self, conn: Any) -> str:
+        rows = self.execute(conn, "select current_user", "SELECT CURRENT_USER()")
+        return str(rows[0][0]).rsplit("@", 1)[0]
+
+    def set_own_password(self, conn: Any, creds: Credentials, new_password: str) -> None:
+        # The statement names no account: the server changes the one it matched (user@host),
+        # so the user name and its host specification need no quoting at all. MariaDB lets a
+        # user without CREATE USER change its own password only through SET PASSWORD.
+        if is_mariadb(conn):
+            statement, label = "SET PASSWORD = PASSWORD(%s)", "set password"
+        else:
+            statement, label = "ALTER USER CURRENT_USER() IDENTIFIED BY %s", "alter user"
+        self.execute(conn, label, statement, (new_password,), secrets=(new_password, creds.password))
+
+
+class MariaDBEngine(MySQLEngine):
+    family = "mariadb"
+    max_username_length = 80

@@ -1,0 +1,118 @@
+"""PostgreSQL-compatible engines (PostgreSQL, Aurora PostgreSQL) through psycopg2."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from typing import Any
+
+import psycopg2
+import psycopg2.extensions
+from psycopg2 import sql
+
+from ..errors import ConnectError, DatabaseError, LoginRejected
+from .base import Credentials, Engine, ca_bundle, connect_timeout, describe_driver_error
+
+# SQLSTATEs / message fragments that mean "these credentials were refused".
+_REJECTED_MARKERS = (
+    "password authentication failed",
+    "no password supplied",
+    'role "',  # role "x" does not exist / is not permitted to log in
+    "pg_hba.conf rejects connection",
+    "no pg_hba.conf entry",
+)
+SCRAM_ITERATIONS = 4096
+
+
+def scram_verifier(password: str, salt: bytes | None = None, iterations: int = SCRAM_ITERATIONS) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for ``password`` (RFC 5802 / 7677).
+
+    Sending the verifier instead of the password keeps the password out of the
+    statement text, so a server that logs DDL never records it.
+    """
+    salt = salt or secrets.token_bytes(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode("ascii")
+
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+class PostgresEngine(Engine):
+    family = "postgres"
+    default_port = 5432
+    max_username_length = 63
+    default_exclude_characters = "/@\"'\\`$;&|<>(){}[]!?*#%=,~+ :"
+
+    def _connect(self, creds: Credentials) -> Any:
+        kwargs: dict[str, Any] = {
+            "host": creds.host,
+            "port": creds.port,
+            "user": creds.username,
+            "password": creds.password,
+            "dbname": creds.dbname or "postgres",
+            "connect_timeout": connect_timeout(),
+            "application_name": "secrets-rotation",
+        }
+        bundle = ca_bundle() if creds.tls else None
+        if not creds.tls:
+            kwargs["sslmode"] = "prefer"  # opted out: TLS when offered, plaintext allowed
+        elif bundle:
+            kwargs.update(sslmode="verify-full", sslrootcert=bundle)
+        else:
+            # Encrypted without verification; "require" would verify against ~/.postgresql/root.crt
+            # if one happened to exist, so name a root cert that cannot exist.
+            kwargs.update(sslmode="require", sslrootcert="/nonexistent/no-ca-configured")
+        self._hook("before", "connect")
+        try:
+            conn = psycopg2.connect(**kwargs)
+        except psycopg2.Error as exc:
+            detail = describe_driver_error(exc, creds.password)
+            lowered = detail.lower()
+            if any(marker in lowered for marker in _REJECTED_MARKERS):
+                raise LoginRejected(
+                    f"cannot log in to {creds.where} as {creds.username}: {detail}", detail
+                ) from None
+            raise ConnectError(
+                f"cannot connect to {creds.where} as {creds.username}: {detail}", detail
+            ) from None
+        conn.autocommit = True
+        self._hook("after", "connect")
+        return conn
+
+    def execute(
+        self,
+        conn: Any,
+        label: str,
+        statement: Any,
+        params: tuple[Any, ...] | None = None,
+        secrets: tuple[str, ...] = (),
+    ) -> list[tuple[Any, ...]]:
+        """Run one statement; errors come back as DatabaseError with passwords removed."""
+        self._hook("before", label)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(statement, params)
+                rows = list(cur.fetchall()) if cur.description else []
+        except psycopg2.Error as exc:
+            detail = describe_driver_error(exc, *secrets)
+            raise DatabaseError(f"{label} failed: {detail}", detail) from None
+        self._hook("after", label)
+        return rows
+
+    def current_user(self, conn: Any) -> str:
+        rows = self.execute(conn, "select current_user", "SELECT current_user")
+        return str(rows[0][0])
+
+    def set_own_password(self, conn: Any, creds: Credentials, new_password: str) -> None:
+        # CURRENT_USER: the role the server authenticated, whatever its spelling or case.
+        statement = sql.SQL("ALTER ROLE CURRENT_USER WITH PASSWORD {}").format(
+            sql.Literal(scram_verifier(new_password))
+        )
+        self.execute(conn, "alter role", statement, secrets=(new_password, creds.password))

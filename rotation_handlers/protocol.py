@@ -1,0 +1,227 @@
+"""The four-step Secrets Manager rotation protocol.
+
+createSecret -> setSecret -> testSecret -> finishSecret, each safe to run again
+after a crash at any point. The protocol handles Secrets Manager (gate, versions,
+labels); the strategy and the engine handle the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .engines import base as engine_base
+from .engines import engine_for
+from .errors import InvalidEventError, InvalidSecretError, RotationError, RotationStateError
+from .logs import get_logger, log, redact
+from .passwords import PasswordPolicy
+from .secret import DbSecret, parse_secret
+from .secrets_manager import SecretMetadata, SecretsManager
+from .strategies import StepContext, Strategy, choose
+
+STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
+logger = get_logger("rotation")
+
+
+@dataclass(frozen=True)
+class RotationEvent:
+    secret_id: str
+    token: str
+    step: str
+    rotation_token: str | None = None
+
+    @classmethod
+    def parse(cls, event: Any) -> RotationEvent:
+        if not isinstance(event, dict):
+            raise InvalidEventError(
+                f"invalid rotation event: expected a JSON object, got {type(event).__name__}"
+            )
+        problems = []
+        for key in ("SecretId", "ClientRequestToken", "Step"):
+            value = event.get(key)
+            if value is None:
+                problems.append(f"missing '{key}'")
+            elif not isinstance(value, str) or not value.strip():
+                problems.append(f"'{key}' must be a non-empty string")
+        step = event.get("Step")
+        if isinstance(step, str) and step and step not in STEPS:
+            problems.append(f"unknown Step {step!r} (expected one of {', '.join(STEPS)})")
+        token = event.get("ClientRequestToken")
+        if isinstance(token, str) and token and not 32 <= len(token) <= 64:
+            problems.append("'ClientRequestToken' must be 32 to 64 characters long")
+        rotation_token = event.get("RotationToken")
+        if rotation_token is not None and not isinstance(rotation_token, str):
+            problems.append("'RotationToken' must be a string")
+        if problems:
+            raise InvalidEventError("invalid rotation event: " + "; ".join(problems))
+        return cls(event["SecretId"], event["ClientRequestToken"], event["Step"], rotation_token or None)
+
+
+class Rotation:
+    """One invocation: one step for one secret version."""
+
+    def __init__(self, event: RotationEvent, sm: SecretsManager | None = None) -> None:
+        self.event = event
+        self.sm = sm or SecretsManager(event.secret_id)
+        self.facts: dict[str, Any] = {}
+
+    # -- gate ---------------------------------------------------------------------------------
+    def gate(self) -> tuple[SecretMetadata, bool]:
+        """Check the secret and token; True when the token is already AWSCURRENT (nothing to do)."""
+        meta = self.sm.describe()
+        token = self.event.token
+        if not meta.rotation_enabled:
+            raise RotationStateError(f"rotation is not enabled for secret {meta.arn}")
+        if token not in meta.versions:
+            raise RotationStateError(f"ClientRequestToken {token} is not a version of secret {meta.arn}")
+        stages = meta.versions[token]
+        if "AWSCURRENT" in stages:
+            return meta, True
+        if "AWSPENDING" not in stages:
+            raise RotationStateError(
+                f"version {token} of secret {meta.arn} is not AWSPENDING (its labels: {stages or 'none'})"
+            )
+        return meta, False
+
+    # -- loaders ------------------------------------------------------------------------------
+    def _load(self, meta: SecretMetadata, stage: str, required: bool = True) -> DbSecret | None:
+        version = self.event.token if stage == "AWSPENDING" else meta.version_with(stage)
+        if version is None:
+            if required:
+                raise RotationStateError(f"secret {meta.arn} has no {stage} version")
+            return None
+        value = self.sm.get_value(version, stage)
+        if value is None:
+            if required:
+                hint = " (createSecret has not stored it yet)" if stage == "AWSPENDING" else ""
+                raise RotationStateError(f"the {stage} version {version} of {meta.arn} has no value{hint}")
+            return None
+        return parse_secret(value, stage)
+
+    def _load_other(self, secret_id: str, label: str) -> DbSecret:
+        value = self.sm.get_current(secret_id)
+        return parse_secret(value, label)
+
+    def _context(self, meta: SecretMetadata, current: DbSecret) -> StepContext:
+        engine = engine_for(current.engine)
+        self._engine = engine
+
+        def load_previous() -> DbSecret | None:
+            try:
+                return self._load(meta, "AWSPREVIOUS", required=False)
+            except InvalidSecretError:
+                return None
+
+        return StepContext(meta.arn, self.event.token, engine, load_previous, self._load_other, self.facts)
+
+    # -- steps --------------------------------------------------------------------------------
+    def run(self) -> str:
+        meta, already_current = self.gate()
+        if already_current:
+            if self.event.step == "finishSecret" and "AWSPENDING" in meta.versions[self.event.token]:
+                self.sm.move_stage("AWSPENDING", None, self.event.token)
+                return "already current; removed AWSPENDING"
+            return "already current; nothing to do"
+        return getattr(self, "_" + self.event.step)(meta)
+
+    def _strategy(self, current: DbSecret) -> Strategy:
+        strategy = choose(current)
+        self.facts["strategy"] = strategy.name
+        self.facts["engine"] = current.engine
+        return strategy
+
+    def _createSecret(self, meta: SecretMetadata) -> str:
+        if self.sm.get_value(self.event.token, "AWSPENDING") is not None:
+            return "pending version already has a value"
+        current = self._load(meta, "AWSCURRENT")
+        assert current is not None
+        strategy = self._strategy(current)
+        ctx = self._context(meta, current)
+        # Everything a later step depends on is checked now, before anything is written.
+        policy = PasswordPolicy.from_env(ctx.engine.default_exclude_characters)
+        engine_base.ca_bundle()
+        engine_base.connect_timeout()
+        strategy.validate(ctx, current)
+        pending = strategy.pending_from(ctx, current, policy.generate())
+        stored = self.sm.put_pending(self.event.token, pending.to_json(), self.event.rotation_token)
+        return "pending version created" if stored else "pending version already stored by another attempt"
+
+    def _setSecret(self, meta: SecretMetadata) -> str:
+        current = self._load(meta, "AWSCURRENT")
+        pending = self._load(meta, "AWSPENDING")
+        assert current is not None and pending is not None
+        strategy = self._strategy(current)
+        ctx = self._context(meta, current)
+        strategy.set_secret(ctx, current, pending)
+        return str(self.facts.pop("outcome", "pending credentials set"))
+
+    def _testSecret(self, meta: SecretMetadata) -> str:
+        pending = self._load(meta, "AWSPENDING")
+        assert pending is not None
+        strategy = self._strategy(pending)
+        ctx = self._context(meta, pending)
+        strategy.test_secret(ctx, pending)
+        return "pending credentials work"
+
+    def _finishSecret(self, meta: SecretMetadata) -> str:
+        token = self.event.token
+        current_version = meta.version_with("AWSCURRENT")
+        # Move AWSCURRENT first (the old version gets AWSPREVIOUS), then drop AWSPENDING from
+        # the new version: a crash in between leaves a state the gate's "already current" path
+        # finishes, and no AWSPENDING is ever left on a version other than AWSCURRENT.
+        self.sm.move_stage("AWSCURRENT", token, current_version)
+        self.sm.move_stage("AWSPENDING", None, token)
+        return "AWSCURRENT moved to the new version"
+
+
+def handle(raw_event: Any) -> dict[str, Any]:
+    """Run one rotation step; log one structured line; raise a redacted error on failure."""
+    started = time.monotonic()
+    fields: dict[str, Any] = {}
+    if isinstance(raw_event, dict):
+        fields = {
+            "secret_id": str(raw_event.get("SecretId"))[:2048],
+            "step": str(raw_event.get("Step"))[:64],
+            "token": str(raw_event.get("ClientRequestToken"))[:64],
+        }
+    rotation: Rotation | None = None
+    try:
+        event = RotationEvent.parse(raw_event)
+        rotation = Rotation(event)
+        outcome = rotation.run()
+    except RotationError as exc:
+        _log_end(
+            rotation, fields, started, "failed", logging.ERROR, error=str(exc), error_type=type(exc).__name__
+        )
+        raise
+    except Exception as exc:
+        message = redact(f"unexpected {type(exc).__name__}: {exc}")
+        _log_end(
+            rotation, fields, started, "failed", logging.ERROR, error=message, error_type=type(exc).__name__
+        )
+        raise RotationError(message) from None
+    _log_end(rotation, fields, started, "ok", logging.INFO, result=outcome)
+    return {"step": fields.get("step"), "outcome": outcome}
+
+
+def _log_end(
+    rotation: Rotation | None, fields: dict[str, Any], started: float, status: str, level: int, **extra: Any
+) -> None:
+    if rotation is not None:
+        fields["secret_arn"] = rotation.sm.arn
+        fields.update(rotation.facts)
+        engine = getattr(rotation, "_engine", None)
+        if engine is not None:
+            fields["db_connections"] = engine.attempts
+            fields["db_logins_rejected"] = engine.rejected
+    log(
+        logger,
+        f"{fields.get('step')} {status}",
+        level,
+        status=status,
+        duration_ms=round((time.monotonic() - started) * 1000, 1),
+        **fields,
+        **extra,
+    )

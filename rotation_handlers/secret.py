@@ -1,0 +1,131 @@
+"""The database secret: AWS's documented JSON structure, parsed and validated.
+
+``{"engine", "host", "port", "username", "password", "dbname", "ssl", "masterarn", ...}``.
+Keys we do not know are carried over unchanged by every rotation.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .engines import DEFAULT_PORTS, ENGINES, Credentials
+from .errors import InvalidSecretError
+from .logs import register_secret
+
+REQUIRED_KEYS = ("engine", "host", "username", "password")
+
+
+def parse_bool(value: Any) -> bool | None:
+    """AWS accepts ``true``/``false`` as booleans or strings; ``None`` when not a boolean."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return None
+
+
+@dataclass(frozen=True)
+class DbSecret:
+    """A validated database secret. ``data`` is the full JSON object, other keys included."""
+
+    data: dict[str, Any] = field(repr=False)
+    engine: str
+    host: str
+    port: int
+    username: str
+    password: str = field(repr=False)
+    dbname: str | None
+    tls: bool
+    masterarn: str | None
+
+    @property
+    def credentials(self) -> Credentials:
+        return Credentials(self.host, self.port, self.username, self.password, self.dbname, self.tls)
+
+    def with_credentials(self, username: str, password: str) -> DbSecret:
+        """A copy with another user name and password; every other key unchanged."""
+        data = dict(self.data)
+        data["username"] = username
+        data["password"] = password
+        return parse_secret(json.dumps(data), "new")
+
+    def to_json(self) -> str:
+        return json.dumps(self.data)
+
+
+def parse_secret(secret_string: str | None, label: str) -> DbSecret:
+    """Parse and validate a secret string, reporting every problem at once.
+
+    ``label`` names the version in messages ("AWSCURRENT", "master secret", ...).
+    Messages never contain the secret's value.
+    """
+    if secret_string is None:
+        raise InvalidSecretError(
+            f"the {label} version has no SecretString (binary secrets are not supported)"
+        )
+    try:
+        data = json.loads(secret_string)
+    except ValueError as exc:
+        raise InvalidSecretError(
+            f"the {label} version is not valid JSON (line {exc.lineno}, column {exc.colno})"  # type: ignore[attr-defined]
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidSecretError(f"the {label} version must be a JSON object, got {type(data).__name__}")
+    password = data.get("password")
+    register_secret(password if isinstance(password, str) else None)
+
+    problems: list[str] = []
+    for key in REQUIRED_KEYS:
+        if key not in data or data[key] in (None, ""):
+            problems.append(f"missing key '{key}'")
+        elif not isinstance(data[key], str):
+            problems.append(f"'{key}' must be a string, got {type(data[key]).__name__}")
+
+    engine = data.get("engine")
+    if isinstance(engine, str) and engine and engine not in ENGINES:
+        problems.append(f"unknown engine {engine!r} (supported: {', '.join(ENGINES)})")
+
+    port_value = data.get("port")
+    port = DEFAULT_PORTS.get(engine, 0) if isinstance(engine, str) else 0
+    if port_value is not None:
+        parsed = None
+        if isinstance(port_value, int) and not isinstance(port_value, bool):
+            parsed = port_value
+        elif isinstance(port_value, str) and port_value.strip().isdigit():
+            parsed = int(port_value)
+        if parsed is None or not 1 <= parsed <= 65535:
+            problems.append(f"'port' must be a number from 1 to 65535, got {port_value!r}")
+        else:
+            port = parsed
+
+    dbname = data.get("dbname")
+    if dbname is not None and not isinstance(dbname, str):
+        problems.append(f"'dbname' must be a string, got {type(dbname).__name__}")
+
+    tls = True
+    if "ssl" in data:
+        parsed_ssl = parse_bool(data["ssl"])
+        if parsed_ssl is None:
+            problems.append(f"'ssl' must be true or false, got {data['ssl']!r}")
+        else:
+            tls = parsed_ssl
+
+    masterarn = data.get("masterarn")
+    if masterarn is not None and (not isinstance(masterarn, str) or not masterarn):
+        problems.append("'masterarn' must be a non-empty string (the ARN of the master secret)")
+
+    if problems:
+        raise InvalidSecretError(f"the {label} secret is invalid: " + "; ".join(problems))
+    return DbSecret(
+        data=data,
+        engine=engine,  # type: ignore[arg-type]
+        host=data["host"],
+        port=port,
+        username=data["username"],
+        password=data["password"],
+        dbname=dbname or None,
+        tls=tls,
+        masterarn=masterarn,
+    )

@@ -1,0 +1,49 @@
+"""Single-user rotation: the user changes its own password."""
+
+from __future__ import annotations
+
+from ..errors import LoginRejected
+from ..secret import DbSecret
+from .base import StepContext, Strategy, require_same_target
+
+
+class SingleUserStrategy(Strategy):
+    name = "single"
+
+    def pending_from(self, ctx: StepContext, current: DbSecret, new_password: str) -> DbSecret:
+        return current.with_credentials(current.username, new_password)
+
+    def set_secret(self, ctx: StepContext, current: DbSecret, pending: DbSecret) -> None:
+        require_same_target(current, pending, same_user=True)
+        engine = ctx.engine
+        # Happy path: the current password logs in (one connection, no failed login).
+        # After a crash the pending password may already be set; after a rollback the
+        # previous one may be what the database has. Only a rejected login moves on.
+        candidates = [("current", current.credentials), ("pending", pending.credentials)]
+        try:
+            label, conn = engine.login_first(candidates)
+        except LoginRejected as first_failure:
+            previous = ctx.load_previous()
+            if previous is None or previous.username != current.username or previous.host != current.host:
+                raise first_failure from None
+            candidates.append(("previous", previous.credentials))
+            try:
+                label, conn = engine.login_first([candidates[-1]])
+            except LoginRejected as exc:
+                detail = "; ".join(dict.fromkeys([first_failure.detail, exc.detail]))
+                raise LoginRejected(
+                    f"cannot log in to {current.host}:{current.port} as {current.username} with the "
+                    f"current, pending or previous password: {detail}",
+                    detail,
+                ) from None
+        try:
+            ctx.facts["logged_in_with"] = label
+            if label == "pending":
+                ctx.facts["outcome"] = "already set"
+                return
+            engine.set_own_password(
+                conn, current.credentials if label == "current" else candidates[-1][1], pending.password
+            )
+            ctx.facts["outcome"] = "password changed"
+        finally:
+            engine.close(conn)
