@@ -33,7 +33,7 @@ FAKE_ENV = {
 }
 
 
-class StepFailed(Exception):  # noqa: N818
+class StepFailed(Exception):
     """A rotation step raised; RotateSecret stops there (as Secrets Manager does)."""
 
     def __init__(self, step: str, error: BaseException) -> None:

@@ -8,6 +8,7 @@ the same container, and later steps then need no GetSecretValue at all.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ _clients: dict[str | None, Any] = {}
 
 def client(region: str | None = None) -> Any:
     """One boto3 client per region and container; standard retry mode, endpoints from boto3's config."""
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     with _client_lock:
         if region not in _clients:
             _clients[region] = boto3.client(

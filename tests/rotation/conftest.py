@@ -52,8 +52,8 @@ class Harness:
         self.remember(value)
         return arn
 
-    def remember(self, value: dict[str, Any]) -> None:
-        if isinstance(value.get("password"), str):
+    def remember(self, value: Any) -> None:
+        if isinstance(value, dict) and isinstance(value.get("password"), str):
             self.passwords.add(value["password"])
 
     def rotate(self, secret_id: str, token: str | None = None) -> str:
@@ -129,8 +129,12 @@ def harness(capfd: pytest.CaptureFixture[str]) -> Iterator[Harness]:
     out, err = capfd.readouterr()
     leaks = [
         where
-        for where, text in (("log record", "\n".join(raw.lines)), ("stdout", out), ("stderr", err),
-                            ("error", "\n".join(h.errors)))
+        for where, text in (
+            ("log record", "\n".join(raw.lines)),
+            ("stdout", out),
+            ("stderr", err),
+            ("error", "\n".join(h.errors)),
+        )
         for pw in h.passwords
         if pw and pw in text
     ]
@@ -158,8 +162,9 @@ def create_pg_user(server: PostgresServer, username: str, password: str, *extra:
         conn.close()
 
 
-def create_maria_user(server: MariaDBServer, username: str, password: str, host: str = "%",
-                      require_ssl: bool = False) -> None:
+def create_maria_user(
+    server: MariaDBServer, username: str, password: str, host: str = "%", require_ssl: bool = False
+) -> None:
     conn = server.connect_super()
     try:
         with conn.cursor() as cur:
@@ -173,8 +178,15 @@ def create_maria_user(server: MariaDBServer, username: str, password: str, host:
 
 def pg_login(server: PostgresServer, username: str, password: str, tls: bool = True) -> bool:
     try:
-        conn = psycopg2.connect(host="127.0.0.1", port=server.port, user=username, password=password,
-                                dbname="postgres", sslmode="require" if tls else "disable", connect_timeout=5)
+        conn = psycopg2.connect(
+            host="127.0.0.1",
+            port=server.port,
+            user=username,
+            password=password,
+            dbname="postgres",
+            sslmode="require" if tls else "disable",
+            connect_timeout=5,
+        )
     except psycopg2.OperationalError:
         return False
     conn.close()
@@ -185,8 +197,14 @@ def maria_login(server: MariaDBServer, username: str, password: str) -> bool:
     import pymysql
 
     try:
-        conn = pymysql.connect(host="127.0.0.1", port=server.port, user=username, password=password,
-                               ssl={"ca": str(server.tls.ca_cert)} if server.tls else None, connect_timeout=5)
+        conn = pymysql.connect(
+            host="127.0.0.1",
+            port=server.port,
+            user=username,
+            password=password,
+            ssl={"ca": str(server.tls.ca_cert)} if server.tls else None,
+            connect_timeout=5,
+        )
     except pymysql.err.OperationalError:
         return False
     conn.close()
@@ -210,11 +228,16 @@ class Db:
 def db(request: pytest.FixtureRequest) -> Db:
     if request.param == "postgres":
         server = request.getfixturevalue("pg_server")
-        return Db("postgres", server, lambda u, p: create_pg_user(server, u, p),
-                  lambda u, p: pg_login(server, u, p))
+        return Db(
+            "postgres", server, lambda u, p: create_pg_user(server, u, p), lambda u, p: pg_login(server, u, p)
+        )
     server = request.getfixturevalue("maria_server")
-    return Db("mariadb", server, lambda u, p: create_maria_user(server, u, p),
-              lambda u, p: maria_login(server, u, p))
+    return Db(
+        "mariadb",
+        server,
+        lambda u, p: create_maria_user(server, u, p),
+        lambda u, p: maria_login(server, u, p),
+    )
 
 
 def unique_user(prefix: str = "app") -> str:

@@ -10,8 +10,11 @@ from .conftest import Db, Harness, new_password, unique_user
 def test_three_rotations_in_a_row(harness: Harness, db: Db) -> None:
     user, password = unique_user(), new_password()
     db.make_user(user, password)
-    arn = harness.create_secret(db.secret(user, password, dbname="postgres" if db.name == "postgres" else None,
-                                          extra_key={"kept": [1, 2]}))
+    arn = harness.create_secret(
+        db.secret(
+            user, password, dbname="postgres" if db.name == "postgres" else None, extra_key={"kept": [1, 2]}
+        )
+    )
     seen_passwords = {password}
     previous_current = harness.value(arn)
     for _ in range(3):
@@ -32,7 +35,11 @@ def test_three_rotations_in_a_row(harness: Harness, db: Db) -> None:
         assert not any("AWSPENDING" in stages for stages in versions.values())
         previous_current = current
     assert [inv.step for inv in harness.aws.invocations] == [
-        "createSecret", "setSecret", "testSecret", "finishSecret"] * 3
+        "createSecret",
+        "setSecret",
+        "testSecret",
+        "finishSecret",
+    ] * 3
 
 
 @pytest.mark.parametrize("step", ["createSecret", "setSecret", "testSecret", "finishSecret"])

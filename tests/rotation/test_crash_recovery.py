@@ -1,0 +1,122 @@
+"""A crash before or after every API call and SQL statement, then a retry: the rotation still ends right.
+
+The crash points are discovered by recording one clean rotation (every Secrets Manager
+call and every database connect/statement, before and after), then each point is
+replayed: the rotation is cut there (as if the Lambda died), the invariant "AWSCURRENT
+or AWSPENDING logs in" is checked at that instant, and Secrets Manager's retry is
+played: the failed step again, then the rest.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from devtools.aws import StepFailed
+from rotation_handlers import secrets_manager
+from rotation_handlers.engines.base import Engine
+
+from .conftest import Db, Harness, new_password, unique_user
+
+STEPS = ["createSecret", "setSecret", "testSecret", "finishSecret"]
+
+
+class SimulatedCrash(BaseException):
+    pass
+
+
+class CrashPlan:
+    def __init__(self, at: int | None = None) -> None:
+        self.at = at
+        self.points: list[str] = []
+
+    def point(self, name: str) -> None:
+        self.points.append(name)
+        if self.at is not None and len(self.points) == self.at + 1:
+            raise SimulatedCrash(name)
+
+    def api_before(self, model: Any, **_: Any) -> None:
+        self.point(f"before {model.name}")
+
+    def api_after(self, model: Any, **_: Any) -> None:
+        self.point(f"after {model.name}")
+
+    def db(self, phase: str, label: str) -> None:
+        self.point(f"{phase} {label}")
+
+
+def install(plan: CrashPlan, region: str) -> None:
+    events = secrets_manager.client(region).meta.events
+    events.register("before-call.secrets-manager", plan.api_before, unique_id="crash-before")
+    events.register("after-call.secrets-manager", plan.api_after, unique_id="crash-after")
+    Engine.statement_hook = plan.db
+
+
+def uninstall(region: str) -> None:
+    events = secrets_manager.client(region).meta.events
+    events.unregister("before-call.secrets-manager", unique_id="crash-before")
+    events.unregister("after-call.secrets-manager", unique_id="crash-after")
+    Engine.statement_hook = None
+
+
+def logs_in(db: Db, harness: Harness, arn: str, stage: str) -> bool:
+    try:
+        value = harness.value(arn, stage)
+    except Exception:
+        return False
+    return db.login(value["username"], value["password"])
+
+
+@pytest.mark.parametrize("cold_retry", [False, True], ids=["warm-retry", "cold-retry"])
+def test_crash_at_every_point_then_retry(harness: Harness, db: Db, cold_retry: bool) -> None:
+    region = harness.aws.region
+    recorder = CrashPlan()
+    user = unique_user()
+    db.make_user(user, new_password())
+    probe = harness.create_secret(db.secret(user, "x" * 8))  # placeholder, replaced below
+    harness.sm.put_secret_value(SecretId=probe, SecretString=json.dumps(db.secret(user, new_password())))
+    db.make_user(user, harness.value(probe)["password"])
+    install(recorder, region)
+    try:
+        harness.rotate(probe)
+    finally:
+        uninstall(region)
+    points = recorder.points
+    assert any(p.startswith("before PutSecretValue") for p in points)
+    assert any(p == "after alter role" or p == "after set password" for p in points)
+    assert len(points) >= 20
+
+    for at, name in enumerate(points):
+        user = unique_user()
+        password = new_password()
+        db.make_user(user, password)
+        arn = harness.create_secret(db.secret(user, password))
+        original = harness.value(arn)
+        plan = CrashPlan(at)
+        install(plan, region)
+        try:
+            with pytest.raises(StepFailed) as failure:
+                harness.rotate(arn)
+        finally:
+            uninstall(region)
+        assert isinstance(failure.value.error, SimulatedCrash), f"crash at {name}: {failure.value}"
+        failed_step = failure.value.step
+        token = harness.aws.invocations[-1].token
+        # At every instant AWSCURRENT or AWSPENDING logs in.
+        assert logs_in(db, harness, arn, "AWSCURRENT") or logs_in(db, harness, arn, "AWSPENDING"), name
+        if cold_retry:
+            secrets_manager.VERSION_CACHE.clear()
+        for step in STEPS[STEPS.index(failed_step) :]:
+            harness.invoke(arn, token, step)
+        versions = harness.versions(arn)
+        assert versions[token] == ["AWSCURRENT"], (name, versions)
+        assert not any("AWSPENDING" in s for s in versions.values()), (name, versions)
+        assert harness.value(arn, "AWSPREVIOUS") == original, name
+        current = harness.value(arn)
+        assert db.login(user, current["password"]), name
+        assert not db.login(user, password), name
+        # The next rotation starts cleanly from there.
+        harness.rotate(arn)
+        assert db.login(user, harness.value(arn)["password"]), name

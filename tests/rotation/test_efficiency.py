@@ -1,0 +1,50 @@
+"""Counts, not times: Secrets Manager calls and database connections per rotation."""
+
+from __future__ import annotations
+
+from rotation_handlers import secrets_manager
+
+from .conftest import Db, Harness, new_password, unique_user
+
+
+def test_single_user_rotation_costs(harness: Harness, db: Db) -> None:
+    user, password = unique_user(), new_password()
+    db.make_user(user, password)
+    arn = harness.create_secret(db.secret(user, password))
+    harness.rotate(arn)  # warm up: clients created, first rotation done
+    harness.counter.calls.clear()
+    secrets_manager.VERSION_CACHE.clear()  # the next rotation comes weeks later: nothing cached
+    before = db.server.stats()
+    harness.rotate(arn)
+    after = db.server.stats()
+    assert dict(harness.counter.calls) == {
+        "DescribeSecret": 4,
+        "GetSecretValue": 2,  # pending (none yet) + current; later steps reuse them (versions are immutable)
+        "PutSecretValue": 1,
+        "UpdateSecretVersionStage": 2,  # AWSCURRENT to the new version, AWSPENDING off it
+    }
+    assert harness.counter.total == 9
+    assert after["connections"] - before["connections"] == 2  # setSecret + testSecret
+    assert after["failed_logins"] - before["failed_logins"] == 0
+
+
+def test_cold_containers_cost_three_more_reads(harness: Harness, db: Db) -> None:
+    """When every step lands in a new Lambda container, each reads the versions it needs."""
+    user, password = unique_user(), new_password()
+    db.make_user(user, password)
+    arn = harness.create_secret(db.secret(user, password))
+    real = harness.aws.handler
+    assert real is not None
+
+    def cold(event: dict, context: object) -> object:
+        secrets_manager.VERSION_CACHE.clear()
+        return real(event, context)
+
+    harness.aws.handler = cold
+    before = db.server.stats()
+    harness.rotate(arn)
+    after = db.server.stats()
+    assert harness.counter.calls["GetSecretValue"] == 5
+    assert harness.counter.total == 12
+    assert after["connections"] - before["connections"] == 2
+    assert after["failed_logins"] - before["failed_logins"] == 0
