@@ -1,0 +1,28 @@
+"""CDK infrastructure for the secrets-rotation and SSM-replication service.
+
+Reusable constructs (usable from any CDK app): ``RotationFunction``, ``ParameterReplicator``,
+``OperationsAlerts``. Stacks built from a validated configuration: ``SecretsRotationStack``,
+``ParameterReplicationStack`` (see ``add_stacks``).
+"""
+
+from infra.alerts import OperationsAlerts
+from infra.config import ConfigError, DeploymentConfig, load_config, parse_config
+from infra.replication import EventSource, ParameterReplicator
+from infra.rotation import PasswordPolicy, RotationFunction, RotationSchedule
+from infra.stacks import ParameterReplicationStack, SecretsRotationStack, add_stacks
+
+__all__ = [
+    "ConfigError",
+    "DeploymentConfig",
+    "EventSource",
+    "OperationsAlerts",
+    "ParameterReplicationStack",
+    "ParameterReplicator",
+    "PasswordPolicy",
+    "RotationFunction",
+    "RotationSchedule",
+    "SecretsRotationStack",
+    "add_stacks",
+    "load_config",
+    "parse_config",
+]

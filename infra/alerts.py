@@ -1,0 +1,112 @@
+"""``OperationsAlerts``: an SNS topic that tells the platform team when rotation or replication breaks."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+ROTATION_FAILURE_EVENTS = ("RotationFailed", "RotationAbandoned")
+
+
+class OperationsAlerts(Construct):
+    """An encrypted SNS topic (optionally with an email subscription) plus helpers that feed it.
+
+    The topic's customer-managed key lets EventBridge and CloudWatch alarms publish to it (they
+    cannot use the AWS managed ``aws/sns`` key).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, email: str | None = None) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.key = kms.Key(
+            self,
+            "TopicKey",
+            description="Encrypts the secrets-rotation/replication alert topic",
+            enable_key_rotation=True,
+        )
+        for service in ("events.amazonaws.com", "cloudwatch.amazonaws.com"):
+            self.key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                    principals=[iam.ServicePrincipal(service)],
+                    resources=["*"],  # in a key policy "*" means this key
+                    conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+                )
+            )
+        self.topic = sns.Topic(
+            self,
+            "Topic",
+            display_name="Secrets rotation / replication alerts",
+            master_key=self.key,
+            enforce_ssl=True,
+        )
+        if email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(email))
+        self._action = cw_actions.SnsAction(self.topic)
+        self.alarms: list[cloudwatch.Alarm] = []
+
+    def notify_rotation_failures(self) -> events.Rule:
+        """Secrets Manager's RotationFailed / RotationAbandoned events (any secret in the region)."""
+        rule = events.Rule(
+            self,
+            "RotationFailedRule",
+            description="Secrets Manager rotation failed or was abandoned",
+            event_pattern=rotation_failure_pattern(),
+        )
+        rule.add_target(targets.SnsTopic(self.topic))
+        return rule
+
+    def alarm_on_function_errors(self, construct_id: str, function: lambda_.IFunction) -> cloudwatch.Alarm:
+        """Alarm when the function reports any error in a 5-minute period."""
+        alarm = cloudwatch.Alarm(
+            self,
+            construct_id,
+            alarm_description=f"Errors in {function.node.path}",
+            metric=function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(self._action)
+        self.alarms.append(alarm)
+        return alarm
+
+    def alarm_on_queue_depth(self, construct_id: str, queue: sqs.IQueue) -> cloudwatch.Alarm:
+        """Alarm when a dead-letter queue holds any message."""
+        alarm = cloudwatch.Alarm(
+            self,
+            construct_id,
+            alarm_description=f"Messages waiting in the dead-letter queue {queue.node.path}",
+            metric=queue.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(5), statistic="Maximum"
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(self._action)
+        self.alarms.append(alarm)
+        return alarm
+
+
+def rotation_failure_pattern() -> events.EventPattern:
+    return events.EventPattern(
+        source=["aws.secretsmanager"],
+        detail_type=["AWS Service Event via CloudTrail"],
+        detail={
+            "eventSource": ["secretsmanager.amazonaws.com"],
+            "eventName": list(ROTATION_FAILURE_EVENTS),
+        },
+    )

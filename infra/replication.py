@@ -1,0 +1,420 @@
+"""``ParameterReplicator``: copies SSM parameters from the stack's region to target regions."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from enum import Enum
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudtrail as cloudtrail
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.bundling import replication_code
+from infra.nag import acknowledge, nag_resource
+
+REPLICATION_RUNTIME = lambda_.Runtime.PYTHON_3_14
+REPLICATE_HANDLER = "rotation_handlers.replicate.handler"
+RECONCILE_HANDLER = "rotation_handlers.replicate.reconcile_handler"
+
+# The CloudTrail-recorded SSM calls that change a parameter (what the handler replicates).
+REPLICATED_EVENT_NAMES = (
+    "PutParameter",
+    "DeleteParameter",
+    "DeleteParameters",
+    "LabelParameterVersion",
+    "UnlabelParameterVersion",
+    "AddTagsToResource",
+    "RemoveTagsFromResource",
+)
+# Native "Parameter Store Change" operations.
+PARAMETER_STORE_OPERATIONS = ("Create", "Update", "Delete", "LabelParameterVersion")
+
+SOURCE_READ_ACTIONS = (
+    "ssm:GetParameter",
+    "ssm:GetParameters",
+    "ssm:GetParametersByPath",
+    "ssm:GetParameterHistory",
+    "ssm:ListTagsForResource",
+)
+TARGET_WRITE_ACTIONS = (
+    "ssm:PutParameter",
+    "ssm:DeleteParameter",
+    "ssm:DeleteParameters",
+    "ssm:LabelParameterVersion",
+    "ssm:UnlabelParameterVersion",
+    "ssm:AddTagsToResource",
+    "ssm:RemoveTagsFromResource",
+    "ssm:GetParameter",
+    "ssm:GetParameters",
+    "ssm:GetParametersByPath",
+    "ssm:GetParameterHistory",
+    "ssm:ListTagsForResource",
+)
+_KEY_ID_RE = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$")
+
+
+class EventSource(Enum):
+    """Where parameter changes come from."""
+
+    CLOUDTRAIL = "cloudtrail"  # "AWS API Call via CloudTrail" (needs a trail; carries the caller)
+    PARAMETER_STORE = "parameter-store"  # native "Parameter Store Change" events (no trail needed)
+
+
+def parameter_arns(stack: Stack, region: str, path: str) -> list[str]:
+    """IAM resources for a parameter path ('/', '/app/'): the path itself and everything below it."""
+    arn = f"arn:{stack.partition}:ssm:{region}:{stack.account}:parameter"
+    if path == "/":
+        return [f"{arn}/*"]
+    trimmed = path.rstrip("/")
+    return [f"{arn}{trimmed}", f"{arn}{trimmed}/*"]
+
+
+def cloudtrail_event_pattern(own_role_session_prefix: str) -> events.EventPattern:
+    """Successful SSM write calls recorded by CloudTrail, except the replicator's own calls."""
+    return events.EventPattern(
+        source=["aws.ssm"],
+        detail_type=["AWS API Call via CloudTrail"],
+        detail={
+            "eventSource": ["ssm.amazonaws.com"],
+            "eventName": list(REPLICATED_EVENT_NAMES),
+            "errorCode": [{"exists": False}],
+            "userIdentity": {"arn": [{"anything-but": {"prefix": own_role_session_prefix}}]},
+        },
+    )
+
+
+def parameter_store_event_pattern(include_paths: Sequence[str]) -> events.EventPattern:
+    """Native Parameter Store change events for parameters under the included paths."""
+    detail: dict[str, object] = {"operation": list(PARAMETER_STORE_OPERATIONS)}
+    if "/" not in include_paths:
+        detail["name"] = [{"prefix": p} for p in include_paths]
+    return events.EventPattern(source=["aws.ssm"], detail_type=["Parameter Store Change"], detail=detail)
+
+
+class ParameterReplicator(Construct):
+    """Replicates SSM parameters from this stack's region to ``target_regions``.
+
+    Two functions share one role: ``function`` handles change events (EventBridge, with retries and a
+    dead-letter queue; async failures go to the same queue) and ``reconcile_function`` runs on
+    ``reconcile_schedule`` to repair drift. IAM is limited to the included paths in the source and
+    target regions and to the KMS keys named.
+
+    ``target_kms_keys`` maps a target region to a key id, alias or ARN in that region (default: the
+    region's ``aws/ssm`` key). ``source_kms_keys`` lists the key ARNs of the source SecureStrings
+    (default: any key, but only through SSM and only for parameters under the included paths).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        target_regions: Sequence[str],
+        include_paths: Sequence[str] = ("/",),
+        exclude_paths: Sequence[str] = (),
+        target_kms_keys: Mapping[str, str] | None = None,
+        source_kms_keys: Sequence[str] = (),
+        reconcile_schedule: events.Schedule | None = None,
+        event_source: EventSource = EventSource.CLOUDTRAIL,
+        create_trail: bool = True,
+        delete_unmanaged_replicas: bool = False,
+        copy_ec2_image_parameters: bool = False,
+        memory_size: int = 256,
+        timeout: Duration | None = None,
+        reconcile_timeout: Duration | None = None,
+        log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
+        code: lambda_.Code | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        source_region = stack.region
+        if not target_regions:
+            raise ValueError("target_regions is empty")
+        if source_region in target_regions:
+            raise ValueError(f"{source_region} is both the source region and a target region")
+        target_kms_keys = dict(target_kms_keys or {})
+        unknown = set(target_kms_keys) - set(target_regions)
+        if unknown:
+            raise ValueError(f"target_kms_keys names regions that are not targets: {sorted(unknown)}")
+        include = [p if p.endswith("/") else p + "/" for p in include_paths]
+        exclude = [p if p.endswith("/") else p + "/" for p in exclude_paths]
+        self.target_regions = list(target_regions)
+        self.include_paths = include
+        self.event_source = event_source
+
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="SSM parameter replication (included paths only)",
+        )
+        self.policy = iam.Policy(self, "Policy", roles=[self.role])
+        self._add_permissions(stack, include, target_kms_keys, source_kms_keys, copy_ec2_image_parameters)
+
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(
+            self.dead_letter_queue,
+            [
+                (
+                    "AwsSolutions-SQS3",
+                    "This queue is itself the dead-letter queue (of the EventBridge targets and of the "
+                    "functions' asynchronous invocations); cdk-nag only recognises dead-letter queues of SQS "
+                    "redrive policies.",
+                )
+            ],
+        )
+        environment = {
+            "REPLICA_REGIONS": ",".join(self.target_regions),
+            "REPLICATE_PATHS": ",".join(include),
+            "EXCLUDE_PATHS": ",".join(exclude),
+            "REPLICA_KMS_KEYS": json.dumps(target_kms_keys, sort_keys=True, separators=(",", ":")),
+            "DELETE_UNMANAGED_REPLICAS": "true" if delete_unmanaged_replicas else "false",
+            "REPLICATOR_ROLE_ARN": self.role.role_arn,
+            "COPY_EC2_IMAGE_PARAMETERS": "true" if copy_ec2_image_parameters else "false",
+        }
+        code = code or replication_code(REPLICATION_RUNTIME, lambda_.Architecture.ARM_64)
+        self.log_group = logs.LogGroup(self, "LogGroup", retention=log_retention)
+        self.reconcile_log_group = logs.LogGroup(self, "ReconcileLogGroup", retention=log_retention)
+        self.policy.add_statements(
+            iam.PolicyStatement(
+                sid="WriteOwnLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn, self.reconcile_log_group.log_group_arn],
+            ),
+        )
+        common = {
+            "runtime": REPLICATION_RUNTIME,
+            "architecture": lambda_.Architecture.ARM_64,
+            "code": code,
+            "role": self.role,
+            "environment": environment,
+            "memory_size": memory_size,
+            "logging_format": lambda_.LoggingFormat.JSON,
+            "on_failure": destinations.SqsDestination(self.dead_letter_queue),
+        }
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="Replicates one SSM parameter change to the target regions",
+            handler=REPLICATE_HANDLER,
+            timeout=timeout or Duration.minutes(2),
+            log_group=self.log_group,
+            retry_attempts=2,
+            max_event_age=Duration.hours(6),
+            **common,
+        )
+        self.reconcile_function = lambda_.Function(
+            self,
+            "ReconcileFunction",
+            description="Compares source and replica parameters and repairs drift",
+            handler=RECONCILE_HANDLER,
+            timeout=reconcile_timeout or Duration.minutes(15),
+            log_group=self.reconcile_log_group,
+            retry_attempts=0,
+            **common,
+        )
+        for fn in (self.function, self.reconcile_function):
+            fn.node.add_dependency(self.policy)
+
+        if event_source is EventSource.CLOUDTRAIL:
+            own_sessions = f"arn:{stack.partition}:sts::{stack.account}:assumed-role/{self.role.role_name}/"
+            pattern = cloudtrail_event_pattern(own_sessions)
+            description = "Successful SSM parameter writes (CloudTrail), not the replicator's own calls"
+        else:
+            pattern = parameter_store_event_pattern(include)
+            description = "Parameter Store changes under the replicated paths"
+        self.rule = events.Rule(self, "ChangeRule", description=description, event_pattern=pattern)
+        self.rule.add_target(
+            targets.LambdaFunction(
+                self.function,
+                dead_letter_queue=self.dead_letter_queue,
+                retry_attempts=8,
+                max_event_age=Duration.hours(2),
+            )
+        )
+        self.reconcile_rule = events.Rule(
+            self,
+            "ReconcileSchedule",
+            description="Periodic reconcile of the replicated parameters",
+            schedule=reconcile_schedule or events.Schedule.rate(Duration.hours(6)),
+        )
+        self.reconcile_rule.add_target(
+            targets.LambdaFunction(
+                self.reconcile_function,
+                event=events.RuleTargetInput.from_object({"dryRun": False}),
+                dead_letter_queue=self.dead_letter_queue,
+                retry_attempts=2,
+            )
+        )
+
+        self.trail: cloudtrail.Trail | None = None
+        if event_source is EventSource.CLOUDTRAIL and create_trail:
+            self.trail = self._create_trail()
+
+    # -- IAM ------------------------------------------------------------------------------------
+
+    def _add_permissions(
+        self,
+        stack: Stack,
+        include: list[str],
+        target_kms_keys: dict[str, str],
+        source_kms_keys: Sequence[str],
+        copy_ec2_image_parameters: bool,
+    ) -> None:
+        source = stack.region
+        source_arns = [a for p in include for a in parameter_arns(stack, source, p)]
+        statements = [
+            iam.PolicyStatement(
+                sid="ReadSourceParameters", actions=list(SOURCE_READ_ACTIONS), resources=source_arns
+            ),
+            # ssm:DescribeParameters has no resource-level permissions: AWS only accepts "*".
+            iam.PolicyStatement(
+                sid="DescribeParameters", actions=["ssm:DescribeParameters"], resources=["*"]
+            ),
+        ]
+        for region in self.target_regions:
+            statements.append(
+                iam.PolicyStatement(
+                    sid=f"WriteReplicas{_sid(region)}",
+                    actions=list(TARGET_WRITE_ACTIONS),
+                    resources=[a for p in include for a in parameter_arns(stack, region, p)],
+                )
+            )
+        any_source_key = f"arn:{stack.partition}:kms:{source}:{stack.account}:key/*"
+        statements.append(
+            iam.PolicyStatement(
+                sid="DecryptSourceSecureStrings",
+                actions=["kms:Decrypt"],
+                resources=list(source_kms_keys) or [any_source_key],
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"ssm.{source}.amazonaws.com"},
+                    "StringLike": {"kms:EncryptionContext:PARAMETER_ARN": source_arns},
+                },
+            )
+        )
+        acks = [
+            (
+                "AwsSolutions-IAM5[Resource::*]",
+                "ssm:DescribeParameters (and ec2:DescribeImages for AMI parameters) have no resource-level "
+                "permissions.",
+            ),
+        ]
+        if not source_kms_keys:
+            acks.append(
+                (
+                    f"AwsSolutions-IAM5[Resource::{nag_resource(stack, any_source_key)}]",
+                    "Source SecureStrings may use any key of the account; kms:Decrypt is limited to calls "
+                    "made through SSM in the source region for parameters under the included paths.",
+                )
+            )
+        for region, key in sorted(target_kms_keys.items()):
+            key_arns, conditions = self._target_key(stack, region, key)
+            conditions.setdefault("StringEquals", {})["kms:ViaService"] = f"ssm.{region}.amazonaws.com"
+            conditions["StringLike"] = {
+                "kms:EncryptionContext:PARAMETER_ARN": [
+                    a for p in include for a in parameter_arns(stack, region, p)
+                ]
+            }
+            statements.append(
+                iam.PolicyStatement(
+                    sid=f"UseReplicaKey{_sid(region)}",
+                    actions=["kms:Encrypt", "kms:GenerateDataKey", "kms:Decrypt"],
+                    resources=key_arns,
+                    conditions=conditions,
+                )
+            )
+            if key_arns[0].endswith("key/*"):
+                acks.append(
+                    (
+                        f"AwsSolutions-IAM5[Resource::{nag_resource(stack, key_arns[0])}]",
+                        f"The replica key in {region} is named by its alias; the kms:ResourceAliases "
+                        "condition limits this statement to that key.",
+                    )
+                )
+        if copy_ec2_image_parameters:
+            # ec2:DescribeImages has no resource-level permissions; SSM checks the AMI with the
+            # caller's permissions when a parameter has the aws:ec2:image data type.
+            statements.append(
+                iam.PolicyStatement(
+                    sid="ValidateAmiParameters", actions=["ec2:DescribeImages"], resources=["*"]
+                )
+            )
+        self.policy.add_statements(*statements)
+        for path in include:
+            for region in [source, *self.target_regions]:
+                wildcard = parameter_arns(stack, region, path)[-1]
+                acks.append(
+                    (
+                        f"AwsSolutions-IAM5[Resource::{nag_resource(stack, wildcard)}]",
+                        f"The replicator owns every parameter under the included path {path} in {region}.",
+                    )
+                )
+        acknowledge(self.policy, acks)
+
+    @staticmethod
+    def _target_key(stack: Stack, region: str, key: str) -> tuple[list[str], dict[str, dict[str, object]]]:
+        base = f"arn:{stack.partition}:kms:{region}:{stack.account}"
+        if key.startswith("arn:") and ":key/" in key:
+            return [key], {}
+        if _KEY_ID_RE.match(key):
+            return [f"{base}:key/{key}"], {}
+        alias = key.split(":", 5)[-1] if key.startswith("arn:") else key  # alias/name
+        # KMS authorises on the key, not the alias: any key of the region that carries this alias.
+        return [f"{base}:key/*"], {"ForAnyValue:StringEquals": {"kms:ResourceAliases": [alias]}}
+
+    # -- trail ----------------------------------------------------------------------------------
+
+    def _create_trail(self) -> cloudtrail.Trail:
+        bucket = s3.Bucket(
+            self,
+            "TrailBucket",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            versioned=True,
+            removal_policy=RemovalPolicy.RETAIN,
+            lifecycle_rules=[
+                s3.LifecycleRule(expiration=Duration.days(90), noncurrent_version_expiration=Duration.days(1))
+            ],
+        )
+        acknowledge(
+            bucket,
+            [
+                (
+                    "AwsSolutions-S1",
+                    "The bucket only receives this trail's log files (written by CloudTrail, "
+                    "integrity-checked by log file validation); server access logs would need another "
+                    "bucket for no added audit value.",
+                )
+            ],
+        )
+        # Write-only management events of this region: what EventBridge needs to see SSM writes.
+        return cloudtrail.Trail(
+            self,
+            "Trail",
+            bucket=bucket,
+            is_multi_region_trail=False,
+            include_global_service_events=False,
+            management_events=cloudtrail.ReadWriteType.WRITE_ONLY,
+            enable_file_validation=True,
+        )
+
+
+def _sid(region: str) -> str:
+    return "".join(part.capitalize() for part in region.split("-"))

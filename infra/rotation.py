@@ -1,0 +1,381 @@
+"""``RotationFunction``: one Secrets Manager rotation function serving many secrets in one network."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from infra.bundling import ca_bundle_path_in_function, rotation_code
+from infra.nag import acknowledge, nag_resource
+
+ROTATION_RUNTIME = lambda_.Runtime.PYTHON_3_14
+ROTATION_HANDLER = "rotation_handlers.rotate.handler"
+
+# Secrets Manager calls of the rotation steps (createSecret, setSecret, testSecret, finishSecret).
+# GetRandomPassword is deliberately absent: the handler generates passwords locally with `secrets`.
+ROTATE_ACTIONS = (
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:UpdateSecretVersionStage",
+)
+
+
+@dataclass(frozen=True)
+class RotationSchedule:
+    """A Secrets Manager rotation schedule (``RotationRules``): rate or cron, with an optional window.
+
+    CDK's L2 ``add_rotation_schedule`` offers only a rate; this maps to the full ``RotationRules``.
+    """
+
+    expression: str
+    window: str | None = None
+
+    @staticmethod
+    def rate(interval: Duration, window: Duration | None = None) -> RotationSchedule:
+        hours = int(interval.to_hours())
+        if hours % 24 == 0:
+            days = hours // 24
+            expression = f"rate({days} {'day' if days == 1 else 'days'})"
+        else:
+            expression = f"rate({hours} hours)"
+        return RotationSchedule(expression, _window(window))
+
+    @staticmethod
+    def cron(expression: str, window: Duration | None = None) -> RotationSchedule:
+        """``expression``: a Secrets Manager cron, e.g. ``cron(0 4 ? * SUN *)``."""
+        return RotationSchedule(expression, _window(window))
+
+
+def _window(window: Duration | None) -> str | None:
+    return None if window is None else f"{int(window.to_hours())}h"
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    """What the handler's password generator produces (passed as environment variables)."""
+
+    length: int = 32
+    exclude_characters: str = "\"'@/\\` "
+    exclude_numbers: bool = False
+    exclude_punctuation: bool = False
+    exclude_uppercase: bool = False
+    exclude_lowercase: bool = False
+    require_each_included_type: bool = True
+
+    def environment(self) -> dict[str, str]:
+        def flag(value: bool) -> str:
+            return "true" if value else "false"
+
+        return {
+            "PASSWORD_LENGTH": str(self.length),
+            "EXCLUDE_CHARACTERS": self.exclude_characters,
+            "EXCLUDE_NUMBERS": flag(self.exclude_numbers),
+            "EXCLUDE_PUNCTUATION": flag(self.exclude_punctuation),
+            "EXCLUDE_UPPERCASE": flag(self.exclude_uppercase),
+            "EXCLUDE_LOWERCASE": flag(self.exclude_lowercase),
+            "REQUIRE_EACH_INCLUDED_TYPE": flag(self.require_each_included_type),
+        }
+
+
+class RotationFunction(Construct):
+    """A rotation Lambda for database secrets, with IAM scoped to exactly the secrets attached to it.
+
+    Without ``vpc`` the function runs outside any VPC. With ``vpc`` it gets its own security group
+    (``connections``/``security_group``; open a database to it with ``allow_to_database``) and,
+    optionally, a Secrets Manager interface endpoint.
+
+    Attach secrets with ``attach_secret``: it grants the rotation permissions on the secret (and its
+    KMS key, and its master secret for the alternating strategy) and creates the rotation schedule.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc | None = None,
+        vpc_subnets: ec2.SubnetSelection | None = None,
+        security_groups: Sequence[ec2.ISecurityGroup] = (),
+        create_secrets_manager_endpoint: bool = False,
+        password_policy: PasswordPolicy | None = None,
+        ca_bundle: Path | None = None,
+        memory_size: int = 256,
+        timeout: Duration | None = None,
+        log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
+        reserved_concurrent_executions: int | None = None,
+        code: lambda_.Code | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        timeout = timeout or Duration.seconds(90)
+        if timeout.to_seconds() < 30:
+            # ~3 database logins x 5 s connect timeout + Secrets Manager calls, with room to spare.
+            raise ValueError("RotationFunction timeout must be at least 30 seconds")
+        if vpc_subnets is not None and vpc is None:
+            raise ValueError("vpc_subnets needs vpc")
+        if create_secrets_manager_endpoint and vpc is None:
+            raise ValueError("create_secrets_manager_endpoint needs vpc")
+
+        self.password_policy = password_policy or PasswordPolicy()
+        self.log_group = logs.LogGroup(self, "LogGroup", retention=log_retention)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Secrets Manager rotation function (scoped to the attached secrets)",
+        )
+        # Written out instead of AWSLambdaBasicExecutionRole / AWSLambdaVPCAccessExecutionRole.
+        base = iam.Policy(self, "BasePolicy", roles=[self.role])
+        base.add_statements(
+            iam.PolicyStatement(
+                sid="WriteOwnLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+
+        self.security_group: ec2.ISecurityGroup | None = None
+        self.secrets_manager_endpoint: ec2.InterfaceVpcEndpoint | None = None
+        function_sgs: list[ec2.ISecurityGroup] = []
+        if vpc is not None:
+            self.security_group = ec2.SecurityGroup(
+                self,
+                "SecurityGroup",
+                vpc=vpc,
+                description="Secrets Manager rotation function",
+                allow_all_outbound=True,
+            )
+            function_sgs = [self.security_group, *security_groups]
+            sel = vpc_subnets or ec2.SubnetSelection()
+            subnets = vpc.select_subnets(
+                availability_zones=sel.availability_zones,
+                one_per_az=sel.one_per_az,
+                subnet_filters=sel.subnet_filters,
+                subnet_group_name=sel.subnet_group_name,
+                subnets=sel.subnets,
+                subnet_type=sel.subnet_type,
+            )
+            subnet_arns = [
+                stack.format_arn(service="ec2", resource="subnet", resource_name=s)
+                for s in subnets.subnet_ids
+            ]
+            sg_arns = [
+                stack.format_arn(service="ec2", resource="security-group", resource_name=sg.security_group_id)
+                for sg in function_sgs
+            ]
+            eni_arn = stack.format_arn(service="ec2", resource="network-interface", resource_name="*")
+            base.add_statements(
+                iam.PolicyStatement(
+                    sid="CreateEniInOwnSubnetsAndGroups",
+                    actions=["ec2:CreateNetworkInterface"],
+                    resources=[eni_arn, *subnet_arns, *sg_arns],
+                ),
+                iam.PolicyStatement(
+                    sid="ManageEnis",
+                    actions=[
+                        "ec2:DeleteNetworkInterface",
+                        "ec2:AssignPrivateIpAddresses",
+                        "ec2:UnassignPrivateIpAddresses",
+                    ],
+                    resources=[eni_arn],
+                ),
+                # ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets have no resource-level
+                # permissions: AWS only accepts "*".
+                iam.PolicyStatement(
+                    sid="DescribeEnis",
+                    actions=["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"],
+                    resources=["*"],
+                ),
+            )
+            acknowledge(
+                base,
+                [
+                    (
+                        "AwsSolutions-IAM5[Resource::*]",
+                        "ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets have no resource-level "
+                        "permissions; Lambda needs them to attach the function to the VPC.",
+                    ),
+                    (
+                        f"AwsSolutions-IAM5[Resource::{nag_resource(stack, eni_arn)}]",
+                        "Lambda creates and deletes its hyperplane ENIs with ids unknown before deploy; "
+                        "creation is further limited to the function's subnets and security groups.",
+                    ),
+                ],
+            )
+            if create_secrets_manager_endpoint:
+                endpoint_sg = ec2.SecurityGroup(
+                    self,
+                    "EndpointSecurityGroup",
+                    vpc=vpc,
+                    description="Secrets Manager endpoint for the rotation function",
+                    allow_all_outbound=False,
+                )
+                self.secrets_manager_endpoint = ec2.InterfaceVpcEndpoint(
+                    self,
+                    "SecretsManagerEndpoint",
+                    vpc=vpc,
+                    service=ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+                    subnets=vpc_subnets,
+                    private_dns_enabled=True,
+                    open=False,
+                    security_groups=[endpoint_sg],
+                )
+                self.secrets_manager_endpoint.connections.allow_default_port_from(
+                    self.security_group, "HTTPS from the rotation function"
+                )
+
+        environment = self.password_policy.environment()
+        if ca_bundle is not None:
+            environment["DB_CA_BUNDLE"] = ca_bundle_path_in_function()
+
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="Rotates database secrets (single-user and alternating-users strategies)",
+            runtime=ROTATION_RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=ROTATION_HANDLER,
+            code=code or rotation_code(ROTATION_RUNTIME, lambda_.Architecture.ARM_64, ca_bundle),
+            memory_size=memory_size,
+            timeout=timeout,
+            role=self.role,
+            environment=environment,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            vpc=vpc,
+            vpc_subnets=vpc_subnets if vpc is not None else None,
+            security_groups=function_sgs or None,
+            allow_public_subnet=False,
+            reserved_concurrent_executions=reserved_concurrent_executions,
+        )
+        self.function.node.add_dependency(base)
+        # Secrets Manager invokes the function; only on behalf of this account.
+        self.invoke_permission = lambda_.CfnPermission(
+            self,
+            "SecretsManagerInvoke",
+            action="lambda:InvokeFunction",
+            function_name=self.function.function_arn,
+            principal="secretsmanager.amazonaws.com",
+            source_account=stack.account,
+        )
+        self._kms_statements: dict[tuple[str, str], tuple[iam.PolicyStatement, list[str]]] = {}
+        self._secret_statement: iam.PolicyStatement | None = None
+        self._master_statement: iam.PolicyStatement | None = None
+        self.schedules: list[secretsmanager.CfnRotationSchedule] = []
+
+    # -- network --------------------------------------------------------------------------------
+
+    @property
+    def connections(self) -> ec2.Connections:
+        """The function's network connections (``IConnectable``); empty outside a VPC."""
+        return self.function.connections
+
+    def allow_to_database(self, database: ec2.IConnectable, port: int) -> None:
+        """Let the function reach a database (a security group, a DB instance/cluster, ...).
+
+        Adds an ingress rule on the database's security group(s) from the function's own group.
+        """
+        if self.security_group is None:
+            raise ValueError("the rotation function is not in a VPC; open the database by other means")
+        database.connections.allow_from(
+            self.security_group, ec2.Port.tcp(port), "Secrets Manager rotation function"
+        )
+
+    # -- grants ---------------------------------------------------------------------------------
+
+    def grant_rotate(self, secret: secretsmanager.ISecret) -> None:
+        """The rotation steps on ``secret`` (and its KMS key, bound to the secret's ARN)."""
+        if self._secret_statement is None:
+            self._secret_statement = iam.PolicyStatement(sid="RotateSecrets", actions=list(ROTATE_ACTIONS))
+            self.role.add_to_principal_policy(self._secret_statement)
+        self._secret_statement.add_resources(secret.secret_arn)
+        if secret.encryption_key is not None:
+            self._grant_key(secret.encryption_key, secret.secret_arn, ("kms:Decrypt", "kms:GenerateDataKey"))
+
+    def grant_read_master(self, secret: secretsmanager.ISecret) -> None:
+        """Read a master secret (alternating-users strategy: the master user clones the app user)."""
+        if self._master_statement is None:
+            self._master_statement = iam.PolicyStatement(
+                sid="ReadMasterSecrets", actions=["secretsmanager:GetSecretValue"]
+            )
+            self.role.add_to_principal_policy(self._master_statement)
+        self._master_statement.add_resources(secret.secret_arn)
+        if secret.encryption_key is not None:
+            self._grant_key(secret.encryption_key, secret.secret_arn, ("kms:Decrypt",))
+
+    def _grant_key(self, key: object, secret_arn: str, actions: tuple[str, ...]) -> None:
+        key_arn: str = key.key_arn  # type: ignore[attr-defined]
+        stack = Stack.of(self)
+        entry = self._kms_statements.get((key_arn, actions[-1]))
+        if entry is None:
+            statement = iam.PolicyStatement(actions=list(actions), resources=[key_arn])
+            self.role.add_to_principal_policy(statement)
+            entry = (statement, [])
+            self._kms_statements[(key_arn, actions[-1])] = entry
+        statement, arns = entry
+        if secret_arn not in arns:
+            arns.append(secret_arn)
+        statement.add_condition(
+            "StringEquals",
+            {
+                "kms:EncryptionContext:SecretARN": list(arns),
+                "kms:ViaService": f"secretsmanager.{stack.region}.amazonaws.com",
+            },
+        )
+
+    # -- secrets --------------------------------------------------------------------------------
+
+    def attach_secret(
+        self,
+        secret: secretsmanager.ISecret,
+        *,
+        schedule: RotationSchedule,
+        master_secret: secretsmanager.ISecret | None = None,
+        rotate_immediately_on_update: bool = False,
+    ) -> secretsmanager.CfnRotationSchedule:
+        """Rotate ``secret`` with this function on ``schedule``.
+
+        With ``master_secret`` the handler uses the alternating-users strategy (the secret's
+        ``masterarn`` field must name it). Rotation does not start on every deploy unless
+        ``rotate_immediately_on_update``.
+        """
+        self.grant_rotate(secret)
+        if master_secret is not None:
+            self.grant_read_master(secret=master_secret)
+        rules = secretsmanager.CfnRotationSchedule.RotationRulesProperty(
+            schedule_expression=schedule.expression,
+            duration=schedule.window,
+        )
+        # L1 on purpose: the L2 add_rotation_schedule grants GetRandomPassword on "*", which the
+        # handler does not need, and offers only a rate.
+        schedule_id = f"{secret.node.id}Schedule"
+        if self.node.try_find_child(schedule_id) is not None:
+            schedule_id = f"{schedule_id}{len(self.schedules)}"
+        rotation = secretsmanager.CfnRotationSchedule(
+            self,
+            schedule_id,
+            secret_id=secret.secret_arn,
+            rotation_lambda_arn=self.function.function_arn,
+            rotation_rules=rules,
+            rotate_immediately_on_update=rotate_immediately_on_update,
+        )
+        rotation.node.add_dependency(self.invoke_permission)
+        rotation.node.add_dependency(self.role)
+        self.schedules.append(rotation)
+        return rotation
+
+    # -- metrics --------------------------------------------------------------------------------
+
+    def metric_errors(self) -> cloudwatch.Metric:
+        return self.function.metric_errors(period=Duration.minutes(5), statistic="Sum")

@@ -1,0 +1,363 @@
+"""The deployable stacks, built from a ``DeploymentConfig``.
+
+``SecretsRotationStack``: one per account (and region) that owns rotated secrets.
+``ParameterReplicationStack``: one per account and source region.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from aws_cdk import Annotations, App, CfnOutput, Duration, Environment, Stack, Tags, Validations
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from cdk_nag import AwsSolutionsChecks
+from constructs import Construct
+
+from infra.alerts import OperationsAlerts
+from infra.config import (
+    DeploymentConfig,
+    NetworkConfig,
+    ReplicationConfig,
+    RotationConfig,
+    SecretConfig,
+)
+from infra.replication import EventSource, ParameterReplicator
+from infra.rotation import PasswordPolicy, RotationFunction, RotationSchedule
+
+_RETENTION = {
+    1: "ONE_DAY",
+    3: "THREE_DAYS",
+    5: "FIVE_DAYS",
+    7: "ONE_WEEK",
+    14: "TWO_WEEKS",
+    30: "ONE_MONTH",
+    60: "TWO_MONTHS",
+    90: "THREE_MONTHS",
+    120: "FOUR_MONTHS",
+    150: "FIVE_MONTHS",
+    180: "SIX_MONTHS",
+    365: "ONE_YEAR",
+    400: "THIRTEEN_MONTHS",
+    545: "EIGHTEEN_MONTHS",
+    731: "TWO_YEARS",
+    1096: "THREE_YEARS",
+    1827: "FIVE_YEARS",
+    2192: "SIX_YEARS",
+    2557: "SEVEN_YEARS",
+    2922: "EIGHT_YEARS",
+    3288: "NINE_YEARS",
+    3653: "TEN_YEARS",
+}
+
+
+def _retention(days: int) -> logs.RetentionDays:
+    return logs.RetentionDays[_RETENTION[days]]
+
+
+class SecretsRotationStack(Stack):
+    """Rotation function, KMS keys, created secrets, schedules, and alerts for one account/region."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: RotationConfig,
+        alert_email: str | None = None,
+        env: Environment | None = None,
+        description: str | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id, env=env, description=description)
+        vpc, subnets, extra_sgs = self._network(config.network)
+        fn_cfg = config.function
+        pp = fn_cfg.password_policy
+        self.rotation = RotationFunction(
+            self,
+            "Rotation",
+            vpc=vpc,
+            vpc_subnets=subnets,
+            security_groups=extra_sgs,
+            create_secrets_manager_endpoint=bool(
+                config.network and config.network.create_secrets_manager_endpoint
+            ),
+            password_policy=PasswordPolicy(
+                length=pp.length,
+                exclude_characters=pp.exclude_characters,
+                exclude_numbers=pp.exclude_numbers,
+                exclude_punctuation=pp.exclude_punctuation,
+                exclude_uppercase=pp.exclude_uppercase,
+                exclude_lowercase=pp.exclude_lowercase,
+                require_each_included_type=pp.require_each_included_type,
+            ),
+            ca_bundle=fn_cfg.ca_bundle,
+            memory_size=fn_cfg.memory_mb,
+            timeout=Duration.seconds(fn_cfg.timeout_seconds),
+            log_retention=_retention(fn_cfg.log_retention_days),
+            reserved_concurrent_executions=fn_cfg.reserved_concurrency,
+        )
+        if config.network is not None:
+            for i, access in enumerate(config.network.database_access):
+                db_sg = ec2.SecurityGroup.from_security_group_id(
+                    self, f"DatabaseSecurityGroup{i}", access.security_group_id, mutable=True
+                )
+                self.rotation.allow_to_database(db_sg, access.port)
+
+        # KMS keys: only the groups some secret uses are created (or imported).
+        used = {s.kms_key for s in config.secrets if s.kms_key in {g.name for g in config.key_groups}}
+        used |= {s.master_kms_key for s in config.secrets if s.master_kms_key}
+        used |= {"default" for s in config.secrets if s.create is not None and s.kms_key is None}
+        self.keys: dict[str, kms.IKey] = {}
+        for group in config.key_groups:
+            if group.name not in used:
+                continue
+            cid = f"{_pascal(group.name)}Key"
+            if group.existing_key_arn:
+                self.keys[group.name] = kms.Key.from_key_arn(self, cid, group.existing_key_arn)
+            else:
+                self.keys[group.name] = kms.Key(
+                    self,
+                    cid,
+                    description=group.description or f"Secrets of key group {group.name}",
+                    enable_key_rotation=True,
+                    alias=f"alias/secrets-rotation/{self.stack_name}/{group.name}",
+                )
+
+        # Secrets: masters first, so alternating secrets can reference them.
+        self.secrets: dict[str, secretsmanager.ISecret] = {}
+        ordered = sorted(config.secrets, key=lambda s: s.master_secret is not None)
+        for secret_cfg in ordered:
+            self.secrets[secret_cfg.name] = self._secret(secret_cfg)
+        for secret_cfg in config.secrets:
+            secret = self.secrets[secret_cfg.name]
+            master = self._master(secret_cfg)
+            self.rotation.attach_secret(
+                secret,
+                schedule=RotationSchedule(secret_cfg.schedule.expression, secret_cfg.schedule.window),
+                master_secret=master,
+                rotate_immediately_on_update=secret_cfg.rotate_immediately_on_update,
+            )
+
+        self.alerts = OperationsAlerts(self, "Alerts", email=alert_email)
+        self.alerts.notify_rotation_failures()
+        self.alerts.alarm_on_function_errors("RotationErrorsAlarm", self.rotation.function)
+
+        CfnOutput(self, "RotationFunctionArn", value=self.rotation.function.function_arn)
+        CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn)
+        if self.rotation.security_group is not None:
+            CfnOutput(
+                self,
+                "RotationSecurityGroupId",
+                value=self.rotation.security_group.security_group_id,
+                description="Allow this security group into each database's security group on the DB port",
+            )
+        for name, secret in self.secrets.items():
+            CfnOutput(self, f"{_pascal(name)}SecretArn", value=secret.secret_arn)
+
+    def _network(
+        self, network: NetworkConfig | None
+    ) -> tuple[ec2.IVpc | None, ec2.SubnetSelection | None, list[ec2.ISecurityGroup]]:
+        if network is None:
+            return None, None, []
+        azs = list(network.availability_zones) or [
+            f"{self.region}-az{i}" for i in range(len(network.subnet_ids))
+        ]
+        vpc = ec2.Vpc.from_vpc_attributes(
+            self,
+            "Vpc",
+            vpc_id=network.vpc_id,
+            availability_zones=sorted(set(azs)),
+        )
+        subnets = ec2.SubnetSelection(
+            subnets=[
+                ec2.Subnet.from_subnet_attributes(self, f"Subnet{i}", subnet_id=sid, availability_zone=azs[i])
+                for i, sid in enumerate(network.subnet_ids)
+            ]
+        )
+        for subnet in subnets.subnets or []:
+            Annotations.of(subnet).acknowledge_warning(
+                "@aws-cdk/aws-ec2:noSubnetRouteTableId", "The stack never reads the subnets' route tables."
+            )
+        sgs = [
+            ec2.SecurityGroup.from_security_group_id(self, f"ExtraSecurityGroup{i}", sg, mutable=False)
+            for i, sg in enumerate(network.security_group_ids)
+        ]
+        return vpc, subnets, sgs
+
+    def _key(self, ref: str | None) -> kms.IKey | None:
+        if ref is None:
+            return None
+        if ref in self.keys:
+            return self.keys[ref]
+        cid = f"Key{hashlib.sha256(ref.encode()).hexdigest()[:8]}"
+        existing = self.node.try_find_child(cid)
+        return existing if existing is not None else kms.Key.from_key_arn(self, cid, ref)  # type: ignore[return-value]
+
+    def _secret(self, cfg: SecretConfig) -> secretsmanager.ISecret:
+        cid = f"{_pascal(cfg.name)}Secret"
+        if cfg.arn is not None:
+            return secretsmanager.Secret.from_secret_attributes(
+                self, cid, secret_complete_arn=cfg.arn, encryption_key=self._key(cfg.kms_key)
+            )
+        assert cfg.create is not None
+        c = cfg.create
+        key = self._key(cfg.kms_key or "default")
+        template: dict[str, object] = {
+            "engine": c.engine,
+            "host": c.host,
+            "port": c.port,
+            "username": c.username,
+        }
+        if c.dbname:
+            template["dbname"] = c.dbname
+        master = self._master(cfg)
+        if master is not None:
+            template["masterarn"] = master.secret_arn
+        return secretsmanager.Secret(
+            self,
+            cid,
+            secret_name=c.secret_name,
+            description=c.description or f"{c.engine} credentials of {c.username}@{c.host} (rotated)",
+            encryption_key=key,
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template=self.to_json_string(template),
+                generate_string_key="password",
+                password_length=32,
+                exclude_characters="\"'@/\\` ",
+            ),
+            replica_regions=[
+                secretsmanager.ReplicaRegion(
+                    region=r.region,
+                    encryption_key=kms.Key.from_key_arn(
+                        self, f"{cid}Replica{_pascal(r.region)}Key", _key_arn(self, r.region, r.kms_key)
+                    )
+                    if r.kms_key
+                    else None,
+                )
+                for r in c.replica_regions
+            ]
+            or None,
+        )
+
+    def _master(self, cfg: SecretConfig) -> secretsmanager.ISecret | None:
+        if cfg.master_secret is not None:
+            return self.secrets[cfg.master_secret]
+        if cfg.master_secret_arn is not None:
+            cid = f"{_pascal(cfg.name)}MasterSecret"
+            existing = self.node.try_find_child(cid)
+            if existing is not None:
+                return existing  # type: ignore[return-value]
+            return secretsmanager.Secret.from_secret_attributes(
+                self,
+                cid,
+                secret_complete_arn=cfg.master_secret_arn,
+                encryption_key=self._key(cfg.master_kms_key),
+            )
+        return None
+
+
+class ParameterReplicationStack(Stack):
+    """SSM parameter replication from the stack's (source) region, plus alerts."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ReplicationConfig,
+        alert_email: str | None = None,
+        env: Environment | None = None,
+        description: str | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id, env=env, description=description)
+        self.replicator = ParameterReplicator(
+            self,
+            "Replicator",
+            target_regions=config.target_regions,
+            include_paths=config.include_paths,
+            exclude_paths=config.exclude_paths,
+            target_kms_keys=config.target_kms_keys,
+            source_kms_keys=config.source_kms_keys,
+            reconcile_schedule=events.Schedule.expression(config.reconcile_schedule),
+            event_source=EventSource(config.event_source),
+            create_trail=config.create_trail,
+            delete_unmanaged_replicas=config.delete_unmanaged_replicas,
+            copy_ec2_image_parameters=config.copy_ec2_image_parameters,
+            memory_size=config.memory_mb,
+            timeout=Duration.seconds(config.timeout_seconds),
+            reconcile_timeout=Duration.seconds(config.reconcile_timeout_seconds),
+            log_retention=_retention(config.log_retention_days),
+        )
+        self.alerts = OperationsAlerts(self, "Alerts", email=alert_email)
+        self.alerts.alarm_on_function_errors("ReplicationErrorsAlarm", self.replicator.function)
+        self.alerts.alarm_on_function_errors("ReconcileErrorsAlarm", self.replicator.reconcile_function)
+        self.alerts.alarm_on_queue_depth("DeadLetterQueueAlarm", self.replicator.dead_letter_queue)
+        CfnOutput(self, "ReplicationFunctionArn", value=self.replicator.function.function_arn)
+        CfnOutput(self, "DeadLetterQueueUrl", value=self.replicator.dead_letter_queue.queue_url)
+        CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn)
+
+
+def _pascal(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.replace("_", "-").split("-"))
+
+
+def _key_arn(stack: Stack, region: str, ref: str) -> str:
+    if ref.startswith("arn:"):
+        return ref
+    resource = ref if ref.startswith("alias/") else f"key/{ref}"
+    return f"arn:{stack.partition}:kms:{region}:{stack.account}:{resource}"
+
+
+def stack_names(config: DeploymentConfig) -> tuple[str, str]:
+    rotation = f"SecretsRotation-{config.stage}"
+    source = config.replication.source_region if config.replication else config.region
+    replication = f"ParameterReplication-{config.stage}-{source}"
+    return rotation, replication
+
+
+def add_stacks(app: App, config: DeploymentConfig, *, nag: bool = True) -> list[Stack]:
+    """Add the stacks a configuration asks for to ``app`` (and the cdk-nag AwsSolutions checks)."""
+    stacks: list[Stack] = []
+    rotation_name, replication_name = stack_names(config)
+    if config.rotation is not None:
+        stacks.append(
+            SecretsRotationStack(
+                app,
+                rotation_name,
+                config=config.rotation,
+                alert_email=config.alerts.email,
+                env=Environment(account=config.account, region=config.region),
+                description=f"Secrets Manager rotation ({config.stage})",
+            )
+        )
+    if config.replication is not None:
+        source = config.replication.source_region
+        stacks.append(
+            ParameterReplicationStack(
+                app,
+                replication_name,
+                config=config.replication,
+                alert_email=config.alerts.email,
+                env=Environment(account=config.account, region=source),
+                description=f"SSM parameter replication from {source} ({config.stage})",
+            )
+        )
+    for stack in stacks:
+        Tags.of(stack).add("service", "secrets-rotation")
+        Tags.of(stack).add("stage", config.stage)
+        for key, value in sorted(config.tags.items()):
+            Tags.of(stack).add(key, value)
+    if nag:
+        Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return stacks
+
+
+__all__ = [
+    "ParameterReplicationStack",
+    "SecretsRotationStack",
+    "add_stacks",
+    "stack_names",
+]
