@@ -17,7 +17,9 @@ from typing import Any
 
 _ROOT = "rotation_handlers"
 _secrets_lock = threading.Lock()
-_known_secrets: set[str] = set()
+# Insertion-ordered and bounded, so a long-lived Lambda container does not grow without limit.
+_known_secrets: dict[str, None] = {}
+_MAX_SECRETS = 4096
 
 
 def register_secret(*values: str | None) -> None:
@@ -25,7 +27,10 @@ def register_secret(*values: str | None) -> None:
     with _secrets_lock:
         for value in values:
             if isinstance(value, str) and len(value) >= 4:
-                _known_secrets.add(value)
+                _known_secrets.pop(value, None)
+                _known_secrets[value] = None
+                while len(_known_secrets) > _MAX_SECRETS:
+                    _known_secrets.pop(next(iter(_known_secrets)))
 
 
 def forget_secrets() -> None:
@@ -44,6 +49,16 @@ def redact(text: str, extra: Iterable[str | None] = ()) -> str:
     return text
 
 
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_scrub(v) for v in value]
+    return value
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
@@ -57,7 +72,9 @@ class JsonFormatter(logging.Formatter):
             exc = record.exc_info[1]
             payload["error_type"] = type(exc).__name__
             payload["error"] = str(exc)
-        return redact(json.dumps(payload, default=str, sort_keys=False))
+        # Scrub before encoding (JSON escaping would hide a password with quotes or backslashes)
+        # and once more after, for anything ``default=str`` turned into text.
+        return redact(json.dumps(_scrub(payload), default=lambda o: redact(str(o))))
 
 
 class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
