@@ -53,3 +53,29 @@ def test_each_step_can_run_again(harness: Harness, db: Db, step: str) -> None:
     harness.invoke(arn, token, step)
     assert harness.versions(arn)[token] == ["AWSCURRENT"]
     assert db.login(user, harness.value(arn)["password"])
+
+
+def test_secret_id_as_arn_like_aws_sends_it(harness: Harness, db: Db) -> None:
+    """moto sends the secret's name; AWS sends the ARN. Both rotate."""
+    harness.aws.secret_id_as_arn = True
+    user, password = unique_user(), new_password()
+    db.make_user(user, password)
+    arn = harness.create_secret(db.secret(user, password))
+    token = harness.rotate(arn)
+    assert all(inv.secret_id == arn for inv in harness.aws.invocations)
+    assert harness.versions(arn)[token] == ["AWSCURRENT"]
+    assert db.login(user, harness.value(arn)["password"])
+
+
+@pytest.mark.parametrize(("engine", "unwanted"), [("postgres", "pymysql"), ("mariadb", "psycopg2")])
+def test_only_the_needed_driver_is_imported(engine: str, unwanted: str) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, rotation_handlers.rotate\n"
+        "from rotation_handlers.engines import engine_for\n"
+        f"engine_for({engine!r})\n"
+        f"assert {unwanted!r} not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
