@@ -1,0 +1,70 @@
+"""Lambda entry points for SSM Parameter Store cross-region replication (issue 4).
+
+* ``rotation_handlers.replicate.handler`` - EventBridge rule target: "AWS API Call via
+  CloudTrail" or "Parameter Store Change" events from ``aws.ssm``.
+* ``rotation_handlers.replicate.reconcile_handler`` - scheduled full sync; ``{"dryRun": true}``
+  in the event or ``RECONCILE_DRY_RUN=true`` only reports.
+
+Both return a small summary dict (action counts per target region, never a value) and raise
+:class:`~rotation_handlers.replication.ReplicationError` when some parameter/region pair
+could not be synced, so Lambda retries and the dead-letter queue keep the event.
+The logic lives in :mod:`rotation_handlers.replication`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from rotation_handlers.logs import log
+from rotation_handlers.replication.config import load_config
+from rotation_handlers.replication.engine import LOGGER, Engine, resolve_own_role
+from rotation_handlers.replication.events import parse_event
+from rotation_handlers.replication.reconcile import reconcile
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    config = load_config(os.environ)
+    trigger = parse_event(event, config.source_region, resolve_own_role(config))
+    if trigger.ignored:
+        log(
+            LOGGER,
+            "event ignored",
+            logging.INFO,
+            reason=trigger.ignored,
+            event_source=trigger.source,
+            operation=trigger.operation,
+            event_id=event.get("id") if isinstance(event, dict) else None,
+        )
+        return {"sourceRegion": config.source_region, "ignored": trigger.ignored, "regions": {}}
+    engine = Engine(config)
+    engine.sync_names(trigger.names)
+    summary = engine.summary(operation=trigger.operation, parameters=list(trigger.names))
+    log(LOGGER, "event handled", logging.INFO, **summary)
+    engine.raise_on_failure()
+    return summary
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
+def reconcile_handler(event: dict[str, Any] | None = None, context: Any = None) -> dict[str, Any]:
+    config = load_config(os.environ)
+    dry_run = _truthy(os.environ.get("RECONCILE_DRY_RUN", "false")) or _truthy(
+        (event or {}).get("dryRun", False)
+    )
+    engine = Engine(config, dry_run=dry_run)
+    summary = reconcile(engine)
+    log(
+        LOGGER,
+        "reconcile finished",
+        logging.INFO,
+        **{k: v for k, v in summary.items() if k != "changes"},
+    )
+    if not dry_run:
+        engine.raise_on_failure()
+    return summary

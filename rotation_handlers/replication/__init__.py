@@ -1,0 +1,18 @@
+"""SSM Parameter Store cross-region replication (issue 4).
+
+Modules:
+
+* :mod:`.config` - environment parsing and validation (:class:`ReplicationConfig`).
+* :mod:`.events` - EventBridge event -> parameter names to sync (or why the event is ignored).
+* :mod:`.clients` - one boto3 SSM client per region per container.
+* :mod:`.retry` - bounded full-jitter retry of throttled calls.
+* :mod:`.state` - reading a parameter's full state (value, attributes, tags, labels).
+* :mod:`.sync` - diff source vs. target into a :class:`~.sync.Plan` and apply it.
+* :mod:`.engine` - fan-out over target regions, logging, summaries, failure reporting.
+* :mod:`.reconcile` - scheduled full sync, stale replica cleanup, dry run.
+"""
+
+from rotation_handlers.replication.config import MARKER_TAG_KEY, ConfigError, ReplicationConfig, load_config
+from rotation_handlers.replication.engine import ReplicationError
+
+__all__ = ["MARKER_TAG_KEY", "ConfigError", "ReplicationConfig", "ReplicationError", "load_config"]

@@ -1,0 +1,259 @@
+"""Fan-out of parameter syncs over target regions; logging, summaries and failures.
+
+For each (parameter, region) pair the engine reads the target, plans, applies (unless dry
+run) and logs exactly one line. Regions run in parallel and independently: an error in
+one region is recorded and the others continue. After everything ran, any failure raises
+:class:`ReplicationError` naming the parameters and regions, so that Lambda retries the
+event and, finally, sends it to the dead-letter queue. Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from rotation_handlers.logs import get_logger, log
+from rotation_handlers.replication import clients
+from rotation_handlers.replication.config import ReplicationConfig
+from rotation_handlers.replication.events import RoleIdentity
+from rotation_handlers.replication.retry import RetryPolicy, error_code
+from rotation_handlers.replication.state import ParameterState, read_parameter
+from rotation_handlers.replication.sync import Plan, apply_plan, plan_sync
+
+LOGGER = get_logger("replication")
+MAX_LISTED_CHANGES = 1000
+_RACE_CODES = {"ParameterAlreadyExists", "ParameterNotFound", "ParameterVersionNotFound"}
+
+SsmFactory = Callable[[str], Any]
+
+#: Sleep used between throttling retries; tests replace it (``monkeypatch.setattr(engine, "SLEEP", ...)``).
+SLEEP: Callable[[float], None] = time.sleep
+
+
+def _sleep(seconds: float) -> None:
+    SLEEP(seconds)
+
+
+class ReplicationError(RuntimeError):
+    """Some parameter/region pairs could not be synced. The message holds names, regions, codes."""
+
+    def __init__(self, failures: list[Result]) -> None:
+        self.failures = failures
+        by_param: dict[tuple[str, str], list[str]] = {}
+        for f in failures:
+            by_param.setdefault((f.name, f.error or "error"), []).append(f.region)
+        parts = [
+            f"{name} in {', '.join(sorted(regions))} ({code})" for (name, code), regions in by_param.items()
+        ]
+        super().__init__(
+            f"replication failed for {len(failures)} parameter/region pair(s): " + "; ".join(parts)
+        )
+
+
+@dataclass
+class Result:
+    name: str
+    region: str
+    action: str
+    reason: str = ""
+    operations: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def as_change(self) -> dict[str, Any]:
+        change: dict[str, Any] = {"region": self.region, "parameter": self.name, "action": self.action}
+        if self.reason:
+            change["reason"] = self.reason
+        if self.operations:
+            change["operations"] = self.operations
+        if self.warnings:
+            change["warnings"] = self.warnings
+        if self.error:
+            change["error"] = self.error
+        return change
+
+
+def result_from_plan(plan: Plan) -> Result:
+    return Result(
+        plan.name,
+        plan.region,
+        plan.action,
+        plan.reason,
+        [op.describe() for op in plan.operations],
+        plan.warnings,
+    )
+
+
+_own_role_lock = threading.Lock()
+_own_role_cache: dict[str, RoleIdentity | None] = {}
+
+
+def resolve_own_role(config: ReplicationConfig, env: Mapping[str, str] | None = None) -> RoleIdentity | None:
+    """The replicator's role: ``REPLICATOR_ROLE_ARN``, else (in Lambda) ``sts:GetCallerIdentity`` once."""
+    env = os.environ if env is None else env
+    if config.replicator_role_arn:
+        return RoleIdentity.from_role_arn(config.replicator_role_arn)
+    if not env.get("AWS_LAMBDA_FUNCTION_NAME"):
+        return None
+    with _own_role_lock:
+        if "identity" not in _own_role_cache:
+            identity: RoleIdentity | None = None
+            try:
+                arn = clients.client("sts", config.source_region).get_caller_identity()["Arn"]
+                identity = RoleIdentity.from_assumed_role_arn(arn)
+            except (ClientError, KeyError) as exc:
+                log(LOGGER, "cannot derive own role", logging.WARNING, error=error_code(exc))
+            if identity is None:
+                log(
+                    LOGGER,
+                    "REPLICATOR_ROLE_ARN unset and own role unknown: own calls are not filtered; "
+                    "loops are still broken by the replica marker tag",
+                    logging.WARNING,
+                )
+            _own_role_cache["identity"] = identity
+        return _own_role_cache["identity"]
+
+
+class Engine:
+    def __init__(
+        self,
+        config: ReplicationConfig,
+        *,
+        ssm_factory: SsmFactory = clients.ssm,
+        retry: RetryPolicy | None = None,
+        dry_run: bool = False,
+    ) -> None:
+        self.config = config
+        self.ssm_factory = ssm_factory
+        self.retry = retry or RetryPolicy(
+            config.max_attempts, config.backoff_base, config.backoff_cap, sleep=_sleep
+        )
+        self.dry_run = dry_run
+        self.results: list[Result] = []
+        self._lock = threading.Lock()
+
+    # -- single pair ---------------------------------------------------------------------
+    def record(self, result: Result) -> Result:
+        fields: dict[str, Any] = {
+            "parameter": result.name,
+            "region": result.region,
+            "source_region": self.config.source_region,
+            "action": result.action,
+        }
+        if result.reason:
+            fields["reason"] = result.reason
+        if result.operations:
+            fields["operations"] = result.operations
+        if self.dry_run:
+            fields["dry_run"] = True
+        level = logging.INFO
+        if result.error:
+            fields["error"] = result.error
+            level = logging.ERROR
+        log(LOGGER, "planned" if self.dry_run else "replicated", level, **fields)
+        for warning in result.warnings:
+            reason, _, text = warning.partition(": ")
+            log(
+                LOGGER,
+                text or warning,
+                logging.WARNING,
+                parameter=result.name,
+                region=result.region,
+                action="skipped",
+                reason=reason,
+            )
+        with self._lock:
+            self.results.append(result)
+        return result
+
+    def read_source(self, name: str) -> ParameterState | None:
+        return read_parameter(self.ssm_factory(self.config.source_region), name, self.retry)
+
+    def sync_pair(self, region: str, name: str, source: ParameterState | None) -> Result:
+        """Make ``name`` in ``region`` match ``source``; never raises (errors go in the result)."""
+        try:
+            ssm = self.ssm_factory(region)
+            for attempt in range(2):
+                target = read_parameter(ssm, name, self.retry)
+                plan = plan_sync(name, source, target, region, self.config)
+                if self.dry_run or not plan.operations:
+                    break
+                try:
+                    apply_plan(ssm, plan, self.retry)
+                    break
+                except ClientError as exc:
+                    # Another invocation changed the target between our read and write: re-plan once.
+                    if error_code(exc) not in _RACE_CODES or attempt == 1:
+                        raise
+            return self.record(result_from_plan(plan))
+        except Exception as exc:
+            return self.record(Result(name, region, "failed", "error", error=error_code(exc)))
+
+    def skip_excluded(self, name: str, reason: str) -> None:
+        for region in self.config.target_regions:
+            self.record(Result(name, region, "skipped", f"excluded: {reason}"))
+
+    # -- batches ---------------------------------------------------------------------------
+    def sync_names(self, names: Iterable[str]) -> None:
+        """Event path: read each source once, then sync all names in every region in parallel."""
+        states: dict[str, ParameterState | None] = {}
+        for name in dict.fromkeys(names):
+            reason = self.config.exclusion_reason(name)
+            if reason:
+                self.skip_excluded(name, reason)
+                continue
+            try:
+                states[name] = self.read_source(name)
+            except Exception as exc:
+                code = f"source read failed: {error_code(exc)}"
+                for region in self.config.target_regions:
+                    self.record(Result(name, region, "failed", "source read failed", error=code))
+        if not states:
+            return
+
+        def run_region(region: str) -> None:
+            for name, state in states.items():
+                self.sync_pair(region, name, state)
+
+        regions = self.config.target_regions
+        with ThreadPoolExecutor(max_workers=len(regions), thread_name_prefix="replicate") as pool:
+            list(pool.map(run_region, regions))
+
+    # -- reporting -----------------------------------------------------------------------
+    def failures(self) -> list[Result]:
+        return [r for r in self.results if r.action == "failed"]
+
+    def summary(self, **extra: Any) -> dict[str, Any]:
+        counts: dict[str, Counter[str]] = {region: Counter() for region in self.config.target_regions}
+        for r in self.results:
+            counts.setdefault(r.region, Counter())[r.action] += 1
+            for warning in r.warnings:
+                counts[r.region][warning.partition(":")[0]] += 1
+        out: dict[str, Any] = {
+            "sourceRegion": self.config.source_region,
+            "dryRun": self.dry_run,
+            "regions": {region: dict(sorted(c.items())) for region, c in counts.items()},
+            "throttleRetries": self.retry.retries,
+        }
+        out.update(extra)
+        return out
+
+    def changes(self) -> tuple[list[dict[str, Any]], int]:
+        """Planned/applied changes (everything but ``unchanged``), capped at MAX_LISTED_CHANGES."""
+        changed = [r.as_change() for r in self.results if r.action != "unchanged"]
+        changed.sort(key=lambda c: (c["parameter"], c["region"]))
+        return changed[:MAX_LISTED_CHANGES], max(0, len(changed) - MAX_LISTED_CHANGES)
+
+    def raise_on_failure(self) -> None:
+        failures = self.failures()
+        if failures:
+            raise ReplicationError(failures)

@@ -1,0 +1,293 @@
+"""Diff one parameter between the source and one target region, and apply the difference.
+
+:func:`plan_sync` is pure: it turns the two states into a :class:`Plan` (a list of
+:class:`Operation`). :func:`apply_plan` executes it. Operations carry the request
+arguments (which include values) in a field that is excluded from ``repr`` and never
+logged; :meth:`Operation.describe` is the value-free form used in logs and summaries.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from rotation_handlers.replication.config import MARKER_TAG_KEY, ReplicationConfig
+from rotation_handlers.replication.retry import RetryPolicy, error_code
+from rotation_handlers.replication.state import ParameterState, policies_payload
+
+EC2_IMAGE_DATA_TYPE = "aws:ec2:image"
+WRITE_KINDS = ("create", "overwrite", "add_tags", "remove_tags", "label", "unlabel", "delete")
+
+
+@dataclass
+class Operation:
+    kind: str  # one of WRITE_KINDS
+    detail: str  # value-free summary, e.g. "value,description" or "labels=prod -> v3"
+    kwargs: dict[str, Any] = field(default_factory=dict, repr=False)
+    version_from: int | None = None  # label/unlabel: use the version returned by operations[i]
+
+    def describe(self) -> str:
+        return f"{self.kind}({self.detail})" if self.detail else self.kind
+
+
+@dataclass
+class Plan:
+    name: str
+    region: str
+    action: str = "unchanged"  # created|updated|tagged|labelled|deleted|unchanged|skipped
+    reason: str = ""
+    operations: list[Operation] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def writes(self) -> int:
+        return len(self.operations)
+
+
+def key_matches(current: str | None, desired: str) -> bool:
+    """Whether a KMS key reported by SSM is the configured one (id, alias or ARN forms)."""
+    if not current:
+        return False
+    if current == desired:
+        return True
+
+    def tail(key: str) -> str:
+        if key.startswith("arn:"):
+            resource = key.split(":", 5)[-1]  # key/<id> or alias/<name>
+            return resource[4:] if resource.startswith("key/") else resource
+        return key
+
+    return tail(current) == tail(desired)
+
+
+def _user_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """Tags that replicate: everything but the replicator's marker (never copied, never removed)."""
+    return {k: v for k, v in tags.items() if k != MARKER_TAG_KEY}
+
+
+def _put_kwargs(
+    source: ParameterState,
+    value: str,
+    target: ParameterState | None,
+    tier: str,
+    key_id: str | None,
+    tags: dict[str, str] | None,
+) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "Name": source.name,
+        "Value": value,
+        "Type": source.type,
+        "Tier": tier,
+        "DataType": source.data_type,
+    }
+    if source.description or (target and target.description):
+        kwargs["Description"] = source.description
+    if source.allowed_pattern or (target and target.allowed_pattern):
+        kwargs["AllowedPattern"] = source.allowed_pattern
+    if key_id:
+        kwargs["KeyId"] = key_id
+    if source.policies or (target and target.policies):
+        kwargs["Policies"] = policies_payload(source.policies)
+    if tags is None:
+        kwargs["Overwrite"] = True  # Parameter Store rejects Tags together with Overwrite
+    else:
+        kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+    return kwargs
+
+
+def _attribute_diffs(
+    source: ParameterState, target: ParameterState, tier: str, key_id: str | None
+) -> list[str]:
+    diffs = []
+    if target.value != source.value:
+        diffs.append("value")
+    for attr in ("type", "description", "allowed_pattern", "data_type", "policies"):
+        if getattr(target, attr) != getattr(source, attr):
+            diffs.append(attr)
+    if target.tier != tier:
+        diffs.append("tier")
+    if key_id and not key_matches(target.key_id, key_id):
+        diffs.append("kms_key")
+    return diffs
+
+
+def _plan_delete(plan: Plan, target: ParameterState | None, config: ReplicationConfig) -> Plan:
+    if target is None:
+        plan.reason = "absent in source and target"
+        return plan
+    marker = target.tags.get(MARKER_TAG_KEY)
+    if marker == config.source_region:
+        plan.reason = "source deleted"
+    elif config.delete_unmanaged:
+        plan.reason = "source deleted; unmanaged replica deleted (DELETE_UNMANAGED_REPLICAS=true)"
+    else:
+        plan.action = "skipped"
+        plan.reason = (
+            "source deleted but the target was not created by this replicator "
+            f"(no {MARKER_TAG_KEY}={config.source_region} tag; DELETE_UNMANAGED_REPLICAS=false)"
+        )
+        return plan
+    plan.action = "deleted"
+    plan.operations.append(Operation("delete", "", {"Name": plan.name}))
+    return plan
+
+
+def plan_sync(
+    name: str,
+    source: ParameterState | None,
+    target: ParameterState | None,
+    region: str,
+    config: ReplicationConfig,
+) -> Plan:
+    """What to do in ``region`` so that ``name`` there matches the source."""
+    plan = Plan(name, region)
+    if source is None:
+        return _plan_delete(plan, target, config)
+
+    origin = source.tags.get(MARKER_TAG_KEY)
+    if origin and origin != config.source_region:
+        plan.action = "skipped"
+        plan.reason = f"source parameter is itself a replica from {origin}; not replicated onwards"
+        return plan
+    if source.data_type == EC2_IMAGE_DATA_TYPE and not config.copy_ec2_image:
+        plan.action = "skipped"
+        plan.reason = "data type aws:ec2:image holds a regional AMI id (COPY_EC2_IMAGE_PARAMETERS=false)"
+        return plan
+
+    key_id = config.kms_key_for(region) if source.type == "SecureString" else None
+    tier = source.tier
+    if target is not None and target.tier == "Advanced" and source.tier != "Advanced":
+        tier = "Advanced"
+        plan.warnings.append(
+            "tier-downgrade-skipped: target is Advanced and source Standard; Parameter Store cannot move "
+            "Advanced to Standard, so the replica stays Advanced (delete it to have it recreated Standard)"
+        )
+
+    # Labels: find, for each labelled source value, a target version that holds it.
+    labelled_old: dict[str, list[str]] = defaultdict(list)  # old value -> labels (values never logged)
+    fixed_labels: dict[int, list[str]] = defaultdict(list)  # target version -> labels
+    current_labels: list[str] = []
+    old_order: dict[str, int] = {}
+    for label, version in sorted(source.labels.items()):
+        if version.value == source.value:
+            current_labels.append(label)
+            continue
+        holders = target.versions_holding(version.value) if target is not None else []
+        if holders:
+            fixed_labels[holders[0]].append(label)
+        else:
+            labelled_old[version.value].append(label)
+            old_order[version.value] = min(old_order.get(version.value, version.number), version.number)
+
+    desired_tags = _user_tags(source.tags)
+    puts: list[tuple[str, list[str], str]] = []  # (value, labels to put on the version, detail)
+    for value in sorted(labelled_old, key=lambda v: old_order[v]):
+        puts.append((value, labelled_old[value], "labelled older value"))
+    diffs = _attribute_diffs(source, target, tier, key_id) if target is not None else ["all"]
+    if puts or diffs:
+        puts.append((source.value, current_labels, ",".join(diffs) if diffs else "restore current value"))
+    elif current_labels:
+        assert target is not None
+        fixed_labels[target.version].extend(current_labels)
+
+    for value, labels, detail in puts:
+        first_create = target is None and not plan.operations
+        tags = {**desired_tags, MARKER_TAG_KEY: config.source_region} if first_create else None
+        kind = "create" if first_create else "overwrite"
+        plan.operations.append(
+            Operation(kind, detail, _put_kwargs(source, value, target, tier, key_id, tags))
+        )
+        index = len(plan.operations) - 1
+        for i in range(0, len(labels), 10):  # LabelParameterVersion takes at most 10 labels
+            chunk = sorted(labels)[i : i + 10]
+            plan.operations.append(
+                Operation("label", f"labels={','.join(chunk)} -> new version", {"Labels": chunk}, index)
+            )
+
+    if target is not None:
+        current = _user_tags(target.tags)
+        add = {k: v for k, v in desired_tags.items() if current.get(k) != v}
+        remove = sorted(k for k in current if k not in desired_tags)
+        if add:
+            plan.operations.append(
+                Operation(
+                    "add_tags",
+                    f"keys={','.join(sorted(add))}",
+                    {"Tags": [{"Key": k, "Value": v} for k, v in sorted(add.items())]},
+                )
+            )
+        if remove:
+            plan.operations.append(Operation("remove_tags", f"keys={','.join(remove)}", {"TagKeys": remove}))
+
+        target_labels = {label: v.number for label, v in target.labels.items()}
+        unlabel: dict[int, list[str]] = defaultdict(list)
+        for label, number in target_labels.items():
+            if label not in source.labels:
+                unlabel[number].append(label)
+        for number, labels in sorted(unlabel.items()):
+            for i in range(0, len(labels), 10):
+                chunk = sorted(labels)[i : i + 10]
+                plan.operations.append(
+                    Operation(
+                        "unlabel", f"labels={','.join(chunk)} v{number}", {"Labels": chunk, "Version": number}
+                    )
+                )
+        for number, labels in sorted(fixed_labels.items()):
+            missing = sorted(label for label in labels if target_labels.get(label) != number)
+            for i in range(0, len(missing), 10):
+                chunk = missing[i : i + 10]
+                plan.operations.append(
+                    Operation(
+                        "label",
+                        f"labels={','.join(chunk)} -> v{number}",
+                        {"Labels": chunk, "Version": number},
+                    )
+                )
+
+    kinds = {op.kind for op in plan.operations}
+    if "create" in kinds:
+        plan.action, plan.reason = "created", "missing in target"
+    elif "overwrite" in kinds:
+        plan.action, plan.reason = (
+            "updated",
+            next(op.detail for op in plan.operations if op.kind == "overwrite"),
+        )
+    elif kinds and kinds <= {"add_tags", "remove_tags"}:
+        plan.action, plan.reason = "tagged", "tags differ"
+    elif kinds and kinds <= {"label", "unlabel"}:
+        plan.action, plan.reason = "labelled", "labels differ"
+    elif kinds:
+        plan.action, plan.reason = "updated", "tags and labels differ"
+    else:
+        plan.action, plan.reason = "unchanged", "target matches source"
+    return plan
+
+
+def apply_plan(ssm: Any, plan: Plan, retry: RetryPolicy) -> None:
+    """Execute ``plan`` against the target region's client, in order."""
+    versions: dict[int, int] = {}
+    tag_target = {"ResourceType": "Parameter", "ResourceId": plan.name}
+    for index, op in enumerate(plan.operations):
+        if op.kind in ("create", "overwrite"):
+            response = retry.call(ssm.put_parameter, **op.kwargs)
+            versions[index] = int(response["Version"])
+        elif op.kind in ("label", "unlabel"):
+            number = versions[op.version_from] if op.version_from is not None else op.kwargs["Version"]
+            call = ssm.label_parameter_version if op.kind == "label" else ssm.unlabel_parameter_version
+            retry.call(call, Name=plan.name, ParameterVersion=number, Labels=op.kwargs["Labels"])
+        elif op.kind == "add_tags":
+            retry.call(ssm.add_tags_to_resource, **tag_target, Tags=op.kwargs["Tags"])
+        elif op.kind == "remove_tags":
+            retry.call(ssm.remove_tags_from_resource, **tag_target, TagKeys=op.kwargs["TagKeys"])
+        elif op.kind == "delete":
+            try:
+                retry.call(ssm.delete_parameter, Name=plan.name)
+            except ClientError as exc:
+                if error_code(exc) != "ParameterNotFound":  # already gone: fine
+                    raise
+        else:  # pragma: no cover - plan_sync only emits WRITE_KINDS
+            raise ValueError(f"unknown operation {op.kind}")
