@@ -39,24 +39,19 @@ REPLICATED_EVENT_NAMES = (
 # Native "Parameter Store Change" operations.
 PARAMETER_STORE_OPERATIONS = ("Create", "Update", "Delete", "LabelParameterVersion")
 
+# Exactly the calls rotation_handlers.replication makes: one GetParameterHistory (decrypted values,
+# attributes and labels) plus ListTagsForResource per parameter and region.
 SOURCE_READ_ACTIONS = (
-    "ssm:GetParameter",
-    "ssm:GetParameters",
-    "ssm:GetParametersByPath",
     "ssm:GetParameterHistory",
     "ssm:ListTagsForResource",
 )
 TARGET_WRITE_ACTIONS = (
     "ssm:PutParameter",
     "ssm:DeleteParameter",
-    "ssm:DeleteParameters",
     "ssm:LabelParameterVersion",
     "ssm:UnlabelParameterVersion",
     "ssm:AddTagsToResource",
     "ssm:RemoveTagsFromResource",
-    "ssm:GetParameter",
-    "ssm:GetParameters",
-    "ssm:GetParametersByPath",
     "ssm:GetParameterHistory",
     "ssm:ListTagsForResource",
 )

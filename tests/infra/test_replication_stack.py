@@ -62,26 +62,16 @@ def test_replication_iam_is_limited_to_paths_and_keys(example: Synth) -> None:
     write = [
         "ssm:PutParameter",
         "ssm:DeleteParameter",
-        "ssm:DeleteParameters",
         "ssm:LabelParameterVersion",
         "ssm:UnlabelParameterVersion",
         "ssm:AddTagsToResource",
         "ssm:RemoveTagsFromResource",
-        "ssm:GetParameter",
-        "ssm:GetParameters",
-        "ssm:GetParametersByPath",
         "ssm:GetParameterHistory",
         "ssm:ListTagsForResource",
     ]
     assert statements(raw, "ReplicatorPolicy") == [
         {
-            "Action": [
-                "ssm:GetParameter",
-                "ssm:GetParameters",
-                "ssm:GetParametersByPath",
-                "ssm:GetParameterHistory",
-                "ssm:ListTagsForResource",
-            ],
+            "Action": ["ssm:GetParameterHistory", "ssm:ListTagsForResource"],
             "Effect": "Allow",
             "Resource": _param_arns(SRC),
             "Sid": "ReadSourceParameters",
