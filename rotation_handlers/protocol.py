@@ -114,7 +114,15 @@ class Rotation:
             except InvalidSecretError:
                 return None
 
-        return StepContext(meta.arn, self.event.token, engine, load_previous, self._load_other, self.facts)
+        return StepContext(
+            meta.arn,
+            self.event.token,
+            engine,
+            load_previous,
+            self._load_other,
+            self.facts,
+            load_secret_string=self.sm.get_current,
+        )
 
     # -- steps --------------------------------------------------------------------------------
     def run(self) -> str:

@@ -30,6 +30,9 @@ class StepContext:
     #: Loads and parses another secret's AWSCURRENT value by ARN (the master secret).
     load_secret: Callable[[str, str], DbSecret]
     facts: dict[str, Any] = field(default_factory=dict)
+    #: Reads another secret's AWSCURRENT SecretString by ARN, unparsed (an RDS-managed master
+    #: secret holds only ``username`` and ``password``, which ``load_secret`` would refuse).
+    load_secret_string: Callable[[str], str | None] | None = None
 
 
 class Strategy(ABC):

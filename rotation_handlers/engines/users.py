@@ -1,0 +1,85 @@
+"""Admin-side user operations for the alternating-user strategy, one module per engine family.
+
+The master connection creates the alternate user, makes its privileges equal to the
+current user's and sets its password (``ensure_clone``); the pending connection checks
+in testSecret that the alternate user can do what the current one can
+(``verify_pending``). ``privileges`` gives a comparable picture of one user's
+privileges (used by the tests and by the MySQL self-check).
+
+Every statement goes through the engine's ``execute`` so the statement hook sees it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from typing import Any
+
+from .base import Engine
+
+CLONE_SUFFIX = "_clone"
+
+# Engine family -> (module, class).
+_ADMINS: dict[str, tuple[str, str]] = {
+    "mysql": ("mysql_users", "MySQLUserAdmin"),
+    "mariadb": ("mysql_users", "MySQLUserAdmin"),
+    "postgres": ("postgres_users", "PostgresUserAdmin"),
+}
+
+
+def alternate_name(username: str) -> str:
+    """``app`` alternates with ``app_clone``; a current ``app_clone`` alternates back to ``app``."""
+    if username.endswith(CLONE_SUFFIX) and len(username) > len(CLONE_SUFFIX):
+        return username[: -len(CLONE_SUFFIX)]
+    return username + CLONE_SUFFIX
+
+
+class UserAdmin(ABC):
+    """User administration for one engine family."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def execute(
+        self,
+        conn: Any,
+        label: str,
+        statement: Any,
+        params: tuple[Any, ...] | None = None,
+        secrets: tuple[str, ...] = (),
+    ) -> list[tuple[Any, ...]]:
+        return self.engine.execute(conn, label, statement, params, secrets=secrets)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def name_length(username: str) -> int:
+        """The length the server checks against ``Engine.max_username_length``."""
+        return len(username)
+
+    @abstractmethod
+    def login_identity(self, conn: Any) -> str:
+        """The user name the server authenticated on ``conn`` (not a role set after login)."""
+
+    @abstractmethod
+    def ensure_clone(self, conn: Any, current_user: str, clone_user: str, password: str) -> dict[str, Any]:
+        """On the master connection: make ``clone_user`` exist with ``current_user``'s privileges
+        and ``password``. Idempotent. Returns facts for the log line (no secrets)."""
+
+    @abstractmethod
+    def privileges(self, conn: Any, user: str) -> Any:
+        """A comparable description of what ``user`` may do (no password material)."""
+
+    @abstractmethod
+    def verify_pending(self, conn: Any, pending_user: str, other_user: str) -> dict[str, Any]:
+        """On the pending user's own connection: it can do what ``other_user`` can.
+
+        Raises DatabaseError naming what is missing. Returns facts for the log line.
+        """
+
+
+def user_admin_for(engine: Engine) -> UserAdmin:
+    module_name, class_name = _ADMINS[engine.family]
+    module = importlib.import_module(f"{__package__}.{module_name}")
+    return getattr(module, class_name)(engine)  # type: ignore[no-any-return]
+
+
+__all__ = ["CLONE_SUFFIX", "UserAdmin", "alternate_name", "user_admin_for"]

@@ -1,0 +1,182 @@
+"""Alternating-user rotation: the secret switches between ``app`` and ``app_clone``.
+
+Each rotation resets the password of the user that is *not* current, using the master
+secret (``masterarn``), so the application never sees a failed login and the previous
+credentials keep working until the next rotation.
+
+* createSecret: the master secret must be readable, parse, be for the same engine
+  family and belong to another user; the alternate name (``<user>_clone``, and back
+  from ``<user>_clone`` to ``<user>``) must fit the engine's real limit (MySQL 32,
+  MariaDB 80, PostgreSQL 63 bytes). Only then is the pending version (alternate user,
+  new password, every other key unchanged) stored. An RDS-managed master secret
+  (``{"username", "password"}`` only) takes engine, host, port, dbname and ssl from the
+  rotated secret; a complete master secret is used as it is (its own endpoint).
+* setSecret: the current credentials must log in first (a secret cannot be pointed at
+  someone else's account); then the master creates the alternate user if needed, makes
+  its privileges equal to the current user's and sets its password (see
+  ``engines/postgres_users.py`` and ``engines/mysql_users.py`` for how).
+* testSecret: the pending user logs in as itself and can do what the other user can.
+* finishSecret: the protocol moves the labels.
+
+Happy path: 3 connections per rotation (current and master in setSecret, pending in
+testSecret), no rejected login.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..engines import ENGINES
+from ..engines.users import alternate_name, user_admin_for
+from ..errors import DatabaseError, InvalidSecretError, LoginRejected, RotationError
+from ..secret import DbSecret, parse_secret
+from .base import StepContext, Strategy, require_same_target
+
+# Keys an RDS-managed master secret lacks, taken from the rotated secret.
+_CONNECTION_KEYS = ("engine", "host", "port", "dbname", "ssl")
+
+
+def _family(engine: str) -> str:
+    return ENGINES[engine][0]  # "mysql" or "postgres" (the driver module)
+
+
+class AlternatingUserStrategy(Strategy):
+    name = "alternating"
+
+    # -- createSecret ---------------------------------------------------------------------------
+    def validate(self, ctx: StepContext, current: DbSecret) -> None:
+        self.alternate(ctx, current)
+        self.master(ctx, current)
+
+    def pending_from(self, ctx: StepContext, current: DbSecret, new_password: str) -> DbSecret:
+        return current.with_credentials(self.alternate(ctx, current), new_password)
+
+    def alternate(self, ctx: StepContext, current: DbSecret) -> str:
+        """The other user's name, checked against the engine's limit."""
+        name = alternate_name(current.username)
+        admin = user_admin_for(ctx.engine)
+        limit = ctx.engine.max_username_length
+        if admin.name_length(name) > limit:
+            unit = " bytes" if ctx.engine.family == "postgres" else " characters"
+            raise InvalidSecretError(
+                f"the alternate user name {name!r} is longer than {current.engine} allows "
+                f"({admin.name_length(name)} > {limit}{unit}); use a shorter user name"
+            )
+        return name
+
+    def master(self, ctx: StepContext, current: DbSecret) -> DbSecret:
+        """The master secret, completed from the rotated secret when it is RDS-managed, and checked."""
+        arn = current.masterarn
+        if not arn:
+            raise InvalidSecretError(
+                "alternating-user rotation needs 'masterarn' (the ARN of a master secret) in the secret"
+            )
+        try:
+            if ctx.load_secret_string is None:
+                return self._check_master(current, ctx.load_secret(arn, "master"))
+            raw = ctx.load_secret_string(arn)
+        except InvalidSecretError as exc:
+            raise InvalidSecretError(f"the master secret {arn} (masterarn) is unusable: {exc}") from None
+        except RotationError as exc:
+            raise InvalidSecretError(f"the master secret {arn} (masterarn) cannot be read: {exc}") from None
+        if raw is None:
+            raise InvalidSecretError(f"the master secret {arn} (masterarn) has no SecretString")
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise InvalidSecretError(f"the master secret {arn} (masterarn) is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise InvalidSecretError(f"the master secret {arn} (masterarn) must be a JSON object")
+        if not data.get("host"):
+            # RDS-managed master secret: only username and password; the server is the rotated one's.
+            for key in _CONNECTION_KEYS:
+                if key in current.data:
+                    data[key] = current.data[key]
+                else:
+                    data.pop(key, None)
+        try:
+            master = parse_secret(json.dumps(data), "master")
+        except InvalidSecretError as exc:
+            raise InvalidSecretError(f"the master secret {arn} (masterarn) is unusable: {exc}") from None
+        return self._check_master(current, master)
+
+    def _check_master(self, current: DbSecret, master: DbSecret) -> DbSecret:
+        if _family(master.engine) != _family(current.engine):
+            raise InvalidSecretError(
+                f"the master secret is for engine {master.engine!r}, the secret for {current.engine!r}"
+            )
+        if master.username in (current.username, alternate_name(current.username)):
+            raise InvalidSecretError(
+                f"the master secret's user {master.username!r} is one of the alternating users: "
+                "the master must be a separate administrator"
+            )
+        return master
+
+    # -- setSecret ------------------------------------------------------------------------------
+    def set_secret(self, ctx: StepContext, current: DbSecret, pending: DbSecret) -> None:
+        require_same_target(current, pending, same_user=False)
+        expected = alternate_name(current.username)
+        if pending.username != expected:
+            raise InvalidSecretError(
+                f"the AWSPENDING user {pending.username!r} is not the alternate of the current user "
+                f"{current.username!r} (expected {expected!r})"
+            )
+        master = self.master(ctx, current)
+        engine, admin = ctx.engine, user_admin_for(ctx.engine)
+
+        # 1. The current credentials log in: proof that the secret's user is ours to clone.
+        try:
+            conn = engine.connect(current.credentials)
+        except LoginRejected as exc:
+            raise LoginRejected(
+                f"the current credentials do not log in to {current.host}:{current.port} as "
+                f"{current.username}, so {pending.username} is not created or changed: {exc.detail}",
+                exc.detail,
+            ) from None
+        try:
+            identity = admin.login_identity(conn)
+        finally:
+            engine.close(conn)
+        if identity != current.username:
+            raise DatabaseError(
+                f"the current credentials logged in as {identity!r}, not as {current.username!r}"
+            )
+
+        # 2. The master makes the alternate user a copy of the current one, with the new password.
+        try:
+            conn = engine.connect(master.credentials)
+        except LoginRejected as exc:
+            raise LoginRejected(
+                f"the master secret's credentials do not log in to {master.host}:{master.port} as "
+                f"{master.username}: {exc.detail}",
+                exc.detail,
+            ) from None
+        try:
+            facts = admin.ensure_clone(conn, current.username, pending.username, pending.password)
+        except DatabaseError as exc:
+            raise DatabaseError(
+                f"the master user {master.username!r} could not prepare {pending.username!r} "
+                f"as a copy of {current.username!r}: {exc}",
+                exc.detail,
+            ) from None
+        finally:
+            engine.close(conn)
+        ctx.facts.update(facts)
+
+    # -- testSecret -----------------------------------------------------------------------------
+    def test_secret(self, ctx: StepContext, pending: DbSecret) -> None:
+        engine, admin = ctx.engine, user_admin_for(ctx.engine)
+        other = alternate_name(pending.username)
+        conn = engine.connect(pending.credentials)
+        try:
+            identity = admin.login_identity(conn)
+            if identity != pending.username:
+                raise DatabaseError(
+                    f"the pending credentials logged in to {pending.host}:{pending.port} as "
+                    f"{identity!r}, not as {pending.username!r}"
+                )
+            facts = admin.verify_pending(conn, pending.username, other)
+        finally:
+            engine.close(conn)
+        ctx.facts["logged_in_as"] = identity
+        ctx.facts.update(facts)

@@ -1,0 +1,77 @@
+"""Alternating users: a crash before or after every API call and statement, then a retry.
+
+Same approach as ``test_crash_recovery``: one clean rotation is recorded, then each point
+is replayed on a fresh secret; the rotation is cut there, the application's login
+(AWSCURRENT) must keep working at that instant, and Secrets Manager's retry (the failed
+step again, then the rest) must end in the same state as a clean rotation. Both the
+first rotation (the clone is created) and the second (the secret alternates back to an
+existing user) are cut.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from devtools.aws import StepFailed
+from rotation_handlers import secrets_manager
+
+from .conftest import Db, Harness
+from .test_alternating import assert_same_privileges, make_app
+from .test_crash_recovery import STEPS, CrashPlan, SimulatedCrash, install, logs_in, uninstall
+
+
+@pytest.mark.parametrize(
+    ("rotation", "cold_retry"),
+    [(1, False), (2, True)],
+    ids=["first-warm-retry", "second-cold-retry"],
+)
+def test_crash_at_every_point_then_retry(harness: Harness, db: Db, rotation: int, cold_retry: bool) -> None:
+    region = harness.aws.region
+    recorder = CrashPlan()
+    arn, _, _ = make_app(harness, db)
+    for _ in range(rotation - 1):
+        harness.rotate(arn)
+    install(recorder, region)
+    try:
+        harness.rotate(arn)
+    finally:
+        uninstall(region)
+    points = recorder.points
+    assert sum(p.startswith("before connect") for p in points) == 3
+    assert any(p.startswith("before PutSecretValue") for p in points)
+    assert len(points) >= 40
+
+    for at, name in enumerate(points):
+        arn, user, _ = make_app(harness, db)
+        for _ in range(rotation - 1):
+            harness.rotate(arn)
+        before = harness.value(arn)
+        plan = CrashPlan(at)
+        install(plan, region)
+        try:
+            with pytest.raises(StepFailed) as failure:
+                harness.rotate(arn)
+        finally:
+            uninstall(region)
+        assert isinstance(failure.value.error, SimulatedCrash), f"crash at {name}: {failure.value}"
+        failed_step = failure.value.step
+        token = harness.aws.invocations[-1].token
+        # The application's credentials never stop working.
+        assert logs_in(db, harness, arn, "AWSCURRENT"), name
+        if cold_retry:
+            secrets_manager.VERSION_CACHE.clear()
+        for step in STEPS[STEPS.index(failed_step) :]:
+            harness.invoke(arn, token, step)
+        versions = harness.versions(arn)
+        assert versions[token] == ["AWSCURRENT"], (name, versions)
+        assert not any("AWSPENDING" in s for s in versions.values()), (name, versions)
+        assert harness.value(arn, "AWSPREVIOUS") == before, name
+        current = harness.value(arn)
+        assert current["username"] == (user + "_clone" if rotation == 1 else user), name
+        assert logs_in(db, harness, arn, "AWSCURRENT"), name
+        assert db.login(before["username"], before["password"]), name  # previous keeps working
+        assert_same_privileges(db, user)
+        # The next rotation starts cleanly from there.
+        harness.rotate(arn)
+        assert logs_in(db, harness, arn, "AWSCURRENT"), name
+        assert_same_privileges(db, user)
