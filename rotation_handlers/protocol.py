@@ -100,10 +100,6 @@ class Rotation:
             return None
         return parse_secret(value, stage)
 
-    def _load_other(self, secret_id: str, label: str) -> DbSecret:
-        value = self.sm.get_current(secret_id)
-        return parse_secret(value, label)
-
     def _context(self, meta: SecretMetadata, current: DbSecret) -> StepContext:
         engine = engine_for(current.engine)
         self._engine = engine
@@ -114,15 +110,7 @@ class Rotation:
             except InvalidSecretError:
                 return None
 
-        return StepContext(
-            meta.arn,
-            self.event.token,
-            engine,
-            load_previous,
-            self._load_other,
-            self.facts,
-            load_secret_string=self.sm.get_current,
-        )
+        return StepContext(meta.arn, self.event.token, engine, load_previous, self.sm.get_current, self.facts)
 
     # -- steps --------------------------------------------------------------------------------
     def run(self) -> str:

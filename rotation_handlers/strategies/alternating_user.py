@@ -72,11 +72,7 @@ class AlternatingUserStrategy(Strategy):
                 "alternating-user rotation needs 'masterarn' (the ARN of a master secret) in the secret"
             )
         try:
-            if ctx.load_secret_string is None:
-                return self._check_master(current, ctx.load_secret(arn, "master"))
             raw = ctx.load_secret_string(arn)
-        except InvalidSecretError as exc:
-            raise InvalidSecretError(f"the master secret {arn} (masterarn) is unusable: {exc}") from None
         except RotationError as exc:
             raise InvalidSecretError(f"the master secret {arn} (masterarn) cannot be read: {exc}") from None
         if raw is None:

@@ -27,12 +27,10 @@ class StepContext:
     engine: Engine
     #: Loads and parses the AWSPREVIOUS version (an API call): only off the happy path.
     load_previous: Callable[[], DbSecret | None]
-    #: Loads and parses another secret's AWSCURRENT value by ARN (the master secret).
-    load_secret: Callable[[str, str], DbSecret]
+    #: Reads another secret's AWSCURRENT SecretString by ARN, unparsed (the master secret; an
+    #: RDS-managed one holds only ``username`` and ``password``, so the strategy completes it).
+    load_secret_string: Callable[[str], str | None]
     facts: dict[str, Any] = field(default_factory=dict)
-    #: Reads another secret's AWSCURRENT SecretString by ARN, unparsed (an RDS-managed master
-    #: secret holds only ``username`` and ``password``, which ``load_secret`` would refuse).
-    load_secret_string: Callable[[str], str | None] | None = None
 
 
 class Strategy(ABC):
