@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 from collections.abc import Iterable
@@ -98,8 +99,12 @@ def _configure_root() -> logging.Logger:
         handler = _StdoutHandler()
         handler.setFormatter(JsonFormatter())
         root.addHandler(handler)
-        root.setLevel(logging.INFO)
-        root.propagate = True
+        # Lambda's "ApplicationLogLevel" arrives as AWS_LAMBDA_LOG_LEVEL; INFO otherwise.
+        level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO").upper()
+        root.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
+        # Our lines are complete JSON objects already: do not hand them to the root logger too
+        # (with Lambda's JSON log format that would print every line twice).
+        root.propagate = False
         root._configured = True  # type: ignore[attr-defined]
     return root
 
