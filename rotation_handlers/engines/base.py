@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, DatabaseError, LoginRejected
 from ..logs import redact, register_secret
 
 DEFAULT_CONNECT_TIMEOUT = 5
@@ -99,6 +99,9 @@ class Engine(ABC):
     #: Characters left out of generated passwords unless EXCLUDE_CHARACTERS says otherwise.
     default_exclude_characters: ClassVar[str]
 
+    #: The driver's base exception class (every statement error is one of these).
+    driver_error: ClassVar[type[Exception]]
+
     #: Test and benchmark hook: called as ``hook(phase, label)`` with phase "before"/"after"
     #: around every statement and connection attempt. ``None`` in production.
     statement_hook: ClassVar[StatementHook | None] = None
@@ -115,8 +118,6 @@ class Engine(ABC):
 
     def connect(self, creds: Credentials) -> Any:
         """Open a connection; raise LoginRejected or ConnectError with a redacted message."""
-        from ..errors import LoginRejected
-
         self.attempts += 1
         try:
             return self._connect(creds)
@@ -127,6 +128,26 @@ class Engine(ABC):
     @abstractmethod
     def _connect(self, creds: Credentials) -> Any:
         """Driver-specific connect."""
+
+    def execute(
+        self,
+        conn: Any,
+        label: str,
+        statement: Any,
+        params: tuple[Any, ...] | None = None,
+        secrets: tuple[str, ...] = (),
+    ) -> list[tuple[Any, ...]]:
+        """Run one statement; errors come back as DatabaseError, ``secrets`` and known passwords removed."""
+        self._hook("before", label)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(statement, params)
+                rows = list(cur.fetchall()) if cur.description else []
+        except self.driver_error as exc:
+            detail = describe_driver_error(exc, *secrets)
+            raise DatabaseError(f"{label} failed: {detail}", detail) from None
+        self._hook("after", label)
+        return rows
 
     @abstractmethod
     def current_user(self, conn: Any) -> str:
@@ -148,8 +169,6 @@ class Engine(ABC):
         Only a rejected login moves on to the next candidate: an unreachable server or a
         TLS failure ends the search at once (another password would fail the same way).
         """
-        from ..errors import LoginRejected
-
         rejected: list[str] = []
         for label, creds in candidates:
             try:

@@ -7,7 +7,7 @@ from typing import Any
 import pymysql
 import pymysql.err
 
-from ..errors import ConnectError, DatabaseError, LoginRejected
+from ..errors import ConnectError, LoginRejected
 from .base import Credentials, Engine, ca_bundle, connect_timeout, describe_driver_error, tls_context
 
 # Server errors that mean "these credentials were refused" (another password may work).
@@ -30,6 +30,7 @@ class MySQLEngine(Engine):
     default_port = 3306
     max_username_length = 32  # MySQL 5.7+/8.0; MariaDB allows 80 (see MariaDBEngine)
     default_exclude_characters = "/@\"'\\`$;&|<>(){}[]!?*#%=,~+ "
+    driver_error = pymysql.err.MySQLError
 
     def _connect(self, creds: Credentials) -> Any:
         kwargs: dict[str, Any] = {
@@ -74,26 +75,6 @@ class MySQLEngine(Engine):
             ) from None
         self._hook("after", "connect")
         return conn
-
-    def execute(
-        self,
-        conn: Any,
-        label: str,
-        sql: str,
-        params: tuple[Any, ...] | None = None,
-        secrets: tuple[str, ...] = (),
-    ) -> list[tuple[Any, ...]]:
-        """Run one statement; errors come back as DatabaseError with passwords removed."""
-        self._hook("before", label)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql, params)
-                rows = list(cur.fetchall()) if cur.description else []
-        except pymysql.err.MySQLError as exc:
-            detail = describe_driver_error(exc, *secrets)
-            raise DatabaseError(f"{label} failed: {detail}", detail) from None
-        self._hook("after", label)
-        return rows
 
     def current_user(self, conn: Any) -> str:
         rows = self.execute(conn, "select current_user", "SELECT CURRENT_USER()")

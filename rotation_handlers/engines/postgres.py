@@ -12,7 +12,7 @@ import psycopg2
 import psycopg2.extensions
 from psycopg2 import sql
 
-from ..errors import ConnectError, DatabaseError, LoginRejected
+from ..errors import ConnectError, LoginRejected
 from .base import Credentials, Engine, ca_bundle, connect_timeout, describe_driver_error
 
 # SQLSTATEs / message fragments that mean "these credentials were refused".
@@ -49,6 +49,7 @@ class PostgresEngine(Engine):
     default_port = 5432
     max_username_length = 63
     default_exclude_characters = "/@\"'\\`$;&|<>(){}[]!?*#%=,~+ :"
+    driver_error = psycopg2.Error
 
     def _connect(self, creds: Credentials) -> Any:
         kwargs: dict[str, Any] = {
@@ -85,26 +86,6 @@ class PostgresEngine(Engine):
         conn.autocommit = True
         self._hook("after", "connect")
         return conn
-
-    def execute(
-        self,
-        conn: Any,
-        label: str,
-        statement: Any,
-        params: tuple[Any, ...] | None = None,
-        secrets: tuple[str, ...] = (),
-    ) -> list[tuple[Any, ...]]:
-        """Run one statement; errors come back as DatabaseError with passwords removed."""
-        self._hook("before", label)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(statement, params)
-                rows = list(cur.fetchall()) if cur.description else []
-        except psycopg2.Error as exc:
-            detail = describe_driver_error(exc, *secrets)
-            raise DatabaseError(f"{label} failed: {detail}", detail) from None
-        self._hook("after", label)
-        return rows
 
     def current_user(self, conn: Any) -> str:
         rows = self.execute(conn, "select current_user", "SELECT current_user")

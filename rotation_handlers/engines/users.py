@@ -48,7 +48,7 @@ class UserAdmin(ABC):
         params: tuple[Any, ...] | None = None,
         secrets: tuple[str, ...] = (),
     ) -> list[tuple[Any, ...]]:
-        return self.engine.execute(conn, label, statement, params, secrets=secrets)  # type: ignore[attr-defined]
+        return self.engine.execute(conn, label, statement, params, secrets=secrets)
 
     @staticmethod
     def name_length(username: str) -> int:
