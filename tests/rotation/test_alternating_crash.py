@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import pytest
 
-from devtools.aws import StepFailed
-from rotation_handlers import secrets_manager
-
 from .conftest import Db, Harness
 from .test_alternating import assert_same_privileges, make_app
-from .test_crash_recovery import STEPS, CrashPlan, SimulatedCrash, install, logs_in, uninstall
+from .test_crash_recovery import crash_then_retry, logs_in, record_points
 
 
 @pytest.mark.parametrize(
@@ -26,17 +23,10 @@ from .test_crash_recovery import STEPS, CrashPlan, SimulatedCrash, install, logs
     ids=["first-warm-retry", "second-cold-retry"],
 )
 def test_crash_at_every_point_then_retry(harness: Harness, db: Db, rotation: int, cold_retry: bool) -> None:
-    region = harness.aws.region
-    recorder = CrashPlan()
     arn, _, _ = make_app(harness, db)
     for _ in range(rotation - 1):
         harness.rotate(arn)
-    install(recorder, region)
-    try:
-        harness.rotate(arn)
-    finally:
-        uninstall(region)
-    points = recorder.points
+    points = record_points(harness, arn)
     assert sum(p.startswith("before connect") for p in points) == 3
     assert any(p.startswith("before PutSecretValue") for p in points)
     assert len(points) >= 40
@@ -46,25 +36,12 @@ def test_crash_at_every_point_then_retry(harness: Harness, db: Db, rotation: int
         for _ in range(rotation - 1):
             harness.rotate(arn)
         before = harness.value(arn)
-        plan = CrashPlan(at)
-        install(plan, region)
-        try:
-            with pytest.raises(StepFailed) as failure:
-                harness.rotate(arn)
-        finally:
-            uninstall(region)
-        assert isinstance(failure.value.error, SimulatedCrash), f"crash at {name}: {failure.value}"
-        failed_step = failure.value.step
-        token = harness.aws.invocations[-1].token
-        # The application's credentials never stop working.
-        assert logs_in(db, harness, arn, "AWSCURRENT"), name
-        if cold_retry:
-            secrets_manager.VERSION_CACHE.clear()
-        for step in STEPS[STEPS.index(failed_step) :]:
-            harness.invoke(arn, token, step)
-        versions = harness.versions(arn)
-        assert versions[token] == ["AWSCURRENT"], (name, versions)
-        assert not any("AWSPENDING" in s for s in versions.values()), (name, versions)
+
+        def at_crash(arn: str = arn, name: str = name) -> None:
+            # The application's credentials never stop working.
+            assert logs_in(db, harness, arn, "AWSCURRENT"), name
+
+        crash_then_retry(harness, arn, at, cold_retry, at_crash)
         assert harness.value(arn, "AWSPREVIOUS") == before, name
         current = harness.value(arn)
         assert current["username"] == (user + "_clone" if rotation == 1 else user), name

@@ -10,6 +10,7 @@ played: the failed step again, then the rest.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -61,6 +62,45 @@ def uninstall(region: str) -> None:
     Engine.statement_hook = None
 
 
+def record_points(harness: Harness, arn: str) -> list[str]:
+    """Every crash point of one clean rotation of ``arn``, in order."""
+    recorder = CrashPlan()
+    install(recorder, harness.aws.region)
+    try:
+        harness.rotate(arn)
+    finally:
+        uninstall(harness.aws.region)
+    return recorder.points
+
+
+def crash_then_retry(
+    harness: Harness, arn: str, at: int, cold_retry: bool, at_crash: Callable[[], None]
+) -> str:
+    """Cut a rotation of ``arn`` at point ``at``, run ``at_crash`` (the invariant at that instant),
+    then play Secrets Manager's retry: the failed step again, then the rest. Returns the token
+    after checking the labels ended right."""
+    region = harness.aws.region
+    plan = CrashPlan(at)
+    install(plan, region)
+    try:
+        with pytest.raises(StepFailed) as failure:
+            harness.rotate(arn)
+    finally:
+        uninstall(region)
+    name = plan.points[-1]
+    assert isinstance(failure.value.error, SimulatedCrash), f"crash at {name}: {failure.value}"
+    token = harness.aws.invocations[-1].token
+    at_crash()
+    if cold_retry:
+        secrets_manager.VERSION_CACHE.clear()
+    for step in STEPS[STEPS.index(failure.value.step) :]:
+        harness.invoke(arn, token, step)
+    versions = harness.versions(arn)
+    assert versions[token] == ["AWSCURRENT"], (name, versions)
+    assert not any("AWSPENDING" in s for s in versions.values()), (name, versions)
+    return token
+
+
 def logs_in(db: Db, harness: Harness, arn: str, stage: str) -> bool:
     try:
         value = harness.value(arn, stage)
@@ -71,19 +111,12 @@ def logs_in(db: Db, harness: Harness, arn: str, stage: str) -> bool:
 
 @pytest.mark.parametrize("cold_retry", [False, True], ids=["warm-retry", "cold-retry"])
 def test_crash_at_every_point_then_retry(harness: Harness, db: Db, cold_retry: bool) -> None:
-    region = harness.aws.region
-    recorder = CrashPlan()
     user = unique_user()
     db.make_user(user, new_password())
     probe = harness.create_secret(db.secret(user, "x" * 8))  # placeholder, replaced below
     harness.sm.put_secret_value(SecretId=probe, SecretString=json.dumps(db.secret(user, new_password())))
     db.make_user(user, harness.value(probe)["password"])
-    install(recorder, region)
-    try:
-        harness.rotate(probe)
-    finally:
-        uninstall(region)
-    points = recorder.points
+    points = record_points(harness, probe)
     assert any(p.startswith("before PutSecretValue") for p in points)
     assert any(p == "after alter role" or p == "after set password" for p in points)
     assert len(points) >= 20
@@ -94,25 +127,12 @@ def test_crash_at_every_point_then_retry(harness: Harness, db: Db, cold_retry: b
         db.make_user(user, password)
         arn = harness.create_secret(db.secret(user, password))
         original = harness.value(arn)
-        plan = CrashPlan(at)
-        install(plan, region)
-        try:
-            with pytest.raises(StepFailed) as failure:
-                harness.rotate(arn)
-        finally:
-            uninstall(region)
-        assert isinstance(failure.value.error, SimulatedCrash), f"crash at {name}: {failure.value}"
-        failed_step = failure.value.step
-        token = harness.aws.invocations[-1].token
-        # At every instant AWSCURRENT or AWSPENDING logs in.
-        assert logs_in(db, harness, arn, "AWSCURRENT") or logs_in(db, harness, arn, "AWSPENDING"), name
-        if cold_retry:
-            secrets_manager.VERSION_CACHE.clear()
-        for step in STEPS[STEPS.index(failed_step) :]:
-            harness.invoke(arn, token, step)
-        versions = harness.versions(arn)
-        assert versions[token] == ["AWSCURRENT"], (name, versions)
-        assert not any("AWSPENDING" in s for s in versions.values()), (name, versions)
+
+        def at_crash(arn: str = arn, name: str = name) -> None:
+            # At every instant AWSCURRENT or AWSPENDING logs in.
+            assert logs_in(db, harness, arn, "AWSCURRENT") or logs_in(db, harness, arn, "AWSPENDING"), name
+
+        crash_then_retry(harness, arn, at, cold_retry, at_crash)
         assert harness.value(arn, "AWSPREVIOUS") == original, name
         current = harness.value(arn)
         assert db.login(user, current["password"]), name
