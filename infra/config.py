@@ -97,7 +97,7 @@ class RotationScheduleConfig:
 @dataclass(frozen=True)
 class PasswordPolicyConfig:
     length: int = 32
-    exclude_characters: str = "\"'@/\\` "
+    exclude_characters: str | None = None  # the function's per-engine default
     exclude_numbers: bool = False
     exclude_punctuation: bool = False
     exclude_uppercase: bool = False
@@ -531,6 +531,8 @@ def _password_policy(r: _Reader, raw: Any) -> PasswordPolicyConfig | None:
             default = getattr(defaults, attr)
             if key == "length":
                 v = r.get(obj, key, int, default, _int_range(16, 4096))
+            elif key == "excludeCharacters":
+                v = r.get(obj, key, str, default)
             else:
                 v = r.get(obj, key, type(default), default)
             values[attr] = default if v is None else v

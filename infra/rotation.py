@@ -66,7 +66,8 @@ class PasswordPolicy:
     """What the handler's password generator produces (passed as environment variables)."""
 
     length: int = 32
-    exclude_characters: str = "\"'@/\\` "
+    #: None: the function's per-engine default (rotation_handlers.passwords.DEFAULT_EXCLUDE_CHARACTERS).
+    exclude_characters: str | None = None
     exclude_numbers: bool = False
     exclude_punctuation: bool = False
     exclude_uppercase: bool = False
@@ -77,15 +78,17 @@ class PasswordPolicy:
         def flag(value: bool) -> str:
             return "true" if value else "false"
 
-        return {
+        env = {
             "PASSWORD_LENGTH": str(self.length),
-            "EXCLUDE_CHARACTERS": self.exclude_characters,
             "EXCLUDE_NUMBERS": flag(self.exclude_numbers),
             "EXCLUDE_PUNCTUATION": flag(self.exclude_punctuation),
             "EXCLUDE_UPPERCASE": flag(self.exclude_uppercase),
             "EXCLUDE_LOWERCASE": flag(self.exclude_lowercase),
             "REQUIRE_EACH_INCLUDED_TYPE": flag(self.require_each_included_type),
         }
+        if self.exclude_characters is not None:
+            env["EXCLUDE_CHARACTERS"] = self.exclude_characters
+        return env
 
 
 class RotationFunction(Construct):

@@ -27,6 +27,7 @@ from infra.config import (
 )
 from infra.replication import EventSource, ParameterReplicator
 from infra.rotation import PasswordPolicy, RotationFunction, RotationSchedule
+from rotation_handlers.passwords import default_exclude_characters
 
 _RETENTION = {
     1: "ONE_DAY",
@@ -226,7 +227,7 @@ class SecretsRotationStack(Stack):
                 secret_string_template=self.to_json_string(template),
                 generate_string_key="password",
                 password_length=32,
-                exclude_characters="\"'@/\\` ",
+                exclude_characters=default_exclude_characters(c.engine),
             ),
             replica_regions=[
                 secretsmanager.ReplicaRegion(

@@ -20,6 +20,18 @@ from .errors import ConfigurationError
 DEFAULT_LENGTH = 32
 MAX_LENGTH = 4096
 
+# Characters that break connection strings, URLs, shells or DSN key=value syntax.
+_UNSAFE = "/@\"'\\`$;&|<>(){}[]!?*#%=,~+ "
+#: Default EXCLUDE_CHARACTERS per engine family; PostgreSQL also leaves out ``:`` (``.pgpass``).
+DEFAULT_EXCLUDE_CHARACTERS = {"mysql": _UNSAFE, "postgres": _UNSAFE + ":"}
+
+
+def default_exclude_characters(engine: str) -> str:
+    """The characters generated passwords leave out by default for a secret's ``engine``."""
+    from .engines import ENGINES  # the engine table; importing it loads no driver
+
+    return DEFAULT_EXCLUDE_CHARACTERS[ENGINES[engine][0]]
+
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)

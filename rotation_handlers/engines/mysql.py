@@ -8,6 +8,7 @@ import pymysql
 import pymysql.err
 
 from ..errors import ConnectError, LoginRejected
+from ..passwords import DEFAULT_EXCLUDE_CHARACTERS
 from .base import Credentials, Engine, ca_bundle, connect_timeout, describe_driver_error, tls_context
 
 # Server errors that mean "these credentials were refused" (another password may work).
@@ -29,7 +30,7 @@ class MySQLEngine(Engine):
     family = "mysql"
     default_port = 3306
     max_username_length = 32  # MySQL 5.7+/8.0; MariaDB allows 80 (see MariaDBEngine)
-    default_exclude_characters = "/@\"'\\`$;&|<>(){}[]!?*#%=,~+ "
+    default_exclude_characters = DEFAULT_EXCLUDE_CHARACTERS["mysql"]
     driver_error = pymysql.err.MySQLError
 
     def _connect(self, creds: Credentials) -> Any:

@@ -13,6 +13,7 @@ import psycopg2.extensions
 from psycopg2 import sql
 
 from ..errors import ConnectError, LoginRejected
+from ..passwords import DEFAULT_EXCLUDE_CHARACTERS
 from .base import Credentials, Engine, ca_bundle, connect_timeout, describe_driver_error
 
 # SQLSTATEs / message fragments that mean "these credentials were refused".
@@ -48,7 +49,7 @@ class PostgresEngine(Engine):
     family = "postgres"
     default_port = 5432
     max_username_length = 63
-    default_exclude_characters = "/@\"'\\`$;&|<>(){}[]!?*#%=,~+ :"
+    default_exclude_characters = DEFAULT_EXCLUDE_CHARACTERS["postgres"]
     driver_error = psycopg2.Error
 
     def _connect(self, creds: Credentials) -> Any:
