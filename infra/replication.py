@@ -21,23 +21,16 @@ from constructs import Construct
 
 from infra.bundling import replication_code
 from infra.nag import acknowledge, nag_resource
+from rotation_handlers.replication.events import CHANGE_OPERATIONS, CLOUDTRAIL_EVENT_NAMES
 
 REPLICATION_RUNTIME = lambda_.Runtime.PYTHON_3_14
 REPLICATE_HANDLER = "rotation_handlers.replicate.handler"
 RECONCILE_HANDLER = "rotation_handlers.replicate.reconcile_handler"
 
-# The CloudTrail-recorded SSM calls that change a parameter (what the handler replicates).
-REPLICATED_EVENT_NAMES = (
-    "PutParameter",
-    "DeleteParameter",
-    "DeleteParameters",
-    "LabelParameterVersion",
-    "UnlabelParameterVersion",
-    "AddTagsToResource",
-    "RemoveTagsFromResource",
-)
-# Native "Parameter Store Change" operations.
-PARAMETER_STORE_OPERATIONS = ("Create", "Update", "Delete", "LabelParameterVersion")
+# The rule matches exactly what the handler replicates: the CloudTrail-recorded SSM calls that
+# change a parameter, and the native "Parameter Store Change" operations.
+REPLICATED_EVENT_NAMES = CLOUDTRAIL_EVENT_NAMES
+PARAMETER_STORE_OPERATIONS = CHANGE_OPERATIONS
 
 # Exactly the calls rotation_handlers.replication makes: one GetParameterHistory (decrypted values,
 # attributes and labels) plus ListTagsForResource per parameter and region.
