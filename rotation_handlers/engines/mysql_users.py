@@ -242,14 +242,14 @@ class MySQLUserAdmin(UserAdmin):
         return self._current_account(conn)[0]
 
     def _current_account(self, conn: Any) -> tuple[str, str]:
-        value = str(self.execute(conn, "select current_user", "SELECT CURRENT_USER()")[0][0])
+        value = str(self.engine.execute(conn, "select current_user", "SELECT CURRENT_USER()")[0][0])
         user, _, host = value.rpartition("@")
         return user, host
 
     def _hosts(self, conn: Any, users: tuple[str, ...]) -> dict[str, list[str]]:
         marks = ", ".join(["%s"] * len(users))
         try:
-            rows = self.execute(
+            rows = self.engine.execute(
                 conn,
                 "read accounts",
                 f"SELECT User, Host FROM mysql.user WHERE User IN ({marks}) AND Host <> '' ORDER BY Host",  # noqa: S608
@@ -271,9 +271,9 @@ class MySQLUserAdmin(UserAdmin):
 
     def account(self, conn: Any, user: str, host: str) -> Account:
         account = Account()
-        for (line,) in self.execute(conn, "show grants", "SHOW GRANTS FOR %s@%s", (user, host)):
+        for (line,) in self.engine.execute(conn, "show grants", "SHOW GRANTS FOR %s@%s", (user, host)):
             account.add_grant_line(str(line))
-        rows = self.execute(conn, "show create user", "SHOW CREATE USER %s@%s", (user, host))
+        rows = self.engine.execute(conn, "show create user", "SHOW CREATE USER %s@%s", (user, host))
         account.set_create_user(str(rows[0][0]))
         return account
 
@@ -286,7 +286,7 @@ class MySQLUserAdmin(UserAdmin):
         for host in hosts[current_user]:
             host_changes = 0
             if host not in hosts[clone_user]:
-                self.execute(
+                self.engine.execute(
                     conn,
                     "create user",
                     "CREATE USER %s@%s IDENTIFIED BY %s",
@@ -297,7 +297,7 @@ class MySQLUserAdmin(UserAdmin):
             want = self.account(conn, current_user, host)
             have = self.account(conn, clone_user, host)
             for label, statement in self._statements(want, have):
-                self.execute(conn, label, statement, (clone_user, host))
+                self.engine.execute(conn, label, statement, (clone_user, host))
                 host_changes += 1
             changes += host_changes
             if host_changes:
@@ -312,7 +312,7 @@ class MySQLUserAdmin(UserAdmin):
         # Every entry of the pending user gets the new password (also entries only it has),
         # so whichever host entry a login matches, the pending password works.
         for host in hosts[clone_user]:
-            self.execute(
+            self.engine.execute(
                 conn,
                 "alter user password",
                 "ALTER USER %s@%s IDENTIFIED BY %s",
@@ -383,7 +383,7 @@ class MySQLUserAdmin(UserAdmin):
         user, host = self._current_account(conn)
         grantee = "'" + user + "'@'" + host + "'"
         marks = ", ".join(["%s"] * len(_SYSTEM_SCHEMAS))
-        rows = self.execute(
+        rows = self.engine.execute(
             conn,
             "find a readable table",
             "SELECT t.TABLE_SCHEMA, t.TABLE_NAME FROM information_schema.TABLES t"  # noqa: S608
@@ -402,10 +402,10 @@ class MySQLUserAdmin(UserAdmin):
         if rows:
             schema, table = (str(v) for v in rows[0])
             statement = f"SELECT 1 FROM {_quote(schema)}.{_quote(table)} LIMIT 1"  # noqa: S608 - quoted names
-            self.execute(conn, "read a table", statement)
+            self.engine.execute(conn, "read a table", statement)
             facts["read_table"] = f"{schema}.{table}"
         else:
-            self.execute(conn, "select 1", "SELECT 1")
+            self.engine.execute(conn, "select 1", "SELECT 1")
         return facts
 
 

@@ -68,12 +68,12 @@ class PostgresUserAdmin(UserAdmin):
         return len(username.encode("utf-8"))  # NAMEDATALEN - 1 bytes; longer names are truncated
 
     def login_identity(self, conn: Any) -> str:
-        return str(self.execute(conn, "select session_user", "SELECT session_user")[0][0])
+        return str(self.engine.execute(conn, "select session_user", "SELECT session_user")[0][0])
 
     # -- setSecret ------------------------------------------------------------------------------
     def ensure_clone(self, conn: Any, current_user: str, clone_user: str, password: str) -> dict[str, Any]:
         facts: dict[str, Any] = {}
-        self.execute(conn, "begin", "BEGIN")
+        self.engine.execute(conn, "begin", "BEGIN")
         try:
             self._check_master(conn)
             roles = self._roles(conn, (current_user, clone_user))
@@ -82,7 +82,7 @@ class PostgresUserAdmin(UserAdmin):
             verifier = sql.Literal(scram_verifier(password))
             created = clone_user not in roles
             if created:
-                self.execute(
+                self.engine.execute(
                     conn,
                     "create role",
                     sql.SQL("CREATE ROLE {} WITH LOGIN INHERIT PASSWORD {}").format(
@@ -98,7 +98,7 @@ class PostgresUserAdmin(UserAdmin):
             changes = self._make_follower(conn, roles[primary], roles[follower])
             changes += self._share_memberships(conn, roles[primary], roles[follower])
             if not created:
-                self.execute(
+                self.engine.execute(
                     conn,
                     "alter role password",
                     sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(
@@ -109,7 +109,7 @@ class PostgresUserAdmin(UserAdmin):
             reassigned = self._reassign_follower_objects(conn, roles[primary], roles[follower], clone_user)
             if reassigned:
                 facts["objects_reassigned"] = reassigned
-            self.execute(conn, "commit", "COMMIT")
+            self.engine.execute(conn, "commit", "COMMIT")
         except Exception:
             self._rollback(conn)
             raise
@@ -120,12 +120,12 @@ class PostgresUserAdmin(UserAdmin):
 
     def _rollback(self, conn: Any) -> None:
         try:
-            self.execute(conn, "rollback", "ROLLBACK")
+            self.engine.execute(conn, "rollback", "ROLLBACK")
         except Exception:  # noqa: S110 - the connection is closed next; the server rolls back anyway
             pass
 
     def _check_master(self, conn: Any) -> None:
-        rows = self.execute(
+        rows = self.engine.execute(
             conn,
             "check master",
             "SELECT current_user, rolsuper, rolcreaterole FROM pg_roles WHERE rolname = current_user",
@@ -138,7 +138,7 @@ class PostgresUserAdmin(UserAdmin):
 
     def _roles(self, conn: Any, names: tuple[str, ...]) -> dict[str, dict[str, Any]]:
         columns = ["oid", "rolname", "rolinherit", "rolcanlogin", "rolconnlimit"] + [f[0] for f in _FLAGS]
-        rows = self.execute(
+        rows = self.engine.execute(
             conn,
             "read roles",
             sql.SQL(
@@ -156,7 +156,7 @@ class PostgresUserAdmin(UserAdmin):
         return result
 
     def _is_member(self, conn: Any, member: dict[str, Any], role: dict[str, Any]) -> bool:
-        rows = self.execute(
+        rows = self.engine.execute(
             conn,
             "read membership",
             "SELECT EXISTS (SELECT 1 FROM pg_auth_members WHERE roleid = %s AND member = %s)",
@@ -180,7 +180,7 @@ class PostgresUserAdmin(UserAdmin):
         changes = 0
         p_ident, f_ident = sql.Identifier(primary["rolname"]), sql.Identifier(follower["rolname"])
         if not self._is_member(conn, follower, primary):
-            self.execute(conn, "grant membership", sql.SQL("GRANT {} TO {}").format(p_ident, f_ident))
+            self.engine.execute(conn, "grant membership", sql.SQL("GRANT {} TO {}").format(p_ident, f_ident))
             changes += 1
         options = (
             [sql.SQL("LOGIN INHERIT")] if not (follower["rolinherit"] and follower["rolcanlogin"]) else []
@@ -191,14 +191,14 @@ class PostgresUserAdmin(UserAdmin):
         if follower["rolconnlimit"] != primary["rolconnlimit"]:
             options.append(sql.SQL("CONNECTION LIMIT {}").format(sql.Literal(int(primary["rolconnlimit"]))))
         if options:
-            self.execute(
+            self.engine.execute(
                 conn,
                 "alter role attributes",
                 sql.SQL("ALTER ROLE {} WITH {}").format(f_ident, sql.SQL(" ").join(options)),
             )
             changes += 1
         if f"role={primary['rolname']}" not in follower["config"]:
-            self.execute(
+            self.engine.execute(
                 conn,
                 "alter role set role",
                 sql.SQL("ALTER ROLE {} SET role = {}").format(f_ident, sql.Literal(primary["rolname"])),
@@ -206,13 +206,15 @@ class PostgresUserAdmin(UserAdmin):
             changes += 1
         if any(item.startswith("role=") for item in primary["config"]):
             # Left over from an earlier arrangement: the primary must act as itself.
-            self.execute(conn, "alter role reset role", sql.SQL("ALTER ROLE {} RESET role").format(p_ident))
+            self.engine.execute(
+                conn, "alter role reset role", sql.SQL("ALTER ROLE {} RESET role").format(p_ident)
+            )
             changes += 1
         return changes
 
     def _share_memberships(self, conn: Any, primary: dict[str, Any], follower: dict[str, Any]) -> int:
         """Roles granted directly to the follower are granted to the primary too."""
-        rows = self.execute(
+        rows = self.engine.execute(
             conn,
             "read follower memberships",
             "SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid"
@@ -221,7 +223,7 @@ class PostgresUserAdmin(UserAdmin):
             (follower["oid"], primary["oid"], primary["oid"]),
         )
         for (role,) in rows:
-            self.execute(
+            self.engine.execute(
                 conn,
                 "grant membership to primary",
                 sql.SQL("GRANT {} TO {}").format(sql.Identifier(role), sql.Identifier(primary["rolname"])),
@@ -232,7 +234,7 @@ class PostgresUserAdmin(UserAdmin):
         self, conn: Any, primary: dict[str, Any], follower: dict[str, Any], pending_user: str
     ) -> int:
         """Objects the follower owns in this database go to the primary (0 when there are none)."""
-        rows = self.execute(
+        rows = self.engine.execute(
             conn,
             "count follower objects",
             "SELECT count(*) FROM pg_shdepend WHERE refclassid = 'pg_authid'::regclass AND refobjid = %s"
@@ -242,23 +244,23 @@ class PostgresUserAdmin(UserAdmin):
         owned = int(rows[0][0])
         if not owned:
             return 0
-        self.execute(conn, "savepoint", "SAVEPOINT reassign_owned")
+        self.engine.execute(conn, "savepoint", "SAVEPOINT reassign_owned")
         try:
             # REASSIGN OWNED needs the privileges of both roles: a CREATEROLE master grants
             # itself membership for the duration of the statement.
             granted: list[str] = []
             for role in (follower["rolname"], primary["rolname"]):
-                member = self.execute(
+                member = self.engine.execute(
                     conn, "check own membership", "SELECT pg_has_role(current_user, %s, 'USAGE')", (role,)
                 )
                 if not member[0][0]:
-                    self.execute(
+                    self.engine.execute(
                         conn,
                         "grant membership to master",
                         sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(role)),
                     )
                     granted.append(role)
-            self.execute(
+            self.engine.execute(
                 conn,
                 "reassign owned",
                 sql.SQL("REASSIGN OWNED BY {} TO {}").format(
@@ -266,14 +268,14 @@ class PostgresUserAdmin(UserAdmin):
                 ),
             )
             for role in granted:
-                self.execute(
+                self.engine.execute(
                     conn,
                     "revoke membership from master",
                     sql.SQL("REVOKE {} FROM CURRENT_USER").format(sql.Identifier(role)),
                 )
-            self.execute(conn, "release savepoint", "RELEASE SAVEPOINT reassign_owned")
+            self.engine.execute(conn, "release savepoint", "RELEASE SAVEPOINT reassign_owned")
         except DatabaseError as exc:
-            self.execute(conn, "rollback to savepoint", "ROLLBACK TO SAVEPOINT reassign_owned")
+            self.engine.execute(conn, "rollback to savepoint", "ROLLBACK TO SAVEPOINT reassign_owned")
             if pending_user == primary["rolname"]:
                 raise DatabaseError(
                     f"{follower['rolname']!r} owns {owned} object(s) in this database that "
@@ -289,35 +291,35 @@ class PostgresUserAdmin(UserAdmin):
     def privileges(self, conn: Any, user: str) -> dict[str, Any]:
         """Attributes, effective role memberships and effective privileges in this database."""
         pair = [user, alternate_name(user)]
-        attrs = self.execute(
+        attrs = self.engine.execute(
             conn,
             "read attributes",
             "SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls, rolconnlimit,"
             " rolcanlogin FROM pg_roles WHERE rolname = %s",
             (user,),
         )
-        roles = self.execute(
+        roles = self.engine.execute(
             conn,
             "read memberships",
             "SELECT rolname FROM pg_roles WHERE pg_has_role(%s, oid, 'USAGE') AND NOT rolname = ANY(%s)"
             " ORDER BY rolname",
             (user, pair),
         )
-        database = self.execute(
+        database = self.engine.execute(
             conn,
             "read database privileges",
             "SELECT p FROM unnest(ARRAY['CONNECT', 'CREATE', 'TEMPORARY']) p"
             " WHERE has_database_privilege(%s, current_database(), p) ORDER BY p",
             (user,),
         )
-        schemas = self.execute(
+        schemas = self.engine.execute(
             conn,
             "read schema privileges",
             "SELECT n.nspname, p FROM pg_namespace n, unnest(ARRAY['USAGE', 'CREATE']) p"  # noqa: S608
             f" WHERE {_SYSTEM_SCHEMAS} AND has_schema_privilege(%s, n.oid, p) ORDER BY 1, 2",
             (user,),
         )
-        tables = self.execute(
+        tables = self.engine.execute(
             conn,
             "read table privileges",
             "SELECT n.nspname, c.relname, p FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace,"  # noqa: S608
@@ -335,7 +337,7 @@ class PostgresUserAdmin(UserAdmin):
 
     # -- testSecret -----------------------------------------------------------------------------
     def verify_pending(self, conn: Any, pending_user: str, other_user: str) -> dict[str, Any]:
-        acting = self.execute(conn, "select current_user", "SELECT current_user")[0][0]
+        acting = self.engine.execute(conn, "select current_user", "SELECT current_user")[0][0]
         if acting not in (pending_user, other_user):
             raise DatabaseError(
                 f"{pending_user!r} logs in acting as {acting!r}, not as itself or {other_user!r}"
@@ -345,7 +347,7 @@ class PostgresUserAdmin(UserAdmin):
             f" AND NOT has_table_privilege(%(pending)s, c.oid, '{p}') THEN '{p}' END"
             for p in _TABLE_PRIVILEGES
         )
-        rows = self.execute(
+        rows = self.engine.execute(
             conn,
             "compare table privileges",
             "SELECT n.nspname, c.relname, array_remove(ARRAY[" + checks + "], NULL),"  # noqa: S608
@@ -359,7 +361,7 @@ class PostgresUserAdmin(UserAdmin):
             {"other": other_user, "pending": pending_user},  # type: ignore[arg-type]
         )
         missing = [f"{', '.join(privs)} on {schema}.{table}" for schema, table, privs, _ in rows if privs]
-        others = self.execute(
+        others = self.engine.execute(
             conn,
             "compare schema and database privileges",
             "SELECT p || ' on schema ' || quote_ident(n.nspname) FROM pg_namespace n,"  # noqa: S608
@@ -380,10 +382,10 @@ class PostgresUserAdmin(UserAdmin):
         facts: dict[str, Any] = {"acting_as": acting, "tables_compared": len(rows)}
         readable = next(((s, t) for s, t, _, ok in rows if ok), None)
         if readable is not None:
-            self.execute(
+            self.engine.execute(
                 conn, "read a table", sql.SQL("SELECT 1 FROM {} LIMIT 1").format(sql.Identifier(*readable))
             )
             facts["read_table"] = f"{readable[0]}.{readable[1]}"
         else:
-            self.execute(conn, "select 1", "SELECT 1")
+            self.engine.execute(conn, "select 1", "SELECT 1")
         return facts

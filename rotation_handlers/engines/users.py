@@ -40,16 +40,6 @@ class UserAdmin(ABC):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def execute(
-        self,
-        conn: Any,
-        label: str,
-        statement: Any,
-        params: tuple[Any, ...] | None = None,
-        secrets: tuple[str, ...] = (),
-    ) -> list[tuple[Any, ...]]:
-        return self.engine.execute(conn, label, statement, params, secrets=secrets)
-
     @staticmethod
     def name_length(username: str) -> int:
         """The length the server checks against ``Engine.max_username_length``."""
