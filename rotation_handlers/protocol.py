@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from .engines import Engine, engine_for
 from .engines import base as engine_base
-from .engines import engine_for
 from .errors import InvalidEventError, InvalidSecretError, RotationError, RotationStateError
 from .logs import get_logger, log, redact
 from .passwords import PasswordPolicy
@@ -66,6 +66,7 @@ class Rotation:
         self.event = event
         self.sm = sm or SecretsManager(event.secret_id)
         self.facts: dict[str, Any] = {}
+        self.engine: Engine | None = None  # set once the step knows the secret's engine
 
     # -- gate ---------------------------------------------------------------------------------
     def gate(self) -> tuple[SecretMetadata, bool]:
@@ -86,31 +87,30 @@ class Rotation:
         return meta, False
 
     # -- loaders ------------------------------------------------------------------------------
-    def _load(self, meta: SecretMetadata, stage: str, required: bool = True) -> DbSecret | None:
+    def _load(self, meta: SecretMetadata, stage: str) -> DbSecret:
+        """The parsed value of the version with ``stage`` (AWSPENDING: the token's version)."""
         version = self.event.token if stage == "AWSPENDING" else meta.version_with(stage)
         if version is None:
-            if required:
-                raise RotationStateError(f"secret {meta.arn} has no {stage} version")
-            return None
+            raise RotationStateError(f"secret {meta.arn} has no {stage} version")
         value = self.sm.get_value(version, stage)
         if value is None:
-            if required:
-                hint = " (createSecret has not stored it yet)" if stage == "AWSPENDING" else ""
-                raise RotationStateError(f"the {stage} version {version} of {meta.arn} has no value{hint}")
-            return None
+            hint = " (createSecret has not stored it yet)" if stage == "AWSPENDING" else ""
+            raise RotationStateError(f"the {stage} version {version} of {meta.arn} has no value{hint}")
         return parse_secret(value, stage)
 
     def _context(self, meta: SecretMetadata, current: DbSecret) -> StepContext:
-        engine = engine_for(current.engine)
-        self._engine = engine
+        self.engine = engine_for(current.engine)
 
         def load_previous() -> DbSecret | None:
+            """AWSPREVIOUS, or None when there is none or it is unusable (only a fallback)."""
             try:
-                return self._load(meta, "AWSPREVIOUS", required=False)
-            except InvalidSecretError:
+                return self._load(meta, "AWSPREVIOUS")
+            except (RotationStateError, InvalidSecretError):
                 return None
 
-        return StepContext(meta.arn, self.event.token, engine, load_previous, self.sm.get_current, self.facts)
+        return StepContext(
+            meta.arn, self.event.token, self.engine, load_previous, self.sm.get_current, self.facts
+        )
 
     # -- steps --------------------------------------------------------------------------------
     def run(self) -> str:
@@ -132,7 +132,6 @@ class Rotation:
         if self.sm.get_value(self.event.token, "AWSPENDING") is not None:
             return "pending version already has a value"
         current = self._load(meta, "AWSCURRENT")
-        assert current is not None
         strategy = self._strategy(current)
         ctx = self._context(meta, current)
         # Everything a later step depends on is checked now, before anything is written.
@@ -147,7 +146,6 @@ class Rotation:
     def _setSecret(self, meta: SecretMetadata) -> str:
         current = self._load(meta, "AWSCURRENT")
         pending = self._load(meta, "AWSPENDING")
-        assert current is not None and pending is not None
         strategy = self._strategy(current)
         ctx = self._context(meta, current)
         strategy.set_secret(ctx, current, pending)
@@ -155,7 +153,6 @@ class Rotation:
 
     def _testSecret(self, meta: SecretMetadata) -> str:
         pending = self._load(meta, "AWSPENDING")
-        assert pending is not None
         strategy = self._strategy(pending)
         ctx = self._context(meta, pending)
         strategy.test_secret(ctx, pending)
@@ -208,7 +205,7 @@ def _log_end(
     if rotation is not None:
         fields["secret_arn"] = rotation.sm.arn
         fields.update(rotation.facts)
-        engine = getattr(rotation, "_engine", None)
+        engine = rotation.engine
         if engine is not None:
             fields["db_connections"] = engine.attempts
             fields["db_logins_rejected"] = engine.rejected
