@@ -73,8 +73,11 @@ def client(region: str | None = None) -> Any:
             _clients[region] = boto3.client(
                 "secretsmanager",
                 region_name=region,
+                # Standard retries (throttling, 5xx) with short timeouts: an unreachable endpoint
+                # (no VPC endpoint or NAT) fails in seconds with a clear error, not at the
+                # Lambda timeout.
                 config=Config(
-                    retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20
+                    retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10
                 ),
             )
         return _clients[region]
