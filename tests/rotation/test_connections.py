@@ -190,3 +190,20 @@ def test_server_stats_see_no_plaintext(pg_server: PostgresServer) -> None:
             dbname="postgres",
             sslmode="disable",
         )
+
+
+def test_unreachable_secrets_manager_endpoint_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No VPC endpoint / NAT: the step fails quickly, naming the call, instead of at the Lambda timeout."""
+    from devtools.aws import FAKE_ENV
+    from rotation_handlers import rotate, secrets_manager
+    from rotation_handlers.errors import RotationError
+
+    for key, value in FAKE_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", f"http://127.0.0.1:{free_port()}")
+    secrets_manager.reset_clients()
+    try:
+        with pytest.raises(RotationError, match=r"DescribeSecret for db-x failed: .*Could not connect"):
+            rotate.handler({"SecretId": "db-x", "ClientRequestToken": "t" * 36, "Step": "createSecret"}, None)
+    finally:
+        secrets_manager.reset_clients()
