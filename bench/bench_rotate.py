@@ -46,15 +46,7 @@ def make_user(server: Any, name: str, password: str) -> None:
 
 def run(server: Any, strategy: str, rotations: int, latency: float, cold: bool) -> dict[str, Any]:
     with local_aws() as aws:
-        if cold:  # every step in a new Lambda container: nothing cached between steps
-            warm_handler = aws.handler
-            assert warm_handler is not None
-
-            def cold_handler(event: dict[str, Any], context: Any) -> Any:
-                secrets_manager.VERSION_CACHE.clear()
-                return warm_handler(event, context)
-
-            aws.handler = cold_handler
+        aws.cold_containers = cold  # every step in a new Lambda container: nothing cached between steps
         sm = aws.client("secretsmanager")
         counter = ApiCounter(latency=latency).attach(secrets_manager.client(aws.region))
         user = f"bench_{strategy}_{server.family}"

@@ -60,6 +60,8 @@ class LocalAws:
     invocations: list[Invocation] = field(default_factory=list)
     handler: Callable[[dict[str, Any], Any], Any] | None = None
     secret_id_as_arn: bool = False
+    #: Run every invocation as in a new Lambda container (nothing cached between steps).
+    cold_containers: bool = False
 
     def client(self, service: str, region: str | None = None) -> Any:
         return boto3.client(service, region_name=region or self.region)
@@ -103,6 +105,8 @@ def local_aws(region: str = REGION) -> Iterator[LocalAws]:
             if env.secret_id_as_arn:
                 sm = boto3.client("secretsmanager", region_name=region)
                 event["SecretId"] = sm.describe_secret(SecretId=event["SecretId"])["ARN"]
+            if env.cold_containers:
+                secrets_manager.VERSION_CACHE.clear()
             started = time.perf_counter()
             record = Invocation(event["Step"], event["SecretId"], event["ClientRequestToken"], 0.0)
             env.invocations.append(record)

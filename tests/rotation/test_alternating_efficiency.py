@@ -46,14 +46,7 @@ def test_first_rotation_creating_the_clone_costs_the_same(harness: Harness, db: 
 def test_cold_containers_cost_three_more_reads(harness: Harness, db: Db) -> None:
     """When every step lands in a new Lambda container, each reads the versions it needs."""
     arn, _, _ = make_app(harness, db)
-    real = harness.aws.handler
-    assert real is not None
-
-    def cold(event: dict, context: object) -> object:
-        secrets_manager.VERSION_CACHE.clear()
-        return real(event, context)
-
-    harness.aws.handler = cold
+    harness.aws.cold_containers = True
     before = db.server.stats()
     harness.rotate(arn)
     after = db.server.stats()

@@ -33,14 +33,7 @@ def test_cold_containers_cost_three_more_reads(harness: Harness, db: Db) -> None
     user, password = unique_user(), new_password()
     db.make_user(user, password)
     arn = harness.create_secret(db.secret(user, password))
-    real = harness.aws.handler
-    assert real is not None
-
-    def cold(event: dict, context: object) -> object:
-        secrets_manager.VERSION_CACHE.clear()
-        return real(event, context)
-
-    harness.aws.handler = cold
+    harness.aws.cold_containers = True
     before = db.server.stats()
     harness.rotate(arn)
     after = db.server.stats()
