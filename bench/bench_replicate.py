@@ -54,19 +54,13 @@ from moto.ssm.responses import SimpleSystemManagerResponse  # noqa: E402
 
 from rotation_handlers import replicate  # noqa: E402
 from rotation_handlers.replication import MARKER_TAG_KEY, clients  # noqa: E402
+from rotation_handlers.replication.events import CLOUDTRAIL_EVENT_NAMES  # noqa: E402
 from tests.replication import events as ev  # noqa: E402
 
 SOURCE = "us-east-1"
 ALL_TARGETS = ["eu-west-1", "us-west-2", "ap-southeast-2", "eu-central-1", "ap-northeast-1"]
-WRITE_OPS = {
-    "PutParameter",
-    "DeleteParameter",
-    "DeleteParameters",
-    "AddTagsToResource",
-    "RemoveTagsFromResource",
-    "LabelParameterVersion",
-    "UnlabelParameterVersion",
-}
+#: The SSM calls that change a parameter: the ones the replicator writes with.
+WRITE_OPS = frozenset(CLOUDTRAIL_EVENT_NAMES)
 
 
 def _patch_moto_page_size() -> None:

@@ -22,6 +22,7 @@ from moto import mock_aws  # noqa: E402
 
 from rotation_handlers.logs import JsonFormatter  # noqa: E402
 from rotation_handlers.replication import clients, engine  # noqa: E402
+from rotation_handlers.replication.events import CLOUDTRAIL_EVENT_NAMES  # noqa: E402
 from tests.replication.events import ROLE_NAME_REPLICATOR, role_arn  # noqa: E402
 
 SOURCE = "us-east-1"
@@ -29,15 +30,8 @@ EU = "eu-west-1"
 US = "us-west-2"
 TARGETS = (EU, US)
 REPLICATOR_ROLE = role_arn(ROLE_NAME_REPLICATOR)
-WRITE_OPS = {
-    "PutParameter",
-    "DeleteParameter",
-    "DeleteParameters",
-    "AddTagsToResource",
-    "RemoveTagsFromResource",
-    "LabelParameterVersion",
-    "UnlabelParameterVersion",
-}
+#: The SSM calls that change a parameter: the ones the replicator writes with.
+WRITE_OPS = frozenset(CLOUDTRAIL_EVENT_NAMES)
 
 #: Every value a test stores in Parameter Store; none may ever appear in a log line.
 SECRET_VALUES: set[str] = set()
