@@ -224,20 +224,26 @@ class Db:
         return self.server.secret(username, password, **extra)
 
 
-@pytest.fixture(params=["postgres", "mariadb"])
-def db(request: pytest.FixtureRequest) -> Db:
-    if request.param == "postgres":
-        server = request.getfixturevalue("pg_server")
-        return Db(
-            "postgres", server, lambda u, p: create_pg_user(server, u, p), lambda u, p: pg_login(server, u, p)
-        )
-    server = request.getfixturevalue("maria_server")
+def pg_db(server: PostgresServer) -> Db:
+    return Db(
+        "postgres", server, lambda u, p: create_pg_user(server, u, p), lambda u, p: pg_login(server, u, p)
+    )
+
+
+def maria_db(server: MariaDBServer) -> Db:
     return Db(
         "mariadb",
         server,
         lambda u, p: create_maria_user(server, u, p),
         lambda u, p: maria_login(server, u, p),
     )
+
+
+@pytest.fixture(params=["postgres", "mariadb"])
+def db(request: pytest.FixtureRequest) -> Db:
+    if request.param == "postgres":
+        return pg_db(request.getfixturevalue("pg_server"))
+    return maria_db(request.getfixturevalue("maria_server"))
 
 
 def unique_user(prefix: str = "app") -> str:

@@ -12,9 +12,9 @@ from .conftest import (
     Harness,
     create_maria_user,
     create_pg_user,
-    maria_login,
+    maria_db,
     new_password,
-    pg_login,
+    pg_db,
     unique_user,
 )
 from .test_alternating import (
@@ -29,21 +29,12 @@ from .test_alternating import (
 
 @pytest.fixture
 def maria(request: pytest.FixtureRequest) -> Db:
-    server = request.getfixturevalue("maria_server")
-    return Db(
-        "mariadb",
-        server,
-        lambda u, p: create_maria_user(server, u, p),
-        lambda u, p: maria_login(server, u, p),
-    )
+    return maria_db(request.getfixturevalue("maria_server"))
 
 
 @pytest.fixture
 def pg(request: pytest.FixtureRequest) -> Db:
-    server = request.getfixturevalue("pg_server")
-    return Db(
-        "postgres", server, lambda u, p: create_pg_user(server, u, p), lambda u, p: pg_login(server, u, p)
-    )
+    return pg_db(request.getfixturevalue("pg_server"))
 
 
 # -- MySQL/MariaDB --------------------------------------------------------------------------------
