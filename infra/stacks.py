@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 from aws_cdk import Annotations, App, CfnOutput, Duration, Environment, Stack, Tags, Validations
@@ -85,15 +86,7 @@ class SecretsRotationStack(Stack):
             create_secrets_manager_endpoint=bool(
                 config.network and config.network.create_secrets_manager_endpoint
             ),
-            password_policy=PasswordPolicy(
-                length=pp.length,
-                exclude_characters=pp.exclude_characters,
-                exclude_numbers=pp.exclude_numbers,
-                exclude_punctuation=pp.exclude_punctuation,
-                exclude_uppercase=pp.exclude_uppercase,
-                exclude_lowercase=pp.exclude_lowercase,
-                require_each_included_type=pp.require_each_included_type,
-            ),
+            password_policy=PasswordPolicy(**dataclasses.asdict(pp)),
             ca_bundle=fn_cfg.ca_bundle,
             memory_size=fn_cfg.memory_mb,
             timeout=Duration.seconds(fn_cfg.timeout_seconds),
