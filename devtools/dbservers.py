@@ -69,13 +69,10 @@ class TLSFiles:
     server_key: Path
 
     @classmethod
-    def create(cls, directory: Path) -> TLSFiles:
-        """A self-signed CA and a server certificate for localhost / 127.0.0.1."""
+    def create(cls, directory: Path, san: str = "DNS:localhost,IP:127.0.0.1") -> TLSFiles:
+        """A self-signed CA and a server certificate for ``san`` (default localhost / 127.0.0.1)."""
         directory.mkdir(parents=True, exist_ok=True)
         ca_key, ca_cert = directory / "ca.key", directory / "ca.pem"
-        key, csr, cert = directory / "server.key", directory / "server.csr", directory / "server.pem"
-        ext = directory / "san.ext"
-        ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
         _run(
             [
                 "openssl",
@@ -94,6 +91,23 @@ class TLSFiles:
                 str(ca_cert),
             ]
         )
+        return cls._issue(ca_cert, ca_key, directory, san)
+
+    def reissue(self, directory: Path, san: str) -> TLSFiles:
+        """Another server certificate from this CA, for other names (e.g. ``DNS:localhost`` only).
+
+        Clients that trust this CA accept the new certificate; only a host-name check tells
+        the two apart.
+        """
+        return self._issue(self.ca_cert, self.ca_cert.with_name("ca.key"), directory, san)
+
+    @classmethod
+    def _issue(cls, ca_cert: Path, ca_key: Path, directory: Path, san: str) -> TLSFiles:
+        directory.mkdir(parents=True, exist_ok=True)
+        key, csr, cert = directory / "server.key", directory / "server.csr", directory / "server.pem"
+        ext = directory / "san.ext"
+        ext.write_text(f"subjectAltName={san}\n")
+        cn = san.split(",")[0].split(":", 1)[-1]
         _run(
             [
                 "openssl",
@@ -102,7 +116,7 @@ class TLSFiles:
                 "rsa:2048",
                 "-nodes",
                 "-subj",
-                "/CN=localhost",
+                f"/CN={cn}",
                 "-keyout",
                 str(key),
                 "-out",
@@ -121,6 +135,8 @@ class TLSFiles:
                 "-CAkey",
                 str(ca_key),
                 "-CAcreateserial",
+                "-CAserial",
+                str(directory / "ca.srl"),
                 "-days",
                 "2",
                 "-extfile",

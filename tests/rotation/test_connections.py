@@ -177,8 +177,9 @@ def test_ca_bundle_verifies_the_server(
     assert "certificate verify failed" in str(failure.error), failure.error
 
 
-def test_server_stats_see_no_plaintext(pg_server: PostgresServer) -> None:
-    """The TLS test server itself rejects plaintext logins (so the suite's TLS claims mean something)."""
+def test_fixture_tls_server_rejects_plaintext_logins(pg_server: PostgresServer) -> None:
+    """A check of the test fixture, not of the handler: the TLS test server rejects plaintext logins
+    (so the suite's TLS claims mean something)."""
     import psycopg2
 
     with pytest.raises(psycopg2.OperationalError, match="no encryption"):

@@ -43,10 +43,51 @@ def test_aws_environment_names() -> None:
         assert any(c in string.digits for c in pw)
 
 
-def test_require_each_included_type_can_be_switched_off() -> None:
-    policy = PasswordPolicy.from_env("", env={"REQUIRE_EACH_INCLUDED_TYPE": "false", "PASSWORD_LENGTH": "8"})
-    assert policy.require_each is False
-    assert len(policy.generate()) == 8
+def lacks_a_class(password: str, policy: PasswordPolicy) -> bool:
+    return any(not set(password) & set(pool) for pool in policy.classes)
+
+
+@pytest.mark.parametrize("require", ["true", "false"])
+def test_require_each_included_type_can_be_switched_off(require: str) -> None:
+    """Off, a short password may lack a class (about 4 in 10 do at length 8); on, none does."""
+    policy = PasswordPolicy.from_env("", env={"REQUIRE_EACH_INCLUDED_TYPE": require, "PASSWORD_LENGTH": "8"})
+    assert len(policy.classes) == 4
+    passwords = [policy.generate() for _ in range(300)]
+    assert all(len(pw) == 8 for pw in passwords)
+    lacking = [pw for pw in passwords if lacks_a_class(pw, policy)]
+    if require == "true":
+        assert lacking == []
+    else:
+        # 300 draws all containing every class would happen with probability below 1e-60.
+        assert lacking
+
+
+def test_passwords_come_from_the_secrets_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every character is drawn with ``secrets.choice`` (the OS CSPRNG), nothing else.
+
+    ``secrets.choice`` is replaced by a predictable stand-in: the password must be exactly
+    what the stand-in chose, so a character from ``random`` (or anywhere else) shows.
+    """
+    from rotation_handlers import passwords
+
+    env = {
+        "PASSWORD_LENGTH": "10",
+        "EXCLUDE_UPPERCASE": "true",
+        "EXCLUDE_PUNCTUATION": "true",
+        "EXCLUDE_CHARACTERS": "cdefghijklmnopqrstuvwxyz23456789",
+    }
+    policy = PasswordPolicy.from_env("", env=env)
+    assert policy.classes == ("ab", "01")
+    drawn: list[str] = []
+
+    def stand_in(seq: str) -> str:
+        assert seq == "ab01", seq
+        drawn.append(seq[len(drawn) % len(seq)])
+        return drawn[-1]
+
+    monkeypatch.setattr(passwords.secrets, "choice", stand_in)
+    assert policy.generate() == "ab01ab01ab"
+    assert len(drawn) == 10
 
 
 @pytest.mark.parametrize(
