@@ -128,17 +128,25 @@ class Rotation:
         self.facts["engine"] = current.engine
         return strategy
 
+    def _check_configuration(self, meta: SecretMetadata, current: DbSecret) -> tuple[Strategy, StepContext]:
+        """Everything a rotation depends on, checked without writing anything or logging in:
+        the current secret, the strategy (and its pin), the password policy, the CA bundle,
+        the connect timeout and the strategy's own checks (the master secret)."""
+        strategy = self._strategy(current)
+        ctx = self._context(meta, current)
+        self.facts["password_policy"] = PasswordPolicy.from_env(ctx.engine.default_exclude_characters)
+        engine_base.ca_bundle()
+        engine_base.connect_timeout()
+        strategy.validate(ctx, current)
+        return strategy, ctx
+
     def _createSecret(self, meta: SecretMetadata) -> str:
         if self.sm.get_value(self.event.token, "AWSPENDING") is not None:
             return "pending version already has a value"
         current = self._load(meta, "AWSCURRENT")
-        strategy = self._strategy(current)
-        ctx = self._context(meta, current)
         # Everything a later step depends on is checked now, before anything is written.
-        policy = PasswordPolicy.from_env(ctx.engine.default_exclude_characters)
-        engine_base.ca_bundle()
-        engine_base.connect_timeout()
-        strategy.validate(ctx, current)
+        strategy, ctx = self._check_configuration(meta, current)
+        policy: PasswordPolicy = self.facts.pop("password_policy")
         pending = strategy.pending_from(ctx, current, policy.generate())
         stored = self.sm.put_pending(self.event.token, pending.to_json(), self.event.rotation_token)
         return "pending version created" if stored else "pending version already stored by another attempt"
@@ -152,11 +160,40 @@ class Rotation:
         return str(self.facts.pop("outcome", "pending credentials set"))
 
     def _testSecret(self, meta: SecretMetadata) -> str:
-        pending = self._load(meta, "AWSPENDING")
+        raw = self.sm.get_value(self.event.token, "AWSPENDING")
+        if raw is None or raw == self._current_string(meta):
+            return self._configuration_test(meta, "no value" if raw is None else "a copy of AWSCURRENT")
+        pending = parse_secret(raw, "AWSPENDING")
         strategy = self._strategy(pending)
         ctx = self._context(meta, pending)
         strategy.test_secret(ctx, pending)
         return "pending credentials work"
+
+    def _current_string(self, meta: SecretMetadata) -> str | None:
+        version = meta.version_with("AWSCURRENT")
+        return None if version is None else self.sm.get_value(version, "AWSCURRENT")
+
+    def _configuration_test(self, meta: SecretMetadata, pending_shape: str) -> str:
+        """The deploy-time test (RotateSecret with RotateImmediately=false).
+
+        Secrets Manager then invokes only testSecret, on a fresh AWSPENDING version that it
+        removes afterwards (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotateSecret.html);
+        the documentation does not say whether that version holds a value. A pending version
+        our createSecret wrote always has a new password, so one with no value or with exactly
+        AWSCURRENT's value can only be this test. It checks what createSecret checks and logs in
+        to nothing: a secret created with the stack may have no database user yet, and a
+        rejected login would count as a failed login on the server.
+        """
+        current = self._load(meta, "AWSCURRENT")
+        self._check_configuration(meta, current)
+        self.facts.pop("password_policy", None)
+        self.facts.update(
+            configuration_test=True, pending_version=pending_shape, database_login="not attempted"
+        )
+        return (
+            f"configuration test passed (testSecret on a pending version with {pending_shape}): "
+            "current secret, password policy, CA bundle, connect timeout and strategy are valid"
+        )
 
     def _finishSecret(self, meta: SecretMetadata) -> str:
         token = self.event.token
