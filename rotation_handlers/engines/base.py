@@ -179,8 +179,11 @@ class Engine(ABC):
         """Run a statement on ``conn`` and return the user it is logged in as."""
 
     @abstractmethod
-    def set_own_password(self, conn: Any, creds: Credentials, new_password: str) -> None:
-        """Change the logged-in user's own password (``creds`` are the ones ``conn`` used)."""
+    def set_own_password(self, conn: Any, creds: Credentials, new_password: str) -> dict[str, Any] | None:
+        """Change the logged-in user's own password (``creds`` are the ones ``conn`` used).
+
+        May return facts for the step's log line (e.g. which MySQL host entries changed).
+        """
 
     def close(self, conn: Any) -> None:
         try:

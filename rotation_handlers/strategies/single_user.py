@@ -46,9 +46,10 @@ class SingleUserStrategy(Strategy):
             if label == "pending":
                 ctx.facts["outcome"] = "already set"
                 return
-            engine.set_own_password(
+            facts = engine.set_own_password(
                 conn, current.credentials if label == "current" else candidates[-1][1], pending.password
             )
+            ctx.facts.update(facts or {})
             ctx.facts["outcome"] = "password changed"
         finally:
             engine.close(conn)
