@@ -38,7 +38,10 @@ class MySQLEngine(Engine):
             "host": creds.host,
             "port": creds.port,
             "user": creds.username,
-            "password": creds.password,
+            # pymysql would encode a str password as latin-1 ('€' could never log in, and the
+            # UnicodeEncodeError quoted the character): send the UTF-8 bytes, the encoding of the
+            # utf8mb4 connections through which passwords are set (ours included).
+            "password": creds.password.encode("utf-8"),
             "database": creds.dbname or None,
             "connect_timeout": connect_timeout(),
             "read_timeout": 30,
