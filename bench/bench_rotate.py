@@ -29,12 +29,21 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from devtools.aws import ApiCounter, LocalAws, StepFailed, local_aws, secret_versions
+from devtools.aws import (
+    ApiCounter,
+    LocalAws,
+    StepFailed,
+    error_response,
+    local_aws,
+    secret_versions,
+    wrap_requests,
+)
 from devtools.dbservers import MariaDBServer, PostgresServer, TLSFiles, make_base_dir
 from rotation_handlers import secrets_manager
 
@@ -133,26 +142,18 @@ class Throttler:
         self.throttled = 0
 
     def attach(self, client: Any) -> Throttler:
-        # First in line: moto answers requests from a before-send handler too.
-        client.meta.events.register_first("before-send.secrets-manager", self._before_send)
+        # A throttled request never reaches moto (as on AWS: it is not executed).
+        wrap_requests(client, self._send)
         return self
 
-    def _before_send(self, request: Any, **_: Any) -> Any:
-        from botocore.awsrequest import AWSResponse
-        from moto.core.botocore_stubber import MockRawResponse
-
+    def _send(self, request: Any, answer: Callable[[], Any]) -> Any:
         with self.lock:
-            if not self.enabled:
-                return None
-            self.attempts += 1
-            throttle = self.random.random() < self.share
-            if throttle:
-                self.throttled += 1
-        if not throttle:
-            return None
-        body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"})
-        headers = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": "throttled"}
-        return AWSResponse(request.url, 400, headers, MockRawResponse(body))
+            throttle = self.enabled and self.random.random() < self.share
+            self.attempts += self.enabled
+            self.throttled += throttle
+        if throttle:
+            return error_response(request, 400, "ThrottlingException", "Rate exceeded")
+        return answer()
 
 
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
@@ -167,7 +168,9 @@ def rotate_to_the_end(aws: LocalAws, sm: Any, arn: str, attempts: int = 3) -> in
         return 0
     except StepFailed as failure:
         step = failure.step
-    token = next(v for v, stages in secret_versions(sm, arn).items() if "AWSPENDING" in stages)
+    token = next((v for v, stages in secret_versions(sm, arn).items() if "AWSPENDING" in stages), None)
+    if token is None:
+        raise RuntimeError(f"rotation of {arn} failed at {step} and left no AWSPENDING version to resume")
     assert aws.handler is not None
     for resume in range(1, attempts + 1):
         try:
