@@ -7,6 +7,7 @@ labels); the strategy and the engine handle the database.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -161,7 +162,7 @@ class Rotation:
 
     def _testSecret(self, meta: SecretMetadata) -> str:
         raw = self.sm.get_value(self.event.token, "AWSPENDING")
-        if raw is None or raw == self._current_string(meta):
+        if raw is None or _same_json(raw, self._current_string(meta)):
             return self._configuration_test(meta, "no value" if raw is None else "a copy of AWSCURRENT")
         pending = parse_secret(raw, "AWSPENDING")
         strategy = self._strategy(pending)
@@ -204,6 +205,18 @@ class Rotation:
         self.sm.move_stage("AWSCURRENT", token, current_version)
         self.sm.move_stage("AWSPENDING", None, token)
         return "AWSCURRENT moved to the new version"
+
+
+def _same_json(a: str, b: str | None) -> bool:
+    """The same secret value, byte for byte or as JSON (a copy may be re-serialised)."""
+    if b is None:
+        return False
+    if a == b:
+        return True
+    try:
+        return bool(json.loads(a) == json.loads(b))
+    except ValueError:
+        return False
 
 
 def handle(raw_event: Any) -> dict[str, Any]:

@@ -173,3 +173,18 @@ def test_a_real_rotations_test_secret_still_logs_in_with_the_pending_credentials
     harness.invoke(arn, token, "testSecret")
     harness.invoke(arn, token, "finishSecret")
     assert db.login(user, harness.value(arn)["password"])
+
+
+def test_probe_with_a_reserialised_copy_of_the_current_value(harness: Harness, db: Db) -> None:
+    arn, _ = created_secret(harness, db)
+    token = start_rotation_without_running_it(harness, arn)
+    copy = json.dumps(harness.value(arn), indent=2, sort_keys=True)
+    harness.sm.put_secret_value(
+        SecretId=arn, ClientRequestToken=token, SecretString=copy, VersionStages=["AWSPENDING"]
+    )
+    before = db.server.stats()
+    result = harness.invoke(arn, token, "testSecret")
+    assert result["outcome"].startswith(
+        "configuration test passed (testSecret on a pending version with a copy"
+    )
+    assert db.server.stats()["connections"] == before["connections"]
