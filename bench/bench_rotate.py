@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import random
 import re
@@ -344,8 +343,9 @@ def main() -> None:
     args = parser.parse_args()
 
     imports = import_time_ms()
-    # One JSON line per step and secret would drown the figures: warnings and errors only.
-    logging.getLogger("rotation_handlers").setLevel(logging.WARNING)
+    # One JSON line per step and secret would drown the figures: warnings and errors only
+    # (the function's own log level setting, read when its logger is first configured).
+    os.environ.setdefault("AWS_LAMBDA_LOG_LEVEL", "WARNING")
     base = make_base_dir("rotation-bench-")
     tls = TLSFiles.create(base / "tls")
     results = []
