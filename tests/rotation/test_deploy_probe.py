@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 
 from devtools.aws import StepFailed
+from devtools.dbservers import PostgresServer
 from rotation_handlers.errors import ConfigurationError, InvalidSecretError, LoginRejected
 
-from .conftest import Db, Harness, new_password, unique_user
+from .conftest import Db, Harness, new_password, pg_db, unique_user
 
 
 def probe(harness: Harness, arn: str) -> str:
@@ -139,13 +140,14 @@ def bad_ca_bundle(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 )
 def test_probe_fails_on_bad_configuration(
     harness: Harness,
-    db: Db,
+    pg_server: PostgresServer,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     setup: Any,
     error: type,
     match: str,
 ) -> None:
+    db = pg_db(pg_server)  # the checks do not depend on the engine
     extra = setup(harness, db, monkeypatch, tmp_path) or {}
     arn = harness.create_secret(db.secret(unique_user(), new_password(), **extra))
     with pytest.raises(StepFailed) as failure:
