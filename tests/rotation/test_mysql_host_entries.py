@@ -98,3 +98,28 @@ def test_entries_the_user_cannot_see_are_named_in_the_log(
     line = json.loads(next(line for line in out.splitlines() if '"setSecret ok"' in line))
     assert line["host_entries_changed"] == [f"'{user}'@'127.0.0.1'"]
     assert "cannot see other host entries" in line["host_entries_warning"], line
+
+
+def test_crash_at_every_point_with_two_entries_then_retry(
+    harness: Harness, maria_server: MariaDBServer
+) -> None:
+    """A crash before or after every call and statement, then the retry: both entries get the new password."""
+    from .test_crash_recovery import crash_then_retry, record_points
+
+    def entries(user: str, password: str) -> str:
+        for host in ("127.0.0.1", OTHER_HOST):
+            maria_server.sql(f"DROP USER IF EXISTS '{user}'@'{host}'")
+            maria_server.sql(f"CREATE USER '{user}'@'{host}' IDENTIFIED BY '{password}'")
+        grant(maria_server, user, "SELECT ON mysql.user", "CREATE USER ON *.*")
+        return harness.create_secret(maria_server.secret(user, password))
+
+    points = record_points(harness, entries(unique_user(), new_password()))
+    assert "after alter other host entry" in points
+    for at, name in enumerate(points):
+        user = unique_user()
+        arn = entries(user, new_password())
+        crash_then_retry(harness, arn, at, False, lambda: None)
+        new = harness.value(arn)["password"]
+        assert maria_login(maria_server, user, new), name
+        assert other_entry_logs_in(maria_server, user, new), name
+        maria_server.sql(f"DROP USER IF EXISTS '{user}'@'{OTHER_HOST}'")
