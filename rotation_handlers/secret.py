@@ -36,6 +36,15 @@ def shape(value: Any) -> str:
     return "an object"
 
 
+def _is_text(value: str) -> bool:
+    """False for a string JSON allowed but no driver can send (a lone ``\\ud800`` escape)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_port(value: Any) -> tuple[int | None, str]:
     """(port, "") for an int from 1 to 65535 or a string of ASCII digits; else (None, what it is).
 
@@ -122,6 +131,8 @@ def parse_secret(secret_string: str | None, label: str) -> DbSecret:
             problems.append(f"missing key '{key}'")
         elif not isinstance(data[key], str):
             problems.append(f"'{key}' must be a string, got {shape(data[key])}")
+        elif not _is_text(data[key]):
+            problems.append(f"'{key}' must be Unicode text, got a string with a lone surrogate escape")
 
     engine = data.get("engine")
     if isinstance(engine, str) and engine and engine not in ENGINES:
@@ -141,6 +152,8 @@ def parse_secret(secret_string: str | None, label: str) -> DbSecret:
     dbname = data.get("dbname")
     if dbname is not None and not isinstance(dbname, str):
         problems.append(f"'dbname' must be a string, got {shape(dbname)}")
+    elif isinstance(dbname, str) and not _is_text(dbname):
+        problems.append("'dbname' must be Unicode text, got a string with a lone surrogate escape")
 
     tls = True
     if "ssl" in data:

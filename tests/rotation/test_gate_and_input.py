@@ -129,6 +129,10 @@ def assert_rotation_fails_cleanly(harness: Harness, arn: str, error: type, match
         (lambda s: s.update(port="\u0665\u0664\u0663\u0662"), PORT_ERROR + ", got a string that is not one"),
         (lambda s: s.update(port="\u00b2"), PORT_ERROR + ", got a string that is not one"),
         (lambda s: s.update(ssl="maybe"), SSL_ERROR + ", got a string that is not one"),
+        (
+            lambda s: s.update(password="Init-\ud800-half-a-pair"),
+            "'password' must be Unicode text, got a string with a lone surrogate escape",
+        ),
         (lambda s: (s.pop("host"), s.update(port=0)), "missing key 'host'; 'port' must be a number"),
     ],
     ids=[
@@ -142,6 +146,7 @@ def assert_rotation_fails_cleanly(harness: Harness, arn: str, error: type, match
         "arabic-indic-digits",
         "superscript-two",
         "bad-ssl",
+        "lone-surrogate-password",
         "all-problems-at-once",
     ],
 )
