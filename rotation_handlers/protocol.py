@@ -129,25 +129,26 @@ class Rotation:
         self.facts["engine"] = current.engine
         return strategy
 
-    def _check_configuration(self, meta: SecretMetadata, current: DbSecret) -> tuple[Strategy, StepContext]:
+    def _check_configuration(
+        self, meta: SecretMetadata, current: DbSecret
+    ) -> tuple[Strategy, StepContext, PasswordPolicy]:
         """Everything a rotation depends on, checked without writing anything or logging in:
         the current secret, the strategy (and its pin), the password policy, the CA bundle,
         the connect timeout and the strategy's own checks (the master secret)."""
         strategy = self._strategy(current)
         ctx = self._context(meta, current)
-        self.facts["password_policy"] = PasswordPolicy.from_env(ctx.engine.default_exclude_characters)
+        policy = PasswordPolicy.from_env(ctx.engine.default_exclude_characters)
         engine_base.ca_bundle()
         engine_base.connect_timeout()
         strategy.validate(ctx, current)
-        return strategy, ctx
+        return strategy, ctx, policy
 
     def _createSecret(self, meta: SecretMetadata) -> str:
         if self.sm.get_value(self.event.token, "AWSPENDING") is not None:
             return "pending version already has a value"
         current = self._load(meta, "AWSCURRENT")
         # Everything a later step depends on is checked now, before anything is written.
-        strategy, ctx = self._check_configuration(meta, current)
-        policy: PasswordPolicy = self.facts.pop("password_policy")
+        strategy, ctx, policy = self._check_configuration(meta, current)
         pending = strategy.pending_from(ctx, current, policy.generate())
         stored = self.sm.put_pending(self.event.token, pending.to_json(), self.event.rotation_token)
         return "pending version created" if stored else "pending version already stored by another attempt"
@@ -187,7 +188,6 @@ class Rotation:
         """
         current = self._load(meta, "AWSCURRENT")
         self._check_configuration(meta, current)
-        self.facts.pop("password_policy", None)
         self.facts.update(
             configuration_test=True, pending_version=pending_shape, database_login="not attempted"
         )
