@@ -69,9 +69,10 @@ _session: Any = None
 def client(region: str | None = None) -> Any:
     """One client per region and container; standard retry mode, endpoints from botocore's config.
 
-    botocore directly, not boto3: boto3's import also loads s3transfer, about 100 ms of a
-    cold start for nothing this function uses. Credentials, regions and endpoint settings
-    (``AWS_ENDPOINT_URL`` ...) are botocore's in either case.
+    botocore directly, not boto3: boto3's import also loads s3transfer and multiprocessing
+    (62 modules, 25-50 ms of a cold start measured here) for nothing this function uses.
+    Credentials, regions and endpoint settings (``AWS_ENDPOINT_URL`` ...) are botocore's
+    in either case.
     """
     global _session
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
