@@ -152,3 +152,35 @@ def secret_versions(sm: Any, secret_id: str) -> dict[str, list[str]]:
     """Version id -> labels, leaving out versions with no label (AWS hides those; moto lists them)."""
     described = sm.describe_secret(SecretId=secret_id)
     return {k: v for k, v in described.get("VersionIdsToStages", {}).items() if v}
+
+
+RequestWrapper = Callable[[Any, Callable[[], Any]], Any]
+
+
+def wrap_requests(client: Any, wrapper: RequestWrapper) -> None:
+    """Route ``client``'s requests through ``wrapper(request, answer)`` (tests and benchmarks).
+
+    ``answer()`` lets moto process the request and returns its response. The wrapper may
+    answer instead (a ThrottlingException: moto never sees the request) or call ``answer()``
+    and return something else (the request was done, its response lost). A handler that
+    merely returns a response from ``before-send`` is not enough: botocore calls every
+    handler, so moto would still process the request.
+    """
+    from moto.core.models import botocore_stubber
+
+    client.meta.events.unregister("before-send", botocore_stubber)
+
+    def handler(request: Any, **kwargs: Any) -> Any:
+        return wrapper(request, lambda: botocore_stubber(request=request, **kwargs))
+
+    client.meta.events.register("before-send", handler)
+
+
+def error_response(request: Any, status: int, code: str, message: str) -> Any:
+    """An AWS JSON-protocol error response, as a ``before-send`` handler returns it."""
+    from botocore.awsrequest import AWSResponse
+    from moto.core.botocore_stubber import MockRawResponse
+
+    body = json.dumps({"__type": code, "message": message})
+    headers = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": "injected"}
+    return AWSResponse(request.url, status, headers, MockRawResponse(body))

@@ -7,6 +7,7 @@ labels); the strategy and the engine handle the database.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -128,17 +129,26 @@ class Rotation:
         self.facts["engine"] = current.engine
         return strategy
 
-    def _createSecret(self, meta: SecretMetadata) -> str:
-        if self.sm.get_value(self.event.token, "AWSPENDING") is not None:
-            return "pending version already has a value"
-        current = self._load(meta, "AWSCURRENT")
+    def _check_configuration(
+        self, meta: SecretMetadata, current: DbSecret
+    ) -> tuple[Strategy, StepContext, PasswordPolicy]:
+        """Everything a rotation depends on, checked without writing anything or logging in:
+        the current secret, the strategy (and its pin), the password policy, the CA bundle,
+        the connect timeout and the strategy's own checks (the master secret)."""
         strategy = self._strategy(current)
         ctx = self._context(meta, current)
-        # Everything a later step depends on is checked now, before anything is written.
         policy = PasswordPolicy.from_env(ctx.engine.default_exclude_characters)
         engine_base.ca_bundle()
         engine_base.connect_timeout()
         strategy.validate(ctx, current)
+        return strategy, ctx, policy
+
+    def _createSecret(self, meta: SecretMetadata) -> str:
+        if self.sm.get_value(self.event.token, "AWSPENDING") is not None:
+            return "pending version already has a value"
+        current = self._load(meta, "AWSCURRENT")
+        # Everything a later step depends on is checked now, before anything is written.
+        strategy, ctx, policy = self._check_configuration(meta, current)
         pending = strategy.pending_from(ctx, current, policy.generate())
         stored = self.sm.put_pending(self.event.token, pending.to_json(), self.event.rotation_token)
         return "pending version created" if stored else "pending version already stored by another attempt"
@@ -152,11 +162,39 @@ class Rotation:
         return str(self.facts.pop("outcome", "pending credentials set"))
 
     def _testSecret(self, meta: SecretMetadata) -> str:
-        pending = self._load(meta, "AWSPENDING")
+        raw = self.sm.get_value(self.event.token, "AWSPENDING")
+        if raw is None or _same_json(raw, self._current_string(meta)):
+            return self._configuration_test(meta, "no value" if raw is None else "a copy of AWSCURRENT")
+        pending = parse_secret(raw, "AWSPENDING")
         strategy = self._strategy(pending)
         ctx = self._context(meta, pending)
         strategy.test_secret(ctx, pending)
         return "pending credentials work"
+
+    def _current_string(self, meta: SecretMetadata) -> str | None:
+        version = meta.version_with("AWSCURRENT")
+        return None if version is None else self.sm.get_value(version, "AWSCURRENT")
+
+    def _configuration_test(self, meta: SecretMetadata, pending_shape: str) -> str:
+        """The deploy-time test (RotateSecret with RotateImmediately=false).
+
+        Secrets Manager then invokes only testSecret, on a fresh AWSPENDING version that it
+        removes afterwards (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotateSecret.html);
+        the documentation does not say whether that version holds a value. A pending version
+        our createSecret wrote always has a new password, so one with no value or with exactly
+        AWSCURRENT's value can only be this test. It checks what createSecret checks and logs in
+        to nothing: a secret created with the stack may have no database user yet, and a
+        rejected login would count as a failed login on the server.
+        """
+        current = self._load(meta, "AWSCURRENT")
+        self._check_configuration(meta, current)
+        self.facts.update(
+            configuration_test=True, pending_version=pending_shape, database_login="not attempted"
+        )
+        return (
+            f"configuration test passed (testSecret on a pending version with {pending_shape}): "
+            "current secret, password policy, CA bundle, connect timeout and strategy are valid"
+        )
 
     def _finishSecret(self, meta: SecretMetadata) -> str:
         token = self.event.token
@@ -167,6 +205,18 @@ class Rotation:
         self.sm.move_stage("AWSCURRENT", token, current_version)
         self.sm.move_stage("AWSPENDING", None, token)
         return "AWSCURRENT moved to the new version"
+
+
+def _same_json(a: str, b: str | None) -> bool:
+    """The same secret value, byte for byte or as JSON (a copy may be re-serialised)."""
+    if b is None:
+        return False
+    if a == b:
+        return True
+    try:
+        return bool(json.loads(a) == json.loads(b))
+    except ValueError:
+        return False
 
 
 def handle(raw_event: Any) -> dict[str, Any]:

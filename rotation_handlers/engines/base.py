@@ -57,11 +57,36 @@ def connect_timeout() -> int:
     return value
 
 
+_checked_bundles: set[tuple[str, int, int]] = set()
+
+
 def ca_bundle() -> str | None:
-    """Path of the CA bundle from ``DB_CA_BUNDLE``; a configured but missing file is an error."""
+    """Path of the CA bundle from ``DB_CA_BUNDLE``, checked by loading it as TLS trust anchors.
+
+    A missing, empty or unreadable file, or one with no PEM certificate in it, is a
+    configuration error naming the variable (createSecret reports it before writing).
+    A file is loaded once per container and again only when it changes.
+    """
     path = os.environ.get("DB_CA_BUNDLE") or None
-    if path is not None and not os.path.isfile(path):
+    if path is None:
+        return None
+    try:
+        info = os.stat(path)
+    except OSError:
+        info = None
+    if info is None or not os.path.isfile(path):
         raise ConfigurationError(f"DB_CA_BUNDLE points to {path!r}, which is not a readable file")
+    key = (path, info.st_mtime_ns, info.st_size)
+    if key not in _checked_bundles:
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", None) or type(exc).__name__
+            raise ConfigurationError(
+                f"DB_CA_BUNDLE points to {path!r}, which holds no usable CA certificate "
+                f"(expected PEM certificates; {reason})"
+            ) from None
+        _checked_bundles.add(key)
     return path
 
 
@@ -154,8 +179,11 @@ class Engine(ABC):
         """Run a statement on ``conn`` and return the user it is logged in as."""
 
     @abstractmethod
-    def set_own_password(self, conn: Any, creds: Credentials, new_password: str) -> None:
-        """Change the logged-in user's own password (``creds`` are the ones ``conn`` used)."""
+    def set_own_password(self, conn: Any, creds: Credentials, new_password: str) -> dict[str, Any] | None:
+        """Change the logged-in user's own password (``creds`` are the ones ``conn`` used).
+
+        May return facts for the step's log line (e.g. which MySQL host entries changed).
+        """
 
     def close(self, conn: Any) -> None:
         try:

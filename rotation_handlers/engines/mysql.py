@@ -7,7 +7,7 @@ from typing import Any
 import pymysql
 import pymysql.err
 
-from ..errors import ConnectError, LoginRejected
+from ..errors import ConnectError, DatabaseError, LoginRejected
 from ..passwords import DEFAULT_EXCLUDE_CHARACTERS
 from .base import Credentials, Engine, ca_bundle, connect_timeout, describe_driver_error, tls_context
 
@@ -38,7 +38,10 @@ class MySQLEngine(Engine):
             "host": creds.host,
             "port": creds.port,
             "user": creds.username,
-            "password": creds.password,
+            # pymysql would encode a str password as latin-1 ('€' could never log in, and the
+            # UnicodeEncodeError quoted the character): send the UTF-8 bytes, the encoding of the
+            # utf8mb4 connections through which passwords are set (ours included).
+            "password": creds.password.encode("utf-8"),
             "database": creds.dbname or None,
             "connect_timeout": connect_timeout(),
             "read_timeout": 30,
@@ -81,15 +84,76 @@ class MySQLEngine(Engine):
         rows = self.execute(conn, "select current_user", "SELECT CURRENT_USER()")
         return str(rows[0][0]).rsplit("@", 1)[0]
 
-    def set_own_password(self, conn: Any, creds: Credentials, new_password: str) -> None:
-        # The statement names no account: the server changes the one it matched (user@host),
-        # so the user name and its host specification need no quoting at all. MariaDB lets a
-        # user without CREATE USER change its own password only through SET PASSWORD.
+    def set_own_password(self, conn: Any, creds: Credentials, new_password: str) -> dict[str, Any]:
+        """Change the password of every host entry of the logged-in user that it may change.
+
+        ``'app'@'10.0.1.%'`` and ``'app'@'10.0.2.%'`` are separate accounts with one name;
+        changing only the one the server matched would lock the other subnet out at the next
+        reconnect. Other entries are found through ``mysql.user`` (when the user may read it)
+        and changed first, with ``ALTER USER`` (which needs CREATE USER): if one may not be
+        changed, the step fails before anything is changed. Without read access to
+        ``mysql.user`` a user cannot see its other entries (nor can AWS's function): the log
+        line then says so.
+        """
+        secrets = (new_password, creds.password)
+        # information_schema.TABLES lists only tables the user has a privilege on, so this asks
+        # "may I read mysql.user?" without an access-denied error (the server counts those).
+        rows = self.execute(
+            conn,
+            "select current_user",
+            "SELECT CURRENT_USER(), (SELECT COUNT(*) FROM information_schema.TABLES "
+            "WHERE TABLE_SCHEMA = 'mysql' AND TABLE_NAME = 'user')",
+        )
+        user, host = str(rows[0][0]).rsplit("@", 1)
+        facts: dict[str, Any] = {}
+        others: list[str] = []
+        if rows[0][1]:
+            found = self.execute(
+                conn,
+                "list host entries",
+                "SELECT Host FROM mysql.user WHERE User = %s AND Host <> %s ORDER BY Host",
+                (user, host),
+            )
+            others = [str(row[0]) for row in found]
+        else:
+            facts["host_entries_warning"] = (
+                f"cannot see other host entries of {user!r} (no read access to mysql.user): "
+                "any other entry keeps its old password"
+            )
+        changed: list[str] = []
+        for other in others:
+            try:
+                self.execute(
+                    conn,
+                    "alter other host entry",
+                    "ALTER USER %s@%s IDENTIFIED BY %s",
+                    (user, other, new_password),
+                    secrets,
+                )
+            except DatabaseError as exc:
+                done = f"; already changed: {', '.join(changed)}" if changed else "; nothing was changed"
+                entries = ", ".join(account(user, h) for h in others)
+                raise DatabaseError(
+                    f"{account(user, host)} has other host entries ({entries}) that it may not change "
+                    f"({exc.detail}){done}. Give it the CREATE USER privilege, drop the extra entries, "
+                    "or rotate with alternating users (masterarn)",
+                    exc.detail,
+                ) from None
+            changed.append(account(user, other))
+        # The own entry last: the statement names no account, the server changes the one it matched.
+        # MariaDB lets a user without CREATE USER change its own password only through SET PASSWORD.
         if is_mariadb(conn):
             statement, label = "SET PASSWORD = PASSWORD(%s)", "set password"
         else:
             statement, label = "ALTER USER CURRENT_USER() IDENTIFIED BY %s", "alter user"
-        self.execute(conn, label, statement, (new_password,), secrets=(new_password, creds.password))
+        self.execute(conn, label, statement, (new_password,), secrets=secrets)
+        facts["host_entries_changed"] = [*changed, account(user, host)]
+        return facts
+
+
+def account(user: str, host: str) -> str:
+    """``'user'@'host'`` as MySQL writes an account (names are not secret)."""
+    return "'{}'@'{}'".format(user.replace("'", "''"), host.replace("'", "''"))
 
 
 class MariaDBEngine(MySQLEngine):

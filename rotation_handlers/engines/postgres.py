@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from typing import Any
 
@@ -16,13 +17,26 @@ from ..errors import ConnectError, LoginRejected
 from ..passwords import DEFAULT_EXCLUDE_CHARACTERS
 from .base import Credentials, Engine, ca_bundle, connect_timeout, describe_driver_error
 
-# SQLSTATEs / message fragments that mean "these credentials were refused".
-_REJECTED_MARKERS = (
-    "password authentication failed",
-    "no password supplied",
-    'role "',  # role "x" does not exist / is not permitted to log in
-    "pg_hba.conf rejects connection",
-    "no pg_hba.conf entry",
+# Only these SQLSTATEs mean "these credentials were refused" (another password may work):
+# 28P01 invalid_password, 28000 invalid_authorization_specification. Everything else
+# (53300 too many connections, 57P03 starting up, 3D000 unknown database...) is not a
+# password problem and ends the search at once.
+REJECTED_SQLSTATES = frozenset({"28P01", "28000"})
+# libpq reports a failed connection as text only (psycopg2's ``pgcode`` is None), so the
+# SQLSTATE is recovered from the server's message for it (the English message catalogue,
+# PostgreSQL's default ``lc_messages``), anchored at the FATAL line so that a user name
+# cannot fake it.
+_MESSAGE_SQLSTATES = (
+    (re.compile(r'FATAL:\s+password authentication failed for user "'), "28P01"),
+    (re.compile(r'FATAL:\s+role ".*" does not exist'), "28000"),
+    (re.compile(r'FATAL:\s+role ".*" is not permitted to log in'), "28000"),
+    (re.compile(r"FATAL:\s+no pg_hba\.conf entry for"), "28000"),
+    (re.compile(r"FATAL:\s+pg_hba\.conf rejects connection"), "28000"),
+    (re.compile(r"FATAL:\s+(SCRAM|MD5|Ident|Peer|LDAP|PAM|RADIUS|Kerberos) authentication failed"), "28000"),
+    (re.compile(r"fe_sendauth: no password supplied"), "28P01"),  # libpq, before the server answers
+    (re.compile(r'FATAL:\s+too many connections for role "'), "53300"),
+    (re.compile(r"FATAL:\s+sorry, too many clients already"), "53300"),
+    (re.compile(r"FATAL:\s+remaining connection slots are reserved"), "53300"),
 )
 SCRAM_ITERATIONS = 4096
 
@@ -43,6 +57,15 @@ def scram_verifier(password: str, salt: bytes | None = None, iterations: int = S
         return base64.b64encode(raw).decode("ascii")
 
     return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a driver error: psycopg2's own, else the one its connect message stands for."""
+    code = getattr(exc, "pgcode", None)
+    if code:
+        return str(code)
+    text = str(exc)
+    return next((state for pattern, state in _MESSAGE_SQLSTATES if pattern.search(text)), None)
 
 
 class PostgresEngine(Engine):
@@ -76,8 +99,7 @@ class PostgresEngine(Engine):
             conn = psycopg2.connect(**kwargs)
         except psycopg2.Error as exc:
             detail = describe_driver_error(exc, creds.password)
-            lowered = detail.lower()
-            if any(marker in lowered for marker in _REJECTED_MARKERS):
+            if sqlstate(exc) in REJECTED_SQLSTATES:
                 raise LoginRejected(
                     f"cannot log in to {creds.where} as {creds.username}: {detail}", detail
                 ) from None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..errors import LoginRejected
 from ..secret import DbSecret
 from .base import StepContext, Strategy, require_same_target
@@ -24,9 +26,12 @@ class SingleUserStrategy(Strategy):
             label, conn = engine.login_first(candidates)
         except LoginRejected as first_failure:
             previous = ctx.load_previous()
-            if previous is None or previous.username != current.username or previous.host != current.host:
+            if previous is None or previous.username != current.username:
                 raise first_failure from None
-            candidates.append(("previous", previous.credentials))
+            # AWSPREVIOUS lends only its password: host, port, database and TLS always come from
+            # AWSCURRENT, so an older version (another endpoint, "ssl": false) never decides where
+            # or how the new password travels.
+            candidates.append(("previous", replace(current.credentials, password=previous.password)))
             try:
                 label, conn = engine.login_first([candidates[-1]])
             except LoginRejected as exc:
@@ -41,9 +46,10 @@ class SingleUserStrategy(Strategy):
             if label == "pending":
                 ctx.facts["outcome"] = "already set"
                 return
-            engine.set_own_password(
+            facts = engine.set_own_password(
                 conn, current.credentials if label == "current" else candidates[-1][1], pending.password
             )
+            ctx.facts.update(facts or {})
             ctx.facts["outcome"] = "password changed"
         finally:
             engine.close(conn)

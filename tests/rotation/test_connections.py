@@ -19,7 +19,9 @@ from .conftest import (
     Harness,
     create_maria_user,
     create_pg_user,
+    maria_login,
     new_password,
+    pg_login,
     unique_user,
 )
 
@@ -208,3 +210,65 @@ def test_unreachable_secrets_manager_endpoint_is_a_clear_error(monkeypatch: pyte
             rotate.handler({"SecretId": "db-x", "ClientRequestToken": "t" * 36, "Step": "createSecret"}, None)
     finally:
         secrets_manager.reset_clients()
+
+
+@pytest.mark.parametrize("engine", ["postgres", "mariadb"])
+def test_previous_version_lends_only_its_password(
+    harness: Harness, request: pytest.FixtureRequest, engine: str
+) -> None:
+    """AWSPREVIOUS names another port without TLS: the fallback keeps AWSCURRENT's server and TLS."""
+    pg = engine == "postgres"
+    tls_server = request.getfixturevalue("pg_server" if pg else "maria_server")
+    plain = request.getfixturevalue("pg_plain" if pg else "maria_plain")
+    make = create_pg_user if pg else create_maria_user
+    user, old = unique_user(), new_password()
+    make(tls_server, user, old)
+    make(plain, user, old)
+    arn = harness.create_secret(plain.secret(user, old, ssl=False))
+    # AWSCURRENT: the TLS server, with a password the database does not have (restored from a backup).
+    current = tls_server.secret(user, "Wrong-" + new_password())
+    harness.remember(current)
+    harness.sm.put_secret_value(SecretId=arn, SecretString=json.dumps(current))
+    plain_before = plain.stats()
+    harness.rotate(arn)
+    # The server named only by AWSPREVIOUS was never contacted.
+    assert plain.stats()["connections"] == plain_before["connections"]
+    new = harness.value(arn)["password"]
+    if pg:
+        assert pg_login(tls_server, user, new)
+        assert pg_login(plain, user, old, tls=False)
+    else:
+        assert maria_login(tls_server, user, new)
+        assert maria_login(plain, user, old)
+
+
+def test_too_many_connections_for_role_is_not_a_password_problem(
+    harness: Harness, pg_server: PostgresServer
+) -> None:
+    """SQLSTATE 53300 stops at once: one attempt, no failed login, no other password tried."""
+    import psycopg2
+
+    user, password = unique_user(), new_password()
+    create_pg_user(pg_server, user, password, "CONNECTION LIMIT 1")
+    arn = harness.create_secret(pg_server.secret(user, password))
+    hold = psycopg2.connect(
+        host="127.0.0.1",
+        port=pg_server.port,
+        user=user,
+        password=password,
+        dbname="postgres",
+        sslmode="require",
+    )
+    try:
+        before = pg_server.stats()
+        failure = rotate_fails_in_set_secret(harness, arn)
+        after = pg_server.stats()
+    finally:
+        hold.close()
+    assert isinstance(failure.error, ConnectError), failure.error
+    message = str(failure.error)
+    assert f'too many connections for role "{user}"' in message, message
+    assert "pending" not in message and "previous" not in message, message
+    assert after["connections"] - before["connections"] == 1
+    assert after["failed_logins"] - before["failed_logins"] == 0
+    assert pg_login(pg_server, user, password)

@@ -140,3 +140,30 @@ def test_crash_at_every_point_then_retry(harness: Harness, db: Db, cold_retry: b
         # The next rotation starts cleanly from there.
         harness.rotate(arn)
         assert db.login(user, harness.value(arn)["password"]), name
+
+
+@pytest.mark.parametrize("stage", ["AWSCURRENT", "AWSPENDING"])
+def test_label_move_done_but_its_response_lost(harness: Harness, db: Db, stage: str) -> None:
+    """UpdateSecretVersionStage succeeds, its response is lost (a 503), the client retries: the retry
+    finds the move already made, and finishSecret still succeeds instead of failing the rotation."""
+    from devtools.aws import error_response, wrap_requests
+
+    lost: list[str] = []
+
+    def lose_first_answer(request: Any, answer: Callable[[], Any]) -> Any:
+        response = answer()
+        target = request.headers.get("X-Amz-Target", b"")
+        target = target.decode() if isinstance(target, bytes) else target
+        if target.endswith("UpdateSecretVersionStage") and f'"{stage}"' in request.body.decode() and not lost:
+            lost.append(target)
+            return error_response(request, 503, "ServiceUnavailable", "response lost")
+        return response
+
+    wrap_requests(secrets_manager.client(harness.aws.region), lose_first_answer)
+    user, password = unique_user(), new_password()
+    db.make_user(user, password)
+    arn = harness.create_secret(db.secret(user, password))
+    token = harness.rotate(arn)
+    assert lost
+    assert harness.versions(arn)[token] == ["AWSCURRENT"]
+    assert db.login(user, harness.value(arn)["password"])

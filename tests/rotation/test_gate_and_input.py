@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 import pytest
 
 from devtools.aws import StepFailed
+from devtools.dbservers import PostgresServer
 from rotation_handlers.errors import InvalidEventError, InvalidSecretError, RotationStateError
 
-from .conftest import Db, Harness, new_password, unique_user
+from .conftest import Db, Harness, new_password, pg_db, unique_user
+
+PORT_ERROR = "'port' must be a number from 1 to 65535 (an integer or a string of ASCII digits)"
+SSL_ERROR = '\'ssl\' must be true or false (a boolean or the string "true" or "false")'
 
 
 def make_secret(harness: Harness, db: Db, **extra: object) -> str:
@@ -118,9 +123,16 @@ def assert_rotation_fails_cleanly(harness: Harness, arn: str, error: type, match
             lambda s: s.update(engine="oracle"),
             "unknown engine 'oracle' (supported: mysql, aurora-mysql, mariadb",
         ),
-        (lambda s: s.update(port="abc"), "'port' must be a number from 1 to 65535, got 'abc'"),
-        (lambda s: s.update(port=70000), "'port' must be a number from 1 to 65535, got 70000"),
-        (lambda s: s.update(ssl="maybe"), "'ssl' must be true or false, got 'maybe'"),
+        (lambda s: s.update(port="abc"), PORT_ERROR + ", got a string that is not one"),
+        (lambda s: s.update(port=70000), PORT_ERROR + ", got a number out of range"),
+        (lambda s: s.update(port="\uff15\uff14\uff13\uff12"), PORT_ERROR + ", got a string that is not one"),
+        (lambda s: s.update(port="\u0665\u0664\u0663\u0662"), PORT_ERROR + ", got a string that is not one"),
+        (lambda s: s.update(port="\u00b2"), PORT_ERROR + ", got a string that is not one"),
+        (lambda s: s.update(ssl="maybe"), SSL_ERROR + ", got a string that is not one"),
+        (
+            lambda s: s.update(password="Init-\ud800-half-a-pair"),
+            "'password' must be Unicode text, got a string with a lone surrogate escape",
+        ),
         (lambda s: (s.pop("host"), s.update(port=0)), "missing key 'host'; 'port' must be a number"),
     ],
     ids=[
@@ -130,7 +142,11 @@ def assert_rotation_fails_cleanly(harness: Harness, arn: str, error: type, match
         "unknown-engine",
         "bad-port",
         "port-range",
+        "full-width-digits",
+        "arabic-indic-digits",
+        "superscript-two",
         "bad-ssl",
+        "lone-surrogate-password",
         "all-problems-at-once",
     ],
 )
@@ -142,6 +158,56 @@ def test_invalid_secret_is_refused_before_anything_is_written(
     mutate(value)  # type: ignore[operator]
     arn = harness.create_secret(value)
     assert_rotation_fails_cleanly(harness, arn, InvalidSecretError, match)
+
+
+PEM_BODY = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDSecretKeyBody"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [
+        (
+            "ssl",
+            {
+                "key": f"-----BEGIN PRIVATE KEY-----\n{PEM_BODY}\n-----END PRIVATE KEY-----",
+                "passphrase": "Hunter2-pp",
+            },
+            SSL_ERROR + ", got an object",
+        ),
+        ("ssl", "Hunter2-ssl-text", SSL_ERROR + ", got a string that is not one"),
+        ("ssl", ["Hunter2-in-a-list"], SSL_ERROR + ", got a list"),
+        ("port", "Hunter2-port-text", PORT_ERROR + ", got a string that is not one"),
+        ("port", 99999123, PORT_ERROR + ", got a number out of range"),
+        ("port", 5432.5, PORT_ERROR + ", got a decimal number"),
+        ("dbname", {"Hunter2-key": "Hunter2-db"}, "'dbname' must be a string, got an object"),
+        ("masterarn", ["Hunter2-arn"], "'masterarn' must be a non-empty string"),
+    ],
+    ids=[
+        "ssl-node-style-key",
+        "ssl-text",
+        "ssl-list",
+        "port-text",
+        "port-range",
+        "port-float",
+        "dbname",
+        "masterarn",
+    ],
+)
+def test_bad_field_values_are_never_quoted(
+    harness: Harness, pg_server: PostgresServer, key: str, value: object, match: str
+) -> None:
+    """An error names the field and the expected shape; the value (maybe key material) is never quoted.
+
+    Parsing does not depend on the engine: one engine is enough."""
+    secret = pg_db(pg_server).secret(unique_user(), new_password())
+    secret[key] = value
+    arn = harness.create_secret(secret)
+    texts = [PEM_BODY, "Hunter2", "99999123", "5432.5"]
+    # The harness fails the test if any of these shows up in a log line, stdout, stderr or an error.
+    harness.passwords.update(texts)
+    assert_rotation_fails_cleanly(harness, arn, InvalidSecretError, match)
+    message = str(harness.aws.invocations[-1].error)
+    assert not [text for text in texts if text in message], message
 
 
 @pytest.mark.parametrize(
@@ -175,6 +241,37 @@ def test_missing_ca_bundle_is_reported_before_writing(
     monkeypatch.setenv("DB_CA_BUNDLE", "/nonexistent/ca.pem")
     assert_rotation_fails_cleanly(
         harness, arn, ConfigurationError, "DB_CA_BUNDLE points to '/nonexistent/ca.pem'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "what"),
+    [
+        (b"", "empty"),
+        (b"not a certificate\n", "garbage"),
+        (b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "bad-pem"),
+    ],
+    ids=["empty", "garbage", "bad-pem"],
+)
+def test_unusable_ca_bundle_is_reported_before_writing(
+    harness: Harness,
+    pg_server: PostgresServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    content: bytes,
+    what: str,
+) -> None:
+    from rotation_handlers.errors import ConfigurationError
+
+    arn = make_secret(harness, pg_db(pg_server))
+    bundle = tmp_path / f"{what}.pem"
+    bundle.write_bytes(content)
+    monkeypatch.setenv("DB_CA_BUNDLE", str(bundle))
+    assert_rotation_fails_cleanly(
+        harness,
+        arn,
+        ConfigurationError,
+        f"DB_CA_BUNDLE points to '{bundle}', which holds no usable CA certificate",
     )
 
 
