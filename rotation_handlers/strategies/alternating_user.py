@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 from ..engines import ENGINES
-from ..engines.users import alternate_name, user_admin_for
+from ..engines.users import alternate_name, lock_timeout, statement_timeout, user_admin_for
 from ..errors import DatabaseError, InvalidSecretError, LoginRejected, RotationError
 from ..rds_endpoints import same_deployment, same_endpoint
 from ..secret import DbSecret, parse_secret
@@ -51,6 +52,8 @@ class AlternatingUserStrategy(Strategy):
 
     # -- createSecret ---------------------------------------------------------------------------
     def validate(self, ctx: StepContext, current: DbSecret) -> None:
+        lock_timeout()
+        statement_timeout()
         self.alternate(ctx, current)
         self.master(ctx, current)
 
@@ -178,7 +181,13 @@ class AlternatingUserStrategy(Strategy):
                 exc.detail,
             ) from None
         try:
-            facts = admin.ensure_clone(conn, current.username, pending.username, pending.password)
+            facts = admin.ensure_clone(
+                conn,
+                current.username,
+                pending.username,
+                pending.password,
+                lambda dbname: engine.connect(replace(master.credentials, dbname=dbname)),
+            )
         except DatabaseError as exc:
             raise DatabaseError(
                 f"the master user {master.username!r} could not prepare {pending.username!r} "
