@@ -695,8 +695,8 @@ class PostgresUserAdmin(UserAdmin):
             conn,
             "compare table privileges",
             "SELECT n.nspname, c.relname, array_remove(ARRAY[" + checks + "], NULL),"  # noqa: S608
-            " has_table_privilege(%(pending)s, c.oid, 'SELECT')"
-            " AND has_schema_privilege(%(pending)s, n.oid, 'USAGE')"
+            " has_table_privilege(current_user, c.oid, 'SELECT')"
+            " AND has_schema_privilege(current_user, n.oid, 'USAGE')"
             " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
             f" WHERE {_RELATION_KINDS} AND {_SYSTEM_SCHEMAS}"
             " AND has_schema_privilege(%(other)s, n.oid, 'USAGE')"
