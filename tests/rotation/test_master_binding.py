@@ -181,3 +181,42 @@ def test_rds_reader_endpoint_passes_create_secret_another_cluster_does_not(
     token = start_rotation_without_running_it(harness, ok)
     harness.invoke(ok, token, "createSecret")
     assert harness.value(ok, "AWSPENDING")["username"].endswith("_clone")
+
+
+def test_test_secret_waits_for_a_replica_to_catch_up(
+    harness: Harness, real_and_other: tuple[Db, Db], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A secret on a reader endpoint of the master's cluster: the pending password may reach the
+    reader after setSecret. Here the secret names the real server as ``localhost`` and the master as
+    ``127.0.0.1`` (the RDS answer is taken as "same cluster"); the pending password is made wrong
+    on the server for the first login of testSecret, then right again (replication catching up)."""
+    from rotation_handlers.engines.base import Engine
+    from rotation_handlers.strategies import alternating_user
+
+    from .test_alternating import set_password
+
+    real, _ = real_and_other
+    monkeypatch.setattr(alternating_user, "same_deployment", lambda *args: True)
+    monkeypatch.setattr(alternating_user, "REPLICA_RETRY_INTERVAL", 0.2)
+    user, password = unique_user(), new_password()
+    real.make_user(user, password)
+    master = master_secret(harness, real)
+    arn = harness.create_secret(dict(real.secret(user, password, masterarn=master), host="localhost"))
+    token = start_rotation_without_running_it(harness, arn)
+    harness.invoke(arn, token, "createSecret")
+    harness.invoke(arn, token, "setSecret")
+    pending = harness.value(arn, "AWSPENDING")
+    lagging = new_password()
+    harness.passwords.add(lagging)
+    set_password(real, pending["username"], lagging)  # the reader still has an older password
+    connects: list[str] = []
+
+    def catch_up(phase: str, label: str) -> None:
+        if phase == "before" and label == "connect":
+            connects.append(label)
+            if len(connects) == 2:  # after one rejected login, replication delivers the new password
+                set_password(real, pending["username"], pending["password"])
+
+    monkeypatch.setattr(Engine, "statement_hook", catch_up)
+    harness.invoke(arn, token, "testSecret")
+    assert len(connects) == 2
