@@ -99,12 +99,13 @@ def test_privileges_given_to_the_current_login_survive_every_switch(harness: Har
     """Invariant over 5 rotations: after each, the new current login can do everything the previous
     current login could just before it, and no one else gained anything."""
     arn, user, _ = make_app(harness, pg)
-    owner, bystander = unique_user("own"), unique_user("by")
+    owner, bystander, defreader = unique_user("own"), unique_user("by"), unique_user("dr")
     schema = "s_" + owner
     super_sql(
         pg,
         f'CREATE ROLE "{owner}" NOLOGIN',
         f'CREATE ROLE "{bystander}" LOGIN',
+        f'CREATE ROLE "{defreader}"',
         f'CREATE SCHEMA "{schema}" AUTHORIZATION "{owner}"',
     )
     bystander_before = privileges(pg, bystander)
@@ -117,7 +118,10 @@ def test_privileges_given_to_the_current_login_survive_every_switch(harness: Har
             f'SET ROLE "{owner}"',
             f"CREATE TABLE {table} (id int)",
             "RESET ROLE",
-            f'GRANT USAGE ON SCHEMA "{schema}" TO "{current}"',
+            f'GRANT USAGE, CREATE ON SCHEMA "{schema}" TO "{current}"',
+            # a default privilege the login in use defines for the tables it will create
+            f'ALTER DEFAULT PRIVILEGES FOR ROLE "{current}" IN SCHEMA "{schema}"'
+            f' GRANT SELECT ON TABLES TO "{defreader}"',
             f'GRANT SELECT, INSERT ON {table} TO "{current}"',
             f'GRANT UPDATE (id) ON {table} TO "{current}"',
             f'ALTER ROLE "{current}" CREATEDB CONNECTION LIMIT {50 + n}',
@@ -137,6 +141,12 @@ def test_privileges_given_to_the_current_login_survive_every_switch(harness: Har
         # The default privilege keeps working for tables the owner creates later.
         super_sql(pg, f'SET ROLE "{owner}"', f'CREATE TABLE "{schema}".later{n} (id int)', "RESET ROLE")
         run_as(pg, now, f"INSERT INTO {table} VALUES ({n})", f'SELECT * FROM "{schema}".later{n}')
+        # A table the new current login creates gets the default privileges the previous one defined.
+        run_as(pg, now, f'CREATE TABLE "{schema}".mine{n} (id int)')
+        readable = super_sql(
+            pg, "SELECT has_table_privilege(%s, %s, 'SELECT')", params=(defreader, f'"{schema}".mine{n}')
+        )
+        assert readable == [(True,)], n
         # Only the owner and the two logins hold privileges on the schema's tables.
         grantees = super_sql(
             pg,
@@ -144,7 +154,7 @@ def test_privileges_given_to_the_current_login_survive_every_switch(harness: Har
             " WHERE c.relnamespace = %s::regnamespace",
             params=(f'"{schema}"',),
         )
-        assert {g[0] for g in grantees} <= {owner, user, user + "_clone"}, grantees
+        assert {g[0] for g in grantees} <= {owner, user, user + "_clone", defreader}, grantees
         assert privileges(pg, bystander) == bystander_before
 
 
