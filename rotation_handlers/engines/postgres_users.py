@@ -11,31 +11,39 @@ login is its *follower*:
   the follower is owned by the primary, and usable (read, written, altered, dropped)
   by both logins, across any number of rotations. ``RESET ROLE`` and ``DISCARD ALL``
   (connection poolers) return to this default; only an explicit ``SET ROLE NONE``
-  leaves it;
-* the follower gets the primary's role attributes: ``SUPERUSER``, ``CREATEDB``,
-  ``CREATEROLE``, ``REPLICATION``, ``BYPASSRLS`` and ``CONNECTION LIMIT`` (only the
-  attributes that differ are altered, so a master without superuser rights can manage
-  ordinary users). Always ``LOGIN``. ``VALID UNTIL`` is not copied (it is about a
-  password, and each login has its own), nor are per-role settings (``ALTER ROLE ...
-  SET``) other than ``role``;
-* roles granted directly to the follower are granted to the primary too, so both
-  logins end with the same role memberships whichever of them got the grant.
+  leaves it. When the primary itself acts as an owner role (``ALTER ROLE app SET role
+  = app_owner``, the owner-role pattern), the follower acts as that role too and the
+  primary's setting is kept;
+* role attributes (``SUPERUSER``, ``CREATEDB``, ``CREATEROLE``, ``REPLICATION``,
+  ``BYPASSRLS``, ``CONNECTION LIMIT``) are copied from the *current* login to the
+  other one, whichever is the primary (only the attributes that differ are altered).
+  Always ``LOGIN``. ``VALID UNTIL`` and other per-role settings are not copied;
+* roles granted directly to the follower are granted to the primary too.
 
 Which login is the primary does not depend on the secret's direction: a follower is
 recognised by its membership in the other role. When the alternate user does not
 exist yet, the current user is the primary (normally the base name ``app``, the user
-the DBA created: it stays the primary when the secret alternates back to it). When
-both exist without a membership either way (created by hand), the one without the
-``_clone`` suffix becomes the primary.
+the DBA created: it stays the primary when the secret alternates back to it).
 
-Objects the follower owns anyway (created before this mechanism, e.g. by AWS's
-functions, or after ``SET ROLE NONE``) are handed to the primary in the connected
-database with ``REASSIGN OWNED``; if the master may not do that and the primary is
-about to become current, setSecret fails with a clear error rather than switching
-the application to a login that cannot use those objects.
+Handover, in the connected database (the rotated secret's ``dbname``) and then in every
+other database where ``pg_shdepend`` shows the follower owning objects or holding
+privileges (one master connection each): objects the follower owns go to the primary
+(``REASSIGN OWNED``); privileges granted to the follower are granted to the primary and
+revoked from the follower (not those held ``WITH GRANT OPTION``); default privileges
+granted to it, or defined by it, move to the primary. Grants that the master cannot make
+only warn in PostgreSQL, so the result is read back; if the primary is about to become
+current and misses anything, setSecret fails naming it rather than switching the
+application to a login that cannot use it.
 
-Everything happens in one transaction on the master connection: a crash at any point
-leaves either the previous state or the finished one. The password is sent as a
+An existing alternate role is taken over only when it carries this function's comment
+(:func:`~.users.pair_marker`) or looks like a clone (ours or AWS's): linked to the current
+user by membership, LOGIN, no members, no memberships or powers the current user lacks.
+
+Each transaction has ``lock_timeout`` / ``statement_timeout`` (``DB_LOCK_TIMEOUT``,
+``DB_STATEMENT_TIMEOUT``): a lock held by the application ends the step with a
+"lock not available, will retry" error instead of queueing every query behind it.
+The main transaction (roles, password, handover in the secret's database) is atomic; the
+other databases follow, each idempotent, so a retry converges. The password is sent as a
 SCRAM-SHA-256 verifier, never in plain text.
 """
 

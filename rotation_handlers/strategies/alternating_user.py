@@ -10,12 +10,17 @@ credentials keep working until the next rotation.
   MariaDB 80, PostgreSQL 63 bytes). Only then is the pending version (alternate user,
   new password, every other key unchanged) stored. An RDS-managed master secret
   (``{"username", "password"}`` only) takes engine, host, port, dbname and ssl from the
-  rotated secret; a complete master secret is used as it is (its own endpoint).
+  rotated secret; a complete master secret keeps its own endpoint, which must be the
+  rotated secret's (see ``rds_endpoints``: equal host and port, or the same RDS cluster /
+  a read replica of the master's instance per the RDS API), and for PostgreSQL works in
+  the rotated secret's database.
 * setSecret: the current credentials must log in first (a secret cannot be pointed at
   someone else's account); then the master creates the alternate user if needed, makes
   its privileges equal to the current user's and sets its password (see
   ``engines/postgres_users.py`` and ``engines/mysql_users.py`` for how).
-* testSecret: the pending user logs in as itself and can do what the other user can.
+* testSecret: the pending user logs in as itself and can do what the other user can
+  (when the secret names a reader of the master's server, a rejected login is retried
+  for up to ``REPLICA_LAG_SECONDS``).
 * finishSecret: the protocol moves the labels.
 
 Happy path: 3 connections per rotation (current and master in setSecret, pending in
