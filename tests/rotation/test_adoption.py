@@ -76,6 +76,17 @@ def aws_postgres_state(
         "INSERT INTO by_clone VALUES (1)",
     )
     pg_run(pg, otherdb, clone, clone_password, "CREATE TABLE public.by_clone_other (id int)")
+    # A DBA gave the clone (the login in use) access to another team's table.
+    team = unique_user("team")
+    super_sql(pg, f'CREATE ROLE "{team}"')
+    conn = pg.server.connect_super(appdb)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(
+            f'CREATE TABLE public.team_table (id int); ALTER TABLE public.team_table OWNER TO "{team}"'
+        )
+        cur.execute(f'GRANT SELECT, INSERT ON public.team_table TO "{clone}"')
+    conn.close()
     # AWS's second rotation: ALTER USER <user> WITH PASSWORD ... (the base user is current again).
     user_password = new_password()
     pg_run(
@@ -89,7 +100,7 @@ def aws_postgres_state(
     master = master_secret(harness, pg, dbname="postgres")
     name, pw = (clone, clone_password) if clone_current else (user, user_password)
     arn = harness.create_secret(pg.secret(name, pw, dbname=appdb, masterarn=master))
-    return arn, user, {appdb: ["by_app", "by_clone"], otherdb: ["by_clone_other"]}
+    return arn, user, {appdb: ["by_app", "by_clone", "team_table"], otherdb: ["by_clone_other"]}
 
 
 @pytest.fixture
@@ -114,8 +125,9 @@ def test_postgres_takeover_of_aws_alternating_state(harness: Harness, pg: Db, cl
                         f"INSERT INTO public.{table} VALUES ({n})",
                         f"SELECT count(*) FROM public.{table}",
                     )
-    # Everything is owned by the base user now, in both databases.
+    # Everything the clone owned is owned by the base user now, in both databases.
     for dbname, names in tables.items():
+        names = [n for n in names if n != "team_table"]
         rows = pg_run(
             pg,
             dbname,
