@@ -324,8 +324,8 @@ class PostgresUserAdmin(UserAdmin):
                 raise DatabaseError(
                     f"{LOCK_WAIT_PREFIX}: {label} waited more than {limit} s, most likely "
                     f"for a lock another session holds on an object of the application ({exc.detail}); "
-                    "nothing was changed, and Secrets Manager's retry of this step finishes the rotation "
-                    "once that transaction ends",
+                    "the transaction was rolled back, AWSCURRENT is unchanged, and Secrets Manager's "
+                    "retry of this step finishes the rotation once that transaction ends",
                     exc.detail,
                 ) from None
             raise
