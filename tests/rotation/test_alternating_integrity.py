@@ -240,3 +240,16 @@ def test_lock_held_by_an_application_transaction(
     current = harness.value(arn)
     assert current["username"] == user
     run_as(pg, current, f'INSERT INTO "{schema}".busy VALUES (2)')
+
+
+@pytest.mark.parametrize("variable", ["DB_LOCK_TIMEOUT", "DB_STATEMENT_TIMEOUT"])
+def test_bad_timeout_setting_is_refused_before_anything_is_written(
+    harness: Harness, pg: Db, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    from rotation_handlers.errors import ConfigurationError
+
+    from .test_gate_and_input import assert_rotation_fails_cleanly
+
+    monkeypatch.setenv(variable, "0")
+    arn, _, _ = make_app(harness, pg)
+    assert_rotation_fails_cleanly(harness, arn, ConfigurationError, f"{variable} must be between 1 and")
