@@ -194,3 +194,32 @@ def test_mariadb_takeover_of_aws_alternating_state(harness: Harness, maria: Db) 
                     f"SELECT count(*) FROM {table}",
                 )
     assert json.loads(json.dumps(harness.value(arn)))["username"] == clone
+
+
+def test_postgres_crash_while_handing_over_in_the_second_database(harness: Harness, pg: Db) -> None:
+    """The secret's database is done and committed, the second one is not: a crash there, then
+    Secrets Manager's retry, still leaves every table usable by the new current login."""
+    from .test_crash_recovery import crash_then_retry, record_points
+
+    arn, _, tables = aws_postgres_state(harness, pg, clone_current=True)
+    points = record_points(harness, arn)
+    second_db = [i for i, p in enumerate(points) if p == "before connect"][2]  # current, master, other
+    wanted = {"before connect", "before reassign owned", "before commit", "after commit"}
+    chosen = [i for i, p in enumerate(points) if i >= second_db and p in wanted]
+    last_commit = max(i for i in chosen if points[i] == "after commit")
+    chosen = [*[i for i in chosen if points[i] != "after commit"][:3], last_commit]
+    assert [points[i] for i in chosen] == [
+        "before connect",
+        "before reassign owned",
+        "before commit",
+        "after commit",
+    ]
+    for at in chosen:
+        arn, _, tables = aws_postgres_state(harness, pg, clone_current=True)
+        crash_then_retry(harness, arn, at, cold_retry=False, at_crash=lambda: None)
+        login = harness.value(arn)
+        for dbname, names in tables.items():
+            for table in names:
+                pg_run(
+                    pg, dbname, login["username"], login["password"], f"INSERT INTO public.{table} VALUES (1)"
+                )
