@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import DatabaseError
-from .users import UserAdmin
+from .users import Connector, UserAdmin, lock_timeout
 
 _WORD = re.compile(r"[A-Za-z0-9_$]+")
 _SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
@@ -278,7 +278,13 @@ class MySQLUserAdmin(UserAdmin):
         return account
 
     # -- setSecret ------------------------------------------------------------------------------
-    def ensure_clone(self, conn: Any, current_user: str, clone_user: str, password: str) -> dict[str, Any]:
+    def ensure_clone(
+        self, conn: Any, current_user: str, clone_user: str, password: str, connect: Connector | None = None
+    ) -> dict[str, Any]:
+        # Grant-table changes wait at most DB_LOCK_TIMEOUT for a metadata lock another session holds.
+        self.engine.execute(
+            conn, "set lock wait timeout", "SET SESSION lock_wait_timeout = %s", (lock_timeout(),)
+        )
         hosts = self._hosts(conn, (current_user, clone_user))
         if not hosts[current_user]:
             raise DatabaseError(f"the current user {current_user!r} has no account in mysql.user")

@@ -12,12 +12,49 @@ Every statement goes through the engine's ``execute`` so the statement hook sees
 from __future__ import annotations
 
 import importlib
+import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
+from ..errors import ConfigurationError
 from .base import Engine
 
 CLONE_SUFFIX = "_clone"
+#: Opens another master connection to the named database (same server, same credentials).
+Connector = Callable[[str], Any]
+#: How an error caused by a lock another session holds starts (the step is retried later).
+LOCK_WAIT_PREFIX = "lock not available, will retry"
+DEFAULT_LOCK_TIMEOUT = 5
+DEFAULT_STATEMENT_TIMEOUT = 15
+
+
+def _seconds(variable: str, default: int, low: int, high: int) -> int:
+    raw = os.environ.get(variable, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{variable} must be a whole number of seconds, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigurationError(f"{variable} must be between {low} and {high} seconds, got {value}")
+    return value
+
+
+def lock_timeout() -> int:
+    """Longest wait of one master statement for a lock (``DB_LOCK_TIMEOUT``, seconds)."""
+    return _seconds("DB_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT, 1, 60)
+
+
+def statement_timeout() -> int:
+    """Longest run of one master statement (``DB_STATEMENT_TIMEOUT``, seconds)."""
+    return _seconds("DB_STATEMENT_TIMEOUT", DEFAULT_STATEMENT_TIMEOUT, 1, 300)
+
+
+def pair_marker(username: str) -> str:
+    """The comment on a role this function created or adopted as one of a login pair."""
+    base = username[: -len(CLONE_SUFFIX)] if username.endswith(CLONE_SUFFIX) else username
+    return f"secrets-rotation: alternating login pair {base} / {base}{CLONE_SUFFIX}"
+
 
 # Engine family -> (module, class).
 _ADMINS: dict[str, tuple[str, str]] = {
@@ -50,9 +87,12 @@ class UserAdmin(ABC):
         """The user name the server authenticated on ``conn`` (not a role set after login)."""
 
     @abstractmethod
-    def ensure_clone(self, conn: Any, current_user: str, clone_user: str, password: str) -> dict[str, Any]:
+    def ensure_clone(
+        self, conn: Any, current_user: str, clone_user: str, password: str, connect: Connector | None = None
+    ) -> dict[str, Any]:
         """On the master connection: make ``clone_user`` exist with ``current_user``'s privileges
-        and ``password``. Idempotent. Returns facts for the log line (no secrets)."""
+        and ``password``. ``connect`` opens master connections to other databases when the
+        engine needs them. Idempotent. Returns facts for the log line (no secrets)."""
 
     @abstractmethod
     def privileges(self, conn: Any, user: str) -> Any:
@@ -72,4 +112,14 @@ def user_admin_for(engine: Engine) -> UserAdmin:
     return getattr(module, class_name)(engine)  # type: ignore[no-any-return]
 
 
-__all__ = ["CLONE_SUFFIX", "UserAdmin", "alternate_name", "user_admin_for"]
+__all__ = [
+    "CLONE_SUFFIX",
+    "LOCK_WAIT_PREFIX",
+    "Connector",
+    "UserAdmin",
+    "alternate_name",
+    "lock_timeout",
+    "pair_marker",
+    "statement_timeout",
+    "user_admin_for",
+]

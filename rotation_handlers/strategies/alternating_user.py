@@ -10,12 +10,17 @@ credentials keep working until the next rotation.
   MariaDB 80, PostgreSQL 63 bytes). Only then is the pending version (alternate user,
   new password, every other key unchanged) stored. An RDS-managed master secret
   (``{"username", "password"}`` only) takes engine, host, port, dbname and ssl from the
-  rotated secret; a complete master secret is used as it is (its own endpoint).
+  rotated secret; a complete master secret keeps its own endpoint, which must be the
+  rotated secret's (see ``rds_endpoints``: equal host and port, or the same RDS cluster /
+  a read replica of the master's instance per the RDS API), and for PostgreSQL works in
+  the rotated secret's database.
 * setSecret: the current credentials must log in first (a secret cannot be pointed at
   someone else's account); then the master creates the alternate user if needed, makes
   its privileges equal to the current user's and sets its password (see
   ``engines/postgres_users.py`` and ``engines/mysql_users.py`` for how).
-* testSecret: the pending user logs in as itself and can do what the other user can.
+* testSecret: the pending user logs in as itself and can do what the other user can
+  (when the secret names a reader of the master's server, a rejected login is retried
+  for up to ``REPLICA_LAG_SECONDS``).
 * finishSecret: the protocol moves the labels.
 
 Happy path: 3 connections per rotation (current and master in setSecret, pending in
@@ -25,12 +30,19 @@ testSecret), no rejected login.
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import replace
 
 from ..engines import ENGINES
-from ..engines.users import alternate_name, user_admin_for
+from ..engines.users import alternate_name, lock_timeout, statement_timeout, user_admin_for
 from ..errors import DatabaseError, InvalidSecretError, LoginRejected, RotationError
+from ..rds_endpoints import same_deployment, same_endpoint
 from ..secret import DbSecret, parse_secret
 from .base import StepContext, Strategy, require_same_target
+
+# How long testSecret waits for a new password to reach a read replica / reader endpoint.
+REPLICA_LAG_SECONDS = 20.0
+REPLICA_RETRY_INTERVAL = 2.0
 
 # Keys an RDS-managed master secret lacks, taken from the rotated secret.
 _CONNECTION_KEYS = ("engine", "host", "port", "dbname", "ssl")
@@ -45,6 +57,8 @@ class AlternatingUserStrategy(Strategy):
 
     # -- createSecret ---------------------------------------------------------------------------
     def validate(self, ctx: StepContext, current: DbSecret) -> None:
+        lock_timeout()
+        statement_timeout()
         self.alternate(ctx, current)
         self.master(ctx, current)
 
@@ -90,11 +104,35 @@ class AlternatingUserStrategy(Strategy):
                     data[key] = current.data[key]
                 else:
                     data.pop(key, None)
+        elif _family(current.engine) == "postgres":
+            # The master's administrative work happens in the rotated secret's database, where
+            # the application's objects are (REASSIGN OWNED and GRANT act on one database).
+            if current.dbname:
+                data["dbname"] = current.dbname
+            else:
+                data.pop("dbname", None)
         try:
             master = parse_secret(json.dumps(data), "master")
         except InvalidSecretError as exc:
             raise InvalidSecretError(f"the master secret {arn} (masterarn) is unusable: {exc}") from None
-        return self._check_master(current, master)
+        self._check_master(current, master)
+        self._bind_master(current, master, arn)
+        return master
+
+    def _bind_master(self, current: DbSecret, master: DbSecret, arn: str) -> None:
+        """The master may only act on the server the rotated secret names (where the current
+        login is proven): the same endpoint, or one of the same RDS cluster / a read replica of
+        the master's instance as the RDS API reports it. Anything else is refused."""
+        if same_endpoint(master.host, master.port, current.host, current.port):
+            return
+        if same_deployment(master.host, master.port, current.host, current.port):
+            return
+        raise InvalidSecretError(
+            f"the secret names the server {current.host}:{current.port} but its master secret {arn} "
+            f"(masterarn) is for {master.host}:{master.port}: the master may only act on the server "
+            "where the current login is proven (the same host and port, or an endpoint of the same "
+            "RDS cluster or a read replica of the master's instance, as the RDS API reports)"
+        )
 
     def _check_master(self, current: DbSecret, master: DbSecret) -> DbSecret:
         if _family(master.engine) != _family(current.engine):
@@ -148,7 +186,13 @@ class AlternatingUserStrategy(Strategy):
                 exc.detail,
             ) from None
         try:
-            facts = admin.ensure_clone(conn, current.username, pending.username, pending.password)
+            facts = admin.ensure_clone(
+                conn,
+                current.username,
+                pending.username,
+                pending.password,
+                lambda dbname: engine.connect(replace(master.credentials, dbname=dbname)),
+            )
         except DatabaseError as exc:
             raise DatabaseError(
                 f"the master user {master.username!r} could not prepare {pending.username!r} "
@@ -160,10 +204,35 @@ class AlternatingUserStrategy(Strategy):
         ctx.facts.update(facts)
 
     # -- testSecret -----------------------------------------------------------------------------
+    def _connect_pending(self, ctx: StepContext, pending: DbSecret) -> object:
+        """Log in as the pending user. When the secret names a reader or replica of the master's
+        server, the new password may not have replicated yet: a rejected login is retried for up
+        to ``REPLICA_LAG_SECONDS`` (only then; the master secret is read only on that path)."""
+        try:
+            return ctx.engine.connect(pending.credentials)
+        except LoginRejected:
+            if not self._names_a_replica(ctx, pending):
+                raise
+        deadline = time.monotonic() + REPLICA_LAG_SECONDS
+        while True:
+            time.sleep(REPLICA_RETRY_INTERVAL)
+            try:
+                return ctx.engine.connect(pending.credentials)
+            except LoginRejected:
+                if time.monotonic() >= deadline:
+                    raise
+
+    def _names_a_replica(self, ctx: StepContext, pending: DbSecret) -> bool:
+        try:
+            master = self.master(ctx, pending)
+        except RotationError:
+            return False
+        return not same_endpoint(master.host, master.port, pending.host, pending.port)
+
     def test_secret(self, ctx: StepContext, pending: DbSecret) -> None:
         engine, admin = ctx.engine, user_admin_for(ctx.engine)
         other = alternate_name(pending.username)
-        conn = engine.connect(pending.credentials)
+        conn = self._connect_pending(ctx, pending)
         try:
             identity = admin.login_identity(conn)
             if identity != pending.username:

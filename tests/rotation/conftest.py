@@ -248,3 +248,16 @@ def db(request: pytest.FixtureRequest) -> Db:
 
 def unique_user(prefix: str = "app") -> str:
     return f"{prefix}_{_secrets.token_hex(3)}"
+
+
+# -- a second server of each kind: someone else's server (the master must never act there) --------
+@pytest.fixture(scope="session")
+def pg_other(tls_files: Any) -> Iterator[PostgresServer]:
+    with PostgresServer(tls_files) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def maria_other(tls_files: Any) -> Iterator[MariaDBServer]:
+    with MariaDBServer(tls_files) as server:
+        yield server

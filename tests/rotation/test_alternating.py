@@ -76,14 +76,14 @@ def set_password(db: Db, user: str, password: str, host: str = "%") -> None:
         super_sql(db, "ALTER USER %s@%s IDENTIFIED BY %s", params=(user, host, password))
 
 
-def connect_as(db: Db, value: dict[str, Any]) -> Any:
+def connect_as(db: Db, value: dict[str, Any], dbname: str | None = None) -> Any:
     if db.name == "postgres":
         conn = psycopg2.connect(
             host="127.0.0.1",
             port=db.server.port,
             user=value["username"],
             password=value["password"],
-            dbname="postgres",
+            dbname=dbname or "postgres",
             sslmode="require",
             connect_timeout=5,
         )
@@ -100,13 +100,15 @@ def connect_as(db: Db, value: dict[str, Any]) -> Any:
     )
 
 
-def run_as(db: Db, value: dict[str, Any], *statements: str) -> list[Any]:
-    conn = connect_as(db, value)
+def run_as(
+    db: Db, value: dict[str, Any], *statements: Any, dbname: str | None = None, params: Any = None
+) -> list[Any]:
+    conn = connect_as(db, value, dbname)
     rows: list[Any] = []
     try:
         with conn.cursor() as cur:
             for statement in statements:
-                cur.execute(statement)
+                cur.execute(statement, params)
                 rows = list(cur.fetchall()) if cur.description else []
     finally:
         conn.close()

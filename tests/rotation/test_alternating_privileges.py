@@ -231,8 +231,9 @@ def test_postgres_takes_over_a_clone_made_by_aws_functions(harness: Harness, pg:
     assert_same_privileges(pg, user)
 
 
-def test_postgres_direct_table_grant_to_the_clone_is_caught(harness: Harness, pg: Db) -> None:
-    """A table privilege given only to the clone would be lost on the switch: testSecret refuses."""
+def test_postgres_grant_the_master_cannot_pass_on_fails_set_secret_clearly(harness: Harness, pg: Db) -> None:
+    """A privilege on a superuser's table given only to the clone cannot be moved by a CREATEROLE
+    master: setSecret says so (nothing switches); once the owner grants it, the retry completes."""
     from devtools.aws import StepFailed
 
     arn, user, _ = make_app(harness, pg)
@@ -243,8 +244,15 @@ def test_postgres_direct_table_grant_to_the_clone_is_caught(harness: Harness, pg
     before = harness.value(arn)
     with pytest.raises(StepFailed) as failure:
         harness.rotate(arn)
-    assert failure.value.step == "testSecret"
-    assert f"'{user}' lacks privileges that '{clone}' has: SELECT on public.{other}" in str(
-        failure.value.error
+    assert failure.value.step == "setSecret"
+    assert (
+        f"the master user cannot give '{user}' 1 privilege(s) its alternate login holds "
+        f"(SELECT on table public.{other})" in str(failure.value.error)
     )
     assert harness.value(arn) == before
+    token = harness.aws.invocations[-1].token
+    super_sql(pg, f'GRANT SELECT ON public."{other}" TO "{user}"')
+    for step in ("setSecret", "testSecret", "finishSecret"):
+        harness.invoke(arn, token, step)
+    assert harness.value(arn)["username"] == user
+    assert run_as(pg, harness.value(arn), f'SELECT count(*) FROM public."{other}"') == [(0,)]

@@ -99,3 +99,94 @@ def test_statements_make_the_clone_equal() -> None:
         "ALTER USER %s@%s WITH MAX_QUERIES_PER_HOUR 0 MAX_USER_CONNECTIONS 3",
     ]
     assert statements(want, want) == []
+
+
+# -- PostgreSQL: moving the follower's privileges onto the primary ----------------------------------
+def _text(statement: object) -> str:
+    """A composed statement as text, identifiers quoted as psycopg2 would (no connection needed)."""
+    from psycopg2 import sql
+
+    def part(item: object) -> str:
+        if isinstance(item, sql.Composed):
+            return "".join(part(p) for p in item.seq)
+        if isinstance(item, sql.Identifier):
+            return ".".join('"' + s.replace('"', '""') + '"' for s in item.strings)
+        assert isinstance(item, sql.SQL)
+        return item.string
+
+    return part(statement)
+
+
+def test_privilege_moves() -> None:
+    from psycopg2 import sql
+
+    from rotation_handlers.engines.postgres_users import _moves
+
+    rows = [
+        ("TABLE", "s.t", None, "SELECT", False, None, 10),
+        ("TABLE", "s.t", None, "INSERT", False, None, 10),
+        ("SEQUENCE", "s.q", None, "USAGE", True, None, 10),
+        ("COLUMN", "s.t", "c", "UPDATE", False, None, 10),
+        ("DEFAULT TO", "s", "own", "SELECT", False, "TABLES", 10),
+        ("DEFAULT BY", None, "PUBLIC", "EXECUTE", False, "FUNCTIONS", 11),
+    ]
+    statements = [_text(s) for s in _moves(rows, sql.Identifier("app"), sql.Identifier("app_clone"))]
+    assert statements == [
+        'GRANT UPDATE (c) ON TABLE s.t TO "app"',
+        'REVOKE UPDATE (c) ON TABLE s.t FROM "app_clone"',
+        'ALTER DEFAULT PRIVILEGES FOR ROLE "app" GRANT EXECUTE ON FUNCTIONS TO PUBLIC',
+        'ALTER DEFAULT PRIVILEGES FOR ROLE "app_clone" REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC',
+        'ALTER DEFAULT PRIVILEGES FOR ROLE own IN SCHEMA s GRANT SELECT ON TABLES TO "app"',
+        'ALTER DEFAULT PRIVILEGES FOR ROLE own IN SCHEMA s REVOKE SELECT ON TABLES FROM "app_clone"',
+        # held WITH GRANT OPTION: granted the same way, never revoked from the follower
+        'GRANT USAGE ON SEQUENCE s.q TO "app" WITH GRANT OPTION',
+        'GRANT INSERT, SELECT ON TABLE s.t TO "app"',
+        'REVOKE INSERT, SELECT ON TABLE s.t FROM "app_clone"',
+    ]
+
+
+def test_unexpected_privilege_name_is_refused() -> None:
+    from psycopg2 import sql
+
+    from rotation_handlers.engines.postgres_users import _moves
+    from rotation_handlers.errors import DatabaseError
+
+    with pytest.raises(DatabaseError, match="unexpected privilege name"):
+        _moves(
+            [("TABLE", "t", None, "SELECT; DROP", False, None, 1)], sql.Identifier("a"), sql.Identifier("b")
+        )
+
+
+@pytest.mark.parametrize(
+    ("config", "role"),
+    [([], None), (["search_path=x", "role=app_owner"], "app_owner"), (['role="Odd ""Name"""'], 'Odd "Name"')],
+)
+def test_role_setting(config: list[str], role: str | None) -> None:
+    from rotation_handlers.engines.postgres_users import _role_setting
+
+    assert _role_setting(config) == role
+
+
+def test_pair_marker_is_the_same_for_both_logins() -> None:
+    from rotation_handlers.engines.users import pair_marker
+
+    assert (
+        pair_marker("app")
+        == pair_marker("app_clone")
+        == "secrets-rotation: alternating login pair app / app_clone"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"), [("1", True), ("60", True), ("0", False), ("61", False), ("x", False)]
+)
+def test_lock_timeout_setting(monkeypatch: pytest.MonkeyPatch, value: str, ok: bool) -> None:
+    from rotation_handlers.engines.users import lock_timeout
+    from rotation_handlers.errors import ConfigurationError
+
+    monkeypatch.setenv("DB_LOCK_TIMEOUT", value)
+    if ok:
+        assert lock_timeout() == int(value)
+    else:
+        with pytest.raises(ConfigurationError, match="DB_LOCK_TIMEOUT must be"):
+            lock_timeout()

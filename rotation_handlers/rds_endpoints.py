@@ -1,0 +1,140 @@
+"""Is a database endpoint the master's server? Exact match, or the same RDS cluster / a read replica.
+
+The master (admin) secret of an alternating-user secret may act only on the server where the
+current login was proven. Endpoints are equal when host names match case-insensitively (a
+trailing dot ignored) and ports are equal. The one other accepted case is an endpoint of the
+same Amazon RDS / Aurora deployment, verified through the RDS API, never by comparing names:
+
+* both endpoints belong to the same Aurora cluster (its writer endpoint, reader endpoint, a custom
+  endpoint, or the endpoint of one of its instances), or
+* the rotated secret names a read replica instance whose source is the master's instance.
+
+An RDS endpoint starts with the identifier of its cluster or instance
+(``<cluster>.cluster-ro-<id>.<region>.rds.amazonaws.com``, ``<instance>.<id>.<region>...``): that
+first label is only used to *ask* the API (DescribeDBClusters / DescribeDBInstances); the answer
+must list the exact endpoint address and port, otherwise the endpoints are not related.
+See https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.Overview.Endpoints.html
+and https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBInstances.html.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .errors import RotationError
+
+#: IAM actions the rotation function needs for the RDS check (read only).
+RDS_ACTIONS = ("rds:DescribeDBClusters", "rds:DescribeDBInstances")
+
+_NOT_FOUND = {"DBClusterNotFoundFault", "DBInstanceNotFound", "DBInstanceNotFoundFault"}
+
+
+def normalise_host(host: str) -> str:
+    """Host names compare case-insensitively and without a trailing dot."""
+    return host.strip().rstrip(".").lower()
+
+
+def same_endpoint(host_a: str, port_a: int, host_b: str, port_b: int) -> bool:
+    return port_a == port_b and normalise_host(host_a) == normalise_host(host_b)
+
+
+def client(region: str | None = None) -> Any:
+    """A new RDS client (only needed off the happy path, when the two endpoints differ)."""
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    return boto3.client(
+        "rds",
+        region_name=region,
+        config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10),
+    )
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What the RDS API says an endpoint is: a cluster endpoint or an instance endpoint."""
+
+    cluster: str | None  # the cluster it belongs to (cluster endpoints, Aurora instances)
+    instance: str | None  # the instance it is (instance endpoints)
+    instance_arn: str | None
+    replica_source: str | None  # ReadReplicaSourceDBInstanceIdentifier (an id, or an ARN cross-region)
+
+
+def _call(rds: Any, operation: str, **kwargs: Any) -> list[dict[str, Any]]:
+    key = "DBClusters" if operation == "describe_db_clusters" else "DBInstances"
+    try:
+        return list(getattr(rds, operation)(**kwargs).get(key, []))
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in _NOT_FOUND:
+            return []
+        message = exc.response.get("Error", {}).get("Message", "")
+        raise RotationError(f"RDS {operation} failed: {code}: {message}") from None
+    except BotoCoreError as exc:
+        raise RotationError(f"RDS {operation} failed: {exc}") from None
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def describe_endpoint(rds: Any, host: str, port: int) -> Endpoint | None:
+    """The cluster or instance the RDS API lists ``host:port`` for, or None."""
+    wanted = normalise_host(host)
+    identifier = wanted.split(".", 1)[0]
+    if not identifier or "." not in wanted or _is_ip(wanted):
+        return None  # RDS endpoints are DNS names; an address is never one
+    for cluster in _call(rds, "describe_db_clusters", DBClusterIdentifier=identifier):
+        addresses = {
+            cluster.get("Endpoint"),
+            cluster.get("ReaderEndpoint"),
+            *cluster.get("CustomEndpoints", []),
+        }
+        if wanted in {normalise_host(a) for a in addresses if a} and int(cluster.get("Port", -1)) == port:
+            return Endpoint(cluster.get("DBClusterIdentifier"), None, None, None)
+    for instance in _call(rds, "describe_db_instances", DBInstanceIdentifier=identifier):
+        endpoint = instance.get("Endpoint") or {}
+        address, instance_port = endpoint.get("Address"), endpoint.get("Port")
+        if address and normalise_host(address) == wanted and instance_port == port:
+            return Endpoint(
+                instance.get("DBClusterIdentifier"),
+                instance.get("DBInstanceIdentifier"),
+                instance.get("DBInstanceArn"),
+                instance.get("ReadReplicaSourceDBInstanceIdentifier"),
+            )
+    return None
+
+
+def same_deployment(master_host: str, master_port: int, host: str, port: int, rds: Any = None) -> bool:
+    """True when ``host:port`` is, per the RDS API, the master's cluster or a replica of its instance."""
+    rds = rds or client()
+    master = describe_endpoint(rds, master_host, master_port)
+    if master is None:
+        return False
+    other = describe_endpoint(rds, host, port)
+    if other is None:
+        return False
+    if master.cluster and other.cluster == master.cluster:
+        return True
+    if master.instance and other.replica_source:
+        return other.replica_source in (master.instance, master.instance_arn)
+    return False
+
+
+__all__ = [
+    "RDS_ACTIONS",
+    "Endpoint",
+    "describe_endpoint",
+    "normalise_host",
+    "same_deployment",
+    "same_endpoint",
+]
