@@ -7,6 +7,7 @@ with the JSON path of the offending value, so a platform team can fix a file in 
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -14,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from infra.topology import replicates_both_ways
 
 REGION_RE = re.compile(
     r"^(us|eu|ap|sa|ca|me|af|il|mx|cn)(-gov|-iso[a-z]?)?"
@@ -38,6 +41,10 @@ NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,62}$")
 SECRET_NAME_RE = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 DB_USER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+SNS_TOPIC_ARN_RE = re.compile(
+    r"^arn:aws[a-z-]*:sns:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):[A-Za-z0-9_-]{1,256}(\.fifo)?$"
+)
+VPCE_DNS_RE = re.compile(r"^vpce-[0-9a-z-]+\.[a-z0-9-]+\.[a-z0-9-]+\.vpce\.amazonaws\.com(\.cn)?$")
 PARAM_PATH_RE = re.compile(r"^/([A-Za-z0-9_.-]+/)*$")
 WINDOW_RE = re.compile(r"^(\d{1,2})h$")
 CRON_RE = re.compile(r"^cron\((?P<body>[^()]+)\)$")
@@ -114,6 +121,15 @@ class DatabaseAccessConfig:
 
 
 @dataclass(frozen=True)
+class ExistingEndpointConfig:
+    """An interface endpoint the VPC already has: its own DNS name (when its private DNS is off) and
+    its security group (the stack admits the function on 443)."""
+
+    dns_name: str | None = None
+    security_group_id: str | None = None
+
+
+@dataclass(frozen=True)
 class NetworkConfig:
     vpc_id: str
     subnet_ids: tuple[str, ...]
@@ -121,6 +137,9 @@ class NetworkConfig:
     security_group_ids: tuple[str, ...] = ()  # extra groups besides the function's own
     create_secrets_manager_endpoint: bool = False
     database_access: tuple[DatabaseAccessConfig, ...] = ()
+    existing_secrets_manager_endpoint: ExistingEndpointConfig | None = None
+    create_rds_endpoint: bool = False
+    existing_rds_endpoint: ExistingEndpointConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +198,7 @@ class RotationFunctionConfig:
     ca_bundle: Path | None = None  # resolved, absolute
     password_policy: PasswordPolicyConfig = field(default_factory=PasswordPolicyConfig)
     reserved_concurrency: int | None = None
+    lock_timeout_seconds: int | None = None  # DB_LOCK_TIMEOUT_SECONDS; None: the function's default
 
 
 @dataclass(frozen=True)
@@ -187,6 +207,7 @@ class RotationConfig:
     function: RotationFunctionConfig
     key_groups: tuple[KeyGroupConfig, ...]
     secrets: tuple[SecretConfig, ...]
+    scheduled_rotation_check: bool = False  # AWS Config rule secretsmanager-scheduled-rotation-success-check
 
     def secret(self, name: str) -> SecretConfig:
         return next(s for s in self.secrets if s.name == name)
@@ -205,18 +226,25 @@ class ReplicationConfig:
     source_kms_keys: tuple[str, ...] = ()  # key ARNs of source SecureStrings; () = any key via SSM
     reconcile_schedule: str = "rate(6 hours)"
     event_source: Literal["cloudtrail", "parameter-store"] = "cloudtrail"
-    create_trail: bool = True
+    create_trail: bool = False  # default: the account's existing trail
     delete_unmanaged_replicas: bool = False
     copy_ec2_image_parameters: bool = False
     memory_mb: int = 256
     timeout_seconds: int = 120
     reconcile_timeout_seconds: int = 900
     log_retention_days: int = 90
+    reserved_concurrency: int = 5  # of the event function; the reconcile function always gets 1
+
+
+#: Reconcile schedules by event source: native Parameter Store events carry no tag changes, so tag
+#: edits reach the targets only through reconcile.
+DEFAULT_RECONCILE_SCHEDULE = {"cloudtrail": "rate(6 hours)", "parameter-store": "rate(1 hour)"}
 
 
 @dataclass(frozen=True)
 class AlertsConfig:
     email: str | None = None
+    topic_arn: str | None = None  # an existing SNS topic instead of the stack's own
 
 
 @dataclass(frozen=True)
@@ -228,7 +256,8 @@ class DeploymentConfig:
     alerts: AlertsConfig
     tags: dict[str, str]
     rotation: RotationConfig | None
-    replication: ReplicationConfig | None
+    replication: ReplicationConfig | None  # the first of ``replications`` (None if there is none)
+    replications: tuple[ReplicationConfig, ...] = ()  # one per source region
 
 
 # ---------------------------------------------------------------------------------------------
@@ -402,6 +431,11 @@ def _rotation_schedule(r: _Reader, raw: Any) -> RotationScheduleConfig | None:
             elif not 1 <= int(m.group(1)) <= max_window:
                 r.error("window", f"{window!r} is out of range (1h..{max_window}h)")
                 window = None
+            elif "cron" in obj and expression is not None:
+                problem = _cron_window_problem(expression, int(m.group(1)))
+                if problem:
+                    r.error("window", problem)
+                    window = None
         if expression is None:
             return None
         return RotationScheduleConfig(expression=expression, window=window)
@@ -416,13 +450,61 @@ def _secrets_manager_cron(value: str) -> str | None:
         return f"{value!r} needs 6 fields (minutes hours day-of-month month day-of-week year)"
     if fields[2] != "?" and fields[4] != "?":
         return f"{value!r}: one of day-of-month and day-of-week must be '?'"
-    if "/" in fields[0] or "," in fields[0] or "-" in fields[0]:
+    if not re.match(r"^\d{1,2}$", fields[0]) or int(fields[0]) > 59:
         # Secrets Manager rotates at most once every four hours: no minute steps or lists.
-        return f"{value!r}: rotation can run at most every 4 hours; use a single minute value"
-    hours = fields[1]
-    step = re.match(r"^(\*|\d+)/(\d+)$", hours)
-    if hours == "*" or (step and int(step.group(2)) < 4):
-        return f"{value!r} is out of range: rotation can run at most every 4 hours"
+        return f"{value!r}: rotation can run at most every 4 hours; use a single minute value (0-59)"
+    hours = cron_hours(fields[1])
+    if hours is None:
+        return f"{value!r}: cannot read the hours field {fields[1]!r} (like 4, 0,12, 2-20/6 or */6)"
+    gap = min_cron_gap(hours)
+    if gap < 4:
+        return (
+            f"{value!r} is out of range: rotation can run at most every 4 hours "
+            f"(hours {','.join(map(str, hours))} are {gap} h apart)"
+        )
+    return None
+
+
+def cron_hours(field_: str) -> list[int] | None:
+    """The hours (0-23) a cron hours field selects: ``*``, ``n``, ``a-b``, ``x/step``, lists of these."""
+    out: set[int] = set()
+    for part in field_.split(","):
+        m = re.match(r"^(\*|\d{1,2}(?:-\d{1,2})?)(?:/(\d{1,2}))?$", part)
+        if not m:
+            return None
+        base, step = m.group(1), int(m.group(2) or 1)
+        if base == "*":
+            lo, hi = 0, 23
+        elif "-" in base:
+            lo, hi = (int(x) for x in base.split("-"))
+        else:
+            lo = int(base)
+            hi = 23 if m.group(2) else lo
+        if not (0 <= lo <= hi <= 23) or step < 1:
+            return None
+        out.update(range(lo, hi + 1, step))
+    return sorted(out)
+
+
+def min_cron_gap(hours: list[int]) -> int:
+    """Smallest distance in hours between two rotations, counting the one into the next day."""
+    gaps = [b - a for a, b in itertools.pairwise(hours)]
+    gaps.append(24 - hours[-1] + hours[0])
+    return min(gaps)
+
+
+def _cron_window_problem(expression: str, hours: int) -> str | None:
+    """A window must not extend into the next rotation window or the next UTC day
+    (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotationRulesType.html)."""
+    fields = expression[len("cron(") : -1].split()
+    selected = cron_hours(fields[1]) or [0]
+    minute = int(fields[0])
+    gap = min_cron_gap(selected)
+    if hours > gap:
+        return f"'{hours}h' is longer than the {gap} h between two rotations of this schedule"
+    last = selected[-1]
+    if last * 60 + minute + hours * 60 > 24 * 60:
+        return f"'{hours}h' from {last:02d}:{minute:02d} UTC extends into the next UTC day"
     return None
 
 
@@ -456,6 +538,9 @@ def _network(r: _Reader, raw: Any, region: str | None) -> NetworkConfig | Litera
         "availabilityZones",
         "securityGroupIds",
         "createSecretsManagerEndpoint",
+        "existingSecretsManagerEndpoint",
+        "createRdsEndpoint",
+        "existingRdsEndpoint",
         "databaseAccess",
     }
     obj = r.obj(raw, allowed, "network")
@@ -473,11 +558,29 @@ def _network(r: _Reader, raw: Any, region: str | None) -> NetworkConfig | Litera
         subnets = r.str_list(obj, "subnetIds", _regex(SUBNET_RE, "a subnet id (subnet-...)"))
         if subnets is not None and not subnets:
             r.error("subnetIds", "give at least one subnet (two or more in different AZs recommended)")
+        # Required: without the real zones CDK would invent placeholder ones, and an interface
+        # endpoint given two subnets of the same real zone fails at deploy.
         azs = r.str_list(obj, "availabilityZones", _az_check(region), ())
-        if subnets and azs and len(azs) != len(subnets):
+        if subnets and "availabilityZones" not in obj:
+            r.error(
+                "availabilityZones",
+                "required: the availability zone of each subnet id, in the same order (without them "
+                "placeholder zones are used, and an endpoint given two subnets of one zone fails at deploy)",
+            )
+        if subnets and "availabilityZones" in obj and azs is not None and len(azs) != len(subnets):
             r.error("availabilityZones", "give one availability zone per subnet id, in the same order")
         sgs = r.str_list(obj, "securityGroupIds", _regex(SG_RE, "a security group id (sg-...)"), ())
         endpoint = r.get(obj, "createSecretsManagerEndpoint", bool, False)
+        existing_endpoint = _existing_endpoint(r, obj, "existingSecretsManagerEndpoint", "secretsmanager")
+        if endpoint and existing_endpoint is not None:
+            r.error(
+                "existingSecretsManagerEndpoint",
+                "give either createSecretsManagerEndpoint or existingSecretsManagerEndpoint, not both",
+            )
+        rds_endpoint = r.get(obj, "createRdsEndpoint", bool, False)
+        existing_rds = _existing_endpoint(r, obj, "existingRdsEndpoint", "rds")
+        if rds_endpoint and existing_rds is not None:
+            r.error("existingRdsEndpoint", "give either createRdsEndpoint or existingRdsEndpoint, not both")
         access: list[DatabaseAccessConfig] = []
         raw_access = r.get(obj, "databaseAccess", list, [])
         with r.at("databaseAccess"):
@@ -499,7 +602,37 @@ def _network(r: _Reader, raw: Any, region: str | None) -> NetworkConfig | Litera
             security_group_ids=sgs or (),
             create_secrets_manager_endpoint=bool(endpoint),
             database_access=tuple(access),
+            existing_secrets_manager_endpoint=existing_endpoint,
+            create_rds_endpoint=bool(rds_endpoint),
+            existing_rds_endpoint=existing_rds,
         )
+
+
+def _existing_endpoint(
+    r: _Reader, obj: dict[str, Any], key: str, service: str
+) -> ExistingEndpointConfig | None:
+    if key not in obj:
+        return None
+    e = r.obj(obj[key], {"dnsName", "securityGroupId"}, key)
+    if e is None:
+        return None
+    with r.at(key):
+        dns = r.get(e, "dnsName", str, None, _vpce_dns_check(service))
+        sg = r.get(e, "securityGroupId", str, None, _regex(SG_RE, "a security group id (sg-...)"))
+    return ExistingEndpointConfig(dns_name=dns, security_group_id=sg)
+
+
+def _vpce_dns_check(service: str) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        if not VPCE_DNS_RE.match(value) or f".{service}." not in value:
+            return (
+                f"{value!r} is not the DNS name of a {service} interface endpoint "
+                f"(vpce-<id>.{service}.<region>.vpce.amazonaws.com); omit it when the endpoint's private "
+                "DNS is on"
+            )
+        return None
+
+    return check
 
 
 def _az_check(region: str | None) -> Callable[[str], str | None]:
@@ -550,6 +683,7 @@ def _function(r: _Reader, raw: Any, base_dir: Path) -> RotationFunctionConfig | 
         "caBundle",
         "passwordPolicy",
         "reservedConcurrency",
+        "dbLockTimeoutSeconds",
     }
     obj = r.obj(raw, allowed, "function")
     if obj is None:
@@ -569,6 +703,8 @@ def _function(r: _Reader, raw: Any, base_dir: Path) -> RotationFunctionConfig | 
                 ca_path = None
         policy = _password_policy(r, obj["passwordPolicy"]) if "passwordPolicy" in obj else d.password_policy
         reserved = r.get(obj, "reservedConcurrency", int, None, _int_range(1, 1000))
+        # How long the master's transaction waits for a lock on the user (alternating strategy).
+        lock_timeout = r.get(obj, "dbLockTimeoutSeconds", int, None, _int_range(1, 60))
     return RotationFunctionConfig(
         memory_mb=memory or d.memory_mb,
         timeout_seconds=timeout or d.timeout_seconds,
@@ -576,6 +712,7 @@ def _function(r: _Reader, raw: Any, base_dir: Path) -> RotationFunctionConfig | 
         ca_bundle=ca_path,
         password_policy=policy or d.password_policy,
         reserved_concurrency=reserved,
+        lock_timeout_seconds=lock_timeout,
     )
 
 
@@ -729,6 +866,18 @@ def _secret(r: _Reader, raw: Any, i: int, account: str | None, region: str | Non
     )
 
 
+def _topic_arn_check(account: str | None) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        m = SNS_TOPIC_ARN_RE.match(value)
+        if not m:
+            return f"{value!r} is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)"
+        if account and m.group("account") != account:
+            return f"{value!r} belongs to account {m.group('account')}, not {account}"
+        return None
+
+    return check
+
+
 def _secret_arn_check(account: str | None, region: str | None) -> Callable[[str], str | None]:
     def check(value: str) -> str | None:
         m = SECRET_ARN_RE.match(value)
@@ -749,7 +898,7 @@ def _secret_arn_check(account: str | None, region: str | None) -> Callable[[str]
 def _rotation(
     r: _Reader, raw: Any, base_dir: Path, account: str | None, region: str | None
 ) -> RotationConfig | None:
-    obj = r.obj(raw, {"network", "function", "kmsKeys", "secrets"}, "rotation")
+    obj = r.obj(raw, {"network", "function", "kmsKeys", "secrets", "scheduledRotationCheck"}, "rotation")
     if obj is None:
         return None
     with r.at("rotation"):
@@ -777,6 +926,7 @@ def _rotation(
                 "without a VPC",
             )
         _cross_check_secrets(r, secrets, {g.name for g in groups}, region)
+        check = r.get(obj, "scheduledRotationCheck", bool, False)
     if function is None:
         return None
     return RotationConfig(
@@ -784,6 +934,7 @@ def _rotation(
         function=function,
         key_groups=tuple(groups),
         secrets=tuple(secrets),
+        scheduled_rotation_check=bool(check),
     )
 
 
@@ -828,7 +979,49 @@ def _cross_check_secrets(
             r.error(None, f"two entries create the secret {dup!r}")
 
 
-def _replication(r: _Reader, raw: Any, account: str | None, region: str | None) -> ReplicationConfig | None:
+def _replications(r: _Reader, raw: Any, account: str | None, region: str | None) -> list[ReplicationConfig]:
+    """``replication``: one section (an object) or one per source region (a list)."""
+    if not isinstance(raw, list):
+        one = _replication(r, raw, account, region, "replication")
+        return [one] if one is not None else []
+    out: list[tuple[int, ReplicationConfig]] = []
+    if not raw:
+        r.error("replication", "give at least one replication section")
+    with r.at("replication"):
+        for i, item in enumerate(raw):
+            c = _replication(r, item, account, region, i)
+            if c is not None:
+                out.append((i, c))
+        sources = [c.source_region for _, c in out]
+        for i, c in out:
+            if sources.count(c.source_region) > 1:
+                r.error(i, f"another section also replicates from {c.source_region} (one per source region)")
+        for i, a in out:
+            for j, b in out:
+                if i < j and (a.delete_unmanaged_replicas or b.delete_unmanaged_replicas):
+                    if replicates_both_ways(
+                        a.source_region,
+                        a.target_regions,
+                        a.include_paths,
+                        b.source_region,
+                        b.target_regions,
+                        b.include_paths,
+                    ):
+                        k = i if a.delete_unmanaged_replicas else j
+                        with r.at(k):
+                            r.error(
+                                "deleteUnmanagedReplicas",
+                                f"sections {i} and {j} replicate the same paths both ways "
+                                f"({a.source_region} <-> {b.source_region}); deleting unmanaged replicas "
+                                "would then delete originals (a deleted replica looks like a deleted "
+                                "source): set it to false",
+                            )
+    return [c for _, c in out]
+
+
+def _replication(
+    r: _Reader, raw: Any, account: str | None, region: str | None, key: str | int
+) -> ReplicationConfig | None:
     allowed = {
         "sourceRegion",
         "targetRegions",
@@ -845,12 +1038,13 @@ def _replication(r: _Reader, raw: Any, account: str | None, region: str | None) 
         "timeoutSeconds",
         "reconcileTimeoutSeconds",
         "logRetentionDays",
+        "reservedConcurrency",
     }
-    obj = r.obj(raw, allowed, "replication")
+    obj = r.obj(raw, allowed, key)
     if obj is None:
         return None
     d = ReplicationConfig(source_region="", target_regions=())
-    with r.at("replication"):
+    with r.at(key):
         source = r.get(obj, "sourceRegion", str, region, _region)
         targets = r.str_list(obj, "targetRegions", _region)
         if targets is not None and not targets:
@@ -879,11 +1073,12 @@ def _replication(r: _Reader, raw: Any, account: str | None, region: str | None) 
                 else:
                     keys[reg] = key
         src_keys = r.str_list(obj, "sourceKmsKeys", _kms_arn_check(account, source), ())
-        schedule = r.get(obj, "reconcileSchedule", str, d.reconcile_schedule, _events_schedule)
         event_source = r.get(
             obj, "eventSource", str, d.event_source, _one_of("cloudtrail", "parameter-store")
         )
-        trail = r.get(obj, "createTrail", bool, event_source == "cloudtrail")
+        default_schedule = DEFAULT_RECONCILE_SCHEDULE.get(event_source or "", d.reconcile_schedule)
+        schedule = r.get(obj, "reconcileSchedule", str, default_schedule, _events_schedule)
+        trail = r.get(obj, "createTrail", bool, False)
         if trail and event_source == "parameter-store":
             r.error("createTrail", "the trail is only needed for eventSource 'cloudtrail'")
         delete = r.get(obj, "deleteUnmanagedReplicas", bool, False)
@@ -894,6 +1089,8 @@ def _replication(r: _Reader, raw: Any, account: str | None, region: str | None) 
             obj, "reconcileTimeoutSeconds", int, d.reconcile_timeout_seconds, _int_range(60, 900)
         )
         retention = r.get(obj, "logRetentionDays", int, d.log_retention_days, _log_retention)
+        # Concurrent replication invocations: a bulk import must not throttle the targets.
+        reserved = r.get(obj, "reservedConcurrency", int, d.reserved_concurrency, _int_range(1, 100))
     if source is None or not targets:
         return None
     return ReplicationConfig(
@@ -903,7 +1100,7 @@ def _replication(r: _Reader, raw: Any, account: str | None, region: str | None) 
         exclude_paths=exc,
         target_kms_keys=keys,
         source_kms_keys=src_keys or (),
-        reconcile_schedule=schedule or d.reconcile_schedule,
+        reconcile_schedule=schedule or default_schedule,
         event_source=event_source or d.event_source,
         create_trail=bool(trail),
         delete_unmanaged_replicas=bool(delete),
@@ -912,6 +1109,7 @@ def _replication(r: _Reader, raw: Any, account: str | None, region: str | None) 
         timeout_seconds=timeout or d.timeout_seconds,
         reconcile_timeout_seconds=rtimeout or d.reconcile_timeout_seconds,
         log_retention_days=retention or d.log_retention_days,
+        reserved_concurrency=reserved or d.reserved_concurrency,
     )
 
 
@@ -938,19 +1136,35 @@ def parse_config(raw: Any, source: str = "<config>", base_dir: Path | None = Non
     region = r.get(obj, "region", str, check=_region)
     alerts = AlertsConfig()
     if "alerts" in obj:
-        a = r.obj(obj["alerts"], {"email"}, "alerts")
+        a = r.obj(obj["alerts"], {"email", "topicArn"}, "alerts")
         if a is not None:
             with r.at("alerts"):
                 alerts = AlertsConfig(
-                    email=r.get(a, "email", str, None, _regex(EMAIL_RE, "an email address"))
+                    email=r.get(a, "email", str, None, _regex(EMAIL_RE, "an email address")),
+                    topic_arn=r.get(a, "topicArn", str, None, _topic_arn_check(account)),
                 )
+                if alerts.email and alerts.topic_arn:
+                    r.error(
+                        "topicArn",
+                        "give either email (a subscription to the stack's own topic) or topicArn "
+                        "(an existing topic), not both",
+                    )
     tags = r.get(obj, "tags", dict, {})
     if tags and not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
         r.error("tags", "tag keys and values are strings")
     rotation = _rotation(r, obj["rotation"], base, account, region) if "rotation" in obj else None
-    replication = _replication(r, obj["replication"], account, region) if "replication" in obj else None
+    replications = _replications(r, obj["replication"], account, region) if "replication" in obj else []
     if "rotation" not in obj and "replication" not in obj:
         r.error(None, "nothing to deploy: give 'rotation', 'replication' or both")
+    if alerts.topic_arn:
+        topic_region = SNS_TOPIC_ARN_RE.match(alerts.topic_arn).group("region")  # type: ignore[union-attr]
+        stack_regions = ([region] if "rotation" in obj else []) + [c.source_region for c in replications]
+        for other in sorted({x for x in stack_regions if x and x != topic_region}):
+            r.error(
+                "alerts.topicArn",
+                f"the topic is in {topic_region} but a stack deploys to {other}: alarms publish only to a "
+                "topic of their own region (use one configuration file per region)",
+            )
     if r.errors:
         raise ConfigError(source, r.errors)
     return DeploymentConfig(
@@ -961,7 +1175,8 @@ def parse_config(raw: Any, source: str = "<config>", base_dir: Path | None = Non
         alerts=alerts,
         tags=dict(tags or {}),
         rotation=rotation,
-        replication=replication,
+        replication=replications[0] if replications else None,
+        replications=tuple(replications),
     )
 
 

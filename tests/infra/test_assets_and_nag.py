@@ -114,6 +114,11 @@ def test_acknowledgments_are_exactly_these_each_with_a_reason() -> None:
     assert sorted(acks) == sorted(
         [
             "SecretsRotation-example/Rotation/BasePolicy|AwsSolutions-IAM5[Resource::*]",
+            *(
+                f"SecretsRotation-example/Rotation/DescribeDatabasesPolicy|AwsSolutions-IAM5[Resource::{p}:rds:"
+                f"eu-west-1:123456789012:{kind}:*]"
+                for kind in ("cluster", "db")
+            ),
             f"SecretsRotation-example/Rotation/BasePolicy|AwsSolutions-IAM5[Resource::{p}:ec2:eu-west-1:"
             "123456789012:network-interface/*]",
             "ParameterReplication-example-eu-west-1/Replicator/Policy|AwsSolutions-IAM5[Resource::*]",
@@ -123,7 +128,6 @@ def test_acknowledgments_are_exactly_these_each_with_a_reason() -> None:
             "eu-central-1:123456789012:key/*]",
             *params,
             "ParameterReplication-example-eu-west-1/Replicator/DeadLetterQueue|AwsSolutions-SQS3",
-            "ParameterReplication-example-eu-west-1/Replicator/TrailBucket|AwsSolutions-S1",
         ]
     )
 
