@@ -61,6 +61,7 @@ def test_rotation_asset_contents_and_size(bundled: dict[str, Path]) -> None:
     assert "aarch64" in ext and "cpython-314" in ext, ext
     assert not list(asset.rglob("__pycache__")) and not list(asset.rglob("*.pyc"))
     assert not (asset / "rotation_handlers" / "requirements.txt").exists()
+    assert not (asset / "pydantic").exists() and not (asset / "infra").exists()  # synth-time only
     zipped = _zip_size(asset)
     print(
         f"\nrotation asset: {sum(f.stat().st_size for f in asset.rglob('*') if f.is_file())} bytes, "

@@ -300,3 +300,28 @@ def test_lock_timeout_and_rotation_check() -> None:
     timeout = "rotation.function.dbLockTimeoutSeconds: 0 is out of range (1..60)"
     assert any(e.startswith(timeout) for e in errors)
     assert any(e.startswith("rotation.scheduledRotationCheck: expected a boolean") for e in errors)
+
+
+def test_schema_file_is_generated_from_the_models() -> None:
+    """config/schema.json is what the models say (regenerate: infra.config_schema.write_schema())."""
+    from infra.config_schema import SCHEMA_FILE, render_schema
+
+    assert SCHEMA_FILE.read_text() == render_schema()
+
+
+def test_example_follows_the_published_schema() -> None:
+    from infra.config_schema import json_schema
+
+    schema = json_schema()
+    raw = _example()
+    assert raw["$schema"] == "./schema.json"
+    assert set(raw) <= set(schema["properties"])
+    assert schema["additionalProperties"] is False
+    replication = schema["$defs"]["Replication"]["properties"]
+    assert replication["reservedConcurrency"] == {
+        "default": 5,
+        "maximum": 100,
+        "minimum": 1,
+        "title": "reservedConcurrency",
+        "type": "integer",
+    }
