@@ -278,3 +278,17 @@ def test_rds_describe_is_read_only_and_regional(example: Synth, variant: Synth) 
         }
     ]
     assert _rotation_env(variant)["DB_LOCK_TIMEOUT_SECONDS"] == "10"
+
+
+def test_the_handlers_client_follows_the_endpoint_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The variable the stack sets is the one boto3 (and so the rotation handler's client) reads."""
+    from infra.rotation import SECRETS_MANAGER_ENDPOINT_ENV
+    from rotation_handlers import secrets_manager
+
+    monkeypatch.setenv(SECRETS_MANAGER_ENDPOINT_ENV, f"https://{VPCE_DNS}")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    secrets_manager.reset_clients()
+    try:
+        assert secrets_manager.client().meta.endpoint_url == f"https://{VPCE_DNS}"
+    finally:
+        secrets_manager.reset_clients()
