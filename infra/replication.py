@@ -23,7 +23,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IValidation
 
 from infra.bundling import replication_code
-from infra.nag import acknowledge, nag_resource
+from infra.nag import ENV_KMS, LOG_GROUP_KMS, NO_VPC, acknowledge, checkov_skip, nag_resource
 from infra.topology import replicates_both_ways
 from rotation_handlers.replication.events import CHANGE_OPERATIONS, CLOUDTRAIL_EVENT_NAMES
 
@@ -251,6 +251,31 @@ class ParameterReplicator(Construct):
         )
         for fn in (self.function, self.reconcile_function):
             fn.node.add_dependency(self.policy)
+            checkov_skip(
+                fn,
+                [
+                    NO_VPC,
+                    ENV_KMS,
+                    (
+                        "CKV_AWS_116",
+                        "Failed asynchronous invocations go to the dead-letter queue through the on-failure "
+                        "destination (and EventBridge's target dead-letter queue); checkov only recognises "
+                        "DeadLetterConfig.",
+                    ),
+                ],
+            )
+        for group in (self.log_group, self.reconcile_log_group):
+            checkov_skip(group, [LOG_GROUP_KMS])
+        checkov_skip(
+            self.dead_letter_queue,
+            [
+                (
+                    "CKV_AWS_27",
+                    "Encrypted with SQS-managed server-side encryption (SqsManagedSseEnabled); checkov only "
+                    "recognises a KMS key.",
+                )
+            ],
+        )
 
         if event_source is EventSource.CLOUDTRAIL:
             pattern = cloudtrail_event_pattern(include)
@@ -492,6 +517,26 @@ class ParameterReplicator(Construct):
             event_selectors=[
                 cloudtrail.CfnTrail.EventSelectorProperty(
                     include_management_events=True, read_write_type="WriteOnly"
+                )
+            ],
+        )
+        checkov_skip(
+            bucket,
+            [
+                (
+                    "CKV_AWS_18",
+                    "The bucket only receives this trail's log files (integrity-checked by log file "
+                    "validation); server access logs would need another bucket for no added audit value.",
+                )
+            ],
+        )
+        checkov_skip(
+            trail,
+            [
+                (
+                    "CKV_AWS_67",
+                    "Only the source region's SSM writes are needed; the account's own (organisation) trail "
+                    "is the one that covers every region, and a second multi-region copy would be paid for.",
                 )
             ],
         )

@@ -17,7 +17,7 @@ from constructs import Construct
 
 from infra.bundling import ca_bundle_path_in_function, rotation_code
 from infra.grants import SecretKeyGrants
-from infra.nag import acknowledge, nag_resource
+from infra.nag import ENV_KMS, LOG_GROUP_KMS, acknowledge, checkov_skip, nag_resource
 
 ROTATION_RUNTIME = lambda_.Runtime.PYTHON_3_14
 ROTATION_HANDLER = "rotation_handlers.rotate.handler"
@@ -321,6 +321,32 @@ class RotationFunction(Construct):
             reserved_concurrent_executions=reserved_concurrent_executions,
         )
         self.function.node.add_dependency(base)
+        skips = [
+            ENV_KMS,
+            (
+                "CKV_AWS_116",
+                "Secrets Manager invokes the rotation function synchronously and retries the step itself: "
+                "a dead-letter queue (asynchronous invocations only) never receives anything.",
+            ),
+        ]
+        if reserved_concurrent_executions is None:
+            skips.append(
+                (
+                    "CKV_AWS_115",
+                    "Secrets Manager runs one rotation per secret at a time; a reservation is optional "
+                    "(rotation.function.reservedConcurrency) and would take from the account's pool.",
+                )
+            )
+        if vpc is None:
+            skips.append(
+                (
+                    "CKV_AWS_117",
+                    'Configured outside any VPC on purpose ({"vpc": false}): the databases are reachable '
+                    "without one.",
+                )
+            )
+        checkov_skip(self.function, skips)
+        checkov_skip(self.log_group, [LOG_GROUP_KMS])
         # Secrets Manager invokes the function; only on behalf of this account.
         self.invoke_permission = lambda_.CfnPermission(
             self,

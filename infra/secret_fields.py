@@ -21,6 +21,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.grants import SecretKeyGrants
+from infra.nag import LOG_GROUP_KMS, NO_VPC, checkov_skip
 
 HANDLER_DIR = Path(__file__).resolve().parent / "secret_fields_handler"
 RESOURCE_TYPE = "Custom::SecretConnectionFields"
@@ -91,6 +92,22 @@ class SecretConnectionFields(Construct):
             logging_format=lambda_.LoggingFormat.JSON,
         )
         self.function.node.add_dependency(self.policy)
+        checkov_skip(self.log_group, [LOG_GROUP_KMS])
+        checkov_skip(
+            self.function,
+            [
+                NO_VPC,
+                (
+                    "CKV_AWS_116",
+                    "CloudFormation invokes the function synchronously and fails the deploy on an error: "
+                    "a dead-letter queue never receives anything.",
+                ),
+                (
+                    "CKV_AWS_115",
+                    "Invoked only by CloudFormation during deploys, once per created secret and change.",
+                ),
+            ],
+        )
 
     def add(
         self,
