@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_config as config
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -23,10 +24,34 @@ class OperationsAlerts(Construct):
 
     The topic's customer-managed key lets EventBridge and CloudWatch alarms publish to it (they
     cannot use the AWS managed ``aws/sns`` key).
+
+    With ``existing_topic_arn`` no topic is created: alarms and rules publish to that topic (e.g. one
+    a platform team routes to PagerDuty or Chatbot). Its access policy must let
+    ``events.amazonaws.com`` publish, and a customer-managed key on it must let ``events`` and
+    ``cloudwatch`` use it: this stack cannot change another stack's topic.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, email: str | None = None) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        email: str | None = None,
+        existing_topic_arn: str | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
+        if email and existing_topic_arn:
+            raise ValueError("give either email or existing_topic_arn")
+        self.key: kms.IKey | None = None
+        self.topic: sns.ITopic
+        if existing_topic_arn:
+            self.topic = sns.Topic.from_topic_arn(self, "Topic", existing_topic_arn)
+        else:
+            self.topic = self._own_topic(email)
+        self._action = cw_actions.SnsAction(self.topic)
+        self.alarms: list[cloudwatch.Alarm] = []
+
+    def _own_topic(self, email: str | None) -> sns.ITopic:
         stack = Stack.of(self)
         self.key = kms.Key(
             self,
@@ -43,7 +68,7 @@ class OperationsAlerts(Construct):
                     conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
                 )
             )
-        self.topic = sns.Topic(
+        topic = sns.Topic(
             self,
             "Topic",
             display_name="Secrets rotation / replication alerts",
@@ -51,9 +76,8 @@ class OperationsAlerts(Construct):
             enforce_ssl=True,
         )
         if email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(email))
-        self._action = cw_actions.SnsAction(self.topic)
-        self.alarms: list[cloudwatch.Alarm] = []
+            topic.add_subscription(subscriptions.EmailSubscription(email))
+        return topic
 
     def notify_rotation_failures(self) -> events.Rule:
         """Secrets Manager's RotationFailed / RotationAbandoned events (any secret in the region)."""
@@ -64,6 +88,29 @@ class OperationsAlerts(Construct):
             event_pattern=rotation_failure_pattern(),
         )
         rule.add_target(targets.SnsTopic(self.topic))
+        return rule
+
+    def check_scheduled_rotations(self) -> config.ManagedRule:
+        """AWS Config's ``secretsmanager-scheduled-rotation-success-check``, non-compliance to the topic.
+
+        Catches what no function error shows: a schedule that never invokes the function, a rotation
+        that never completes. Needs AWS Config recording ``AWS::SecretsManager::Secret`` in the region.
+        """
+        rule = config.ManagedRule(
+            self,
+            "ScheduledRotationCheck",
+            identifier=config.ManagedRuleIdentifiers.SECRETSMANAGER_SCHEDULED_ROTATION_SUCCESS_CHECK,
+            rule_scope=config.RuleScope.from_resources([config.ResourceType.SECRETS_MANAGER_SECRET]),
+            description="Secrets with rotation on have rotated on their schedule",
+        )
+        rule.on_compliance_change(
+            "NonCompliant",
+            description="A secret missed its scheduled rotation",
+            event_pattern=events.EventPattern(
+                detail={"newEvaluationResult": {"complianceType": ["NON_COMPLIANT"]}}
+            ),
+            target=targets.SnsTopic(self.topic),
+        )
         return rule
 
     def alarm_on_function_errors(self, construct_id: str, function: lambda_.IFunction) -> cloudwatch.Alarm:

@@ -1,967 +1,588 @@
-"""Typed deployment configuration: loading and validation.
+"""Deployment configuration: loading and validation.
 
 One JSON file per deployment (account/stage). ``cdk.json`` names the default file in the ``config``
-context key; ``cdk synth -c config=PATH`` overrides it. Every problem found is reported at once, each
-with the JSON path of the offending value, so a platform team can fix a file in one pass.
+context key; ``cdk synth -c config=PATH`` overrides it. The file's schema is the pydantic models of
+``infra.config_schema`` (published as ``config/schema.json`` for editors). Problems are reported with
+the JSON path of the offending value, all at once: first every field (type, format, range, unknown
+keys), then, once every field is valid, every rule that relates fields to each other.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
-REGION_RE = re.compile(
-    r"^(us|eu|ap|sa|ca|me|af|il|mx|cn)(-gov|-iso[a-z]?)?"
-    r"-(north|south|east|west|central|northeast|northwest|southeast|southwest)-\d{1,2}$"
+from pydantic import BaseModel, ValidationError
+
+from infra import config_schema as schema
+from infra.config_schema import (
+    ENGINES,
+    SNS_TOPIC_ARN_RE,
+    WINDOW_RE,
+    cron_hours,
+    kms_arn_check,
+    min_cron_gap,
+    normalize_path,
+    secret_arn_check,
+    topic_arn_check,
+    vpce_dns_check,
 )
-ACCOUNT_RE = re.compile(r"^\d{12}$")
-SECRET_ARN_RE = re.compile(
-    r"^arn:(?P<partition>aws[a-z-]*):secretsmanager:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
-    r"secret:(?P<name>[A-Za-z0-9/_+=.@-]+)-[A-Za-z0-9]{6}$"
+from infra.config_types import (
+    DEFAULT_KEY_GROUP,
+    DEFAULT_RECONCILE_SCHEDULE,
+    AlertsConfig,
+    ConfigError,
+    DatabaseAccessConfig,
+    DeploymentConfig,
+    ExistingEndpointConfig,
+    KeyGroupConfig,
+    NetworkConfig,
+    NewDatabaseSecretConfig,
+    PasswordPolicyConfig,
+    ReplicaRegionConfig,
+    ReplicationConfig,
+    RotationConfig,
+    RotationFunctionConfig,
+    RotationScheduleConfig,
+    SecretConfig,
 )
-KMS_KEY_ARN_RE = re.compile(
-    r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):key/[A-Za-z0-9-]+$"
-)
-KMS_KEY_REF_RE = re.compile(
-    r"^(alias/[A-Za-z0-9/_-]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}"
-    r"|arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_-]+)$"
-)
-VPC_RE = re.compile(r"^vpc-[0-9a-f]{8,17}$")
-SUBNET_RE = re.compile(r"^subnet-[0-9a-f]{8,17}$")
-SG_RE = re.compile(r"^sg-[0-9a-f]{8,17}$")
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,62}$")
-SECRET_NAME_RE = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
-DB_USER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-PARAM_PATH_RE = re.compile(r"^/([A-Za-z0-9_.-]+/)*$")
-WINDOW_RE = re.compile(r"^(\d{1,2})h$")
-CRON_RE = re.compile(r"^cron\((?P<body>[^()]+)\)$")
-EVENTS_RATE_RE = re.compile(r"^rate\((?P<n>\d+) (?P<unit>minute|minutes|hour|hours|day|days)\)$")
-LOG_RETENTION_DAYS = (
-    1,
-    3,
-    5,
-    7,
-    14,
-    30,
-    60,
-    90,
-    120,
-    150,
-    180,
-    365,
-    400,
-    545,
-    731,
-    1096,
-    1827,
-    2192,
-    2557,
-    2922,
-    3288,
-    3653,
-)
-ENGINES = {"postgres": 5432, "mysql": 3306, "mariadb": 3306}
-
-DEFAULT_KEY_GROUP = "default"
-
-
-class ConfigError(ValueError):
-    """The configuration file is invalid; ``errors`` lists every problem as ``path: message``."""
-
-    def __init__(self, source: str, errors: list[str]) -> None:
-        self.source = source
-        self.errors = errors
-        lines = "\n".join(f"  - {e}" for e in errors)
-        super().__init__(f"invalid configuration {source} ({len(errors)} problem(s)):\n{lines}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Typed model
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RotationScheduleConfig:
-    """When Secrets Manager rotates: a rate expression, or a cron expression with a window."""
-
-    expression: str  # "rate(30 days)", "rate(8 hours)" or "cron(0 4 ? * SUN *)"
-    window: str | None = None  # rotation window ("Duration"), e.g. "3h"
-
-
-@dataclass(frozen=True)
-class PasswordPolicyConfig:
-    length: int = 32
-    exclude_characters: str | None = None  # the function's per-engine default
-    exclude_numbers: bool = False
-    exclude_punctuation: bool = False
-    exclude_uppercase: bool = False
-    exclude_lowercase: bool = False
-    require_each_included_type: bool = True
-
-
-@dataclass(frozen=True)
-class DatabaseAccessConfig:
-    """A database security group that the stack opens to the rotation function on ``port``."""
-
-    security_group_id: str
-    port: int
-
-
-@dataclass(frozen=True)
-class NetworkConfig:
-    vpc_id: str
-    subnet_ids: tuple[str, ...]
-    availability_zones: tuple[str, ...]
-    security_group_ids: tuple[str, ...] = ()  # extra groups besides the function's own
-    create_secrets_manager_endpoint: bool = False
-    database_access: tuple[DatabaseAccessConfig, ...] = ()
-
-
-@dataclass(frozen=True)
-class KeyGroupConfig:
-    """A KMS key for a group of secrets: created by the stack (rotation on) or an existing key ARN."""
-
-    name: str
-    existing_key_arn: str | None = None
-    description: str | None = None
-
-
-@dataclass(frozen=True)
-class ReplicaRegionConfig:
-    region: str
-    kms_key: str | None = None  # key id / ARN / alias in that region; None = aws/secretsmanager
-
-
-@dataclass(frozen=True)
-class NewDatabaseSecretConfig:
-    """What the stack needs to create a database secret with a generated password."""
-
-    secret_name: str
-    engine: str
-    host: str
-    port: int
-    username: str
-    dbname: str | None = None
-    description: str | None = None
-    replica_regions: tuple[ReplicaRegionConfig, ...] = ()
-
-
-@dataclass(frozen=True)
-class SecretConfig:
-    """One rotated secret: an existing one (``arn``) or one the stack creates (``create``)."""
-
-    name: str  # construct id / reference name inside the config
-    strategy: Literal["single", "alternating"]
-    schedule: RotationScheduleConfig
-    arn: str | None = None
-    create: NewDatabaseSecretConfig | None = None
-    # Key group name (for created secrets, and existing ones encrypted by one of our keys), a KMS key
-    # ARN (existing secrets under another customer-managed key) or None (existing secret under the
-    # AWS managed key aws/secretsmanager: no KMS grant is needed).
-    kms_key: str | None = None
-    master_secret: str | None = None  # name of another entry in rotation.secrets
-    master_secret_arn: str | None = None  # an existing master secret outside this config
-    master_kms_key: str | None = None  # key group or key ARN of master_secret_arn
-    rotate_immediately_on_update: bool = False
-
-
-@dataclass(frozen=True)
-class RotationFunctionConfig:
-    memory_mb: int = 256
-    timeout_seconds: int = 90
-    log_retention_days: int = 90
-    ca_bundle: Path | None = None  # resolved, absolute
-    password_policy: PasswordPolicyConfig = field(default_factory=PasswordPolicyConfig)
-    reserved_concurrency: int | None = None
-
-
-@dataclass(frozen=True)
-class RotationConfig:
-    network: NetworkConfig | None  # None: function outside any VPC (explicit "network": {"vpc": false})
-    function: RotationFunctionConfig
-    key_groups: tuple[KeyGroupConfig, ...]
-    secrets: tuple[SecretConfig, ...]
-
-    def secret(self, name: str) -> SecretConfig:
-        return next(s for s in self.secrets if s.name == name)
-
-    def key_group(self, name: str) -> KeyGroupConfig:
-        return next(k for k in self.key_groups if k.name == name)
-
-
-@dataclass(frozen=True)
-class ReplicationConfig:
-    source_region: str
-    target_regions: tuple[str, ...]
-    include_paths: tuple[str, ...] = ("/",)
-    exclude_paths: tuple[str, ...] = ()
-    target_kms_keys: dict[str, str] = field(default_factory=dict)  # region -> key id / alias / ARN
-    source_kms_keys: tuple[str, ...] = ()  # key ARNs of source SecureStrings; () = any key via SSM
-    reconcile_schedule: str = "rate(6 hours)"
-    event_source: Literal["cloudtrail", "parameter-store"] = "cloudtrail"
-    create_trail: bool = True
-    delete_unmanaged_replicas: bool = False
-    copy_ec2_image_parameters: bool = False
-    memory_mb: int = 256
-    timeout_seconds: int = 120
-    reconcile_timeout_seconds: int = 900
-    log_retention_days: int = 90
-
-
-@dataclass(frozen=True)
-class AlertsConfig:
-    email: str | None = None
-
-
-@dataclass(frozen=True)
-class DeploymentConfig:
-    source: str
-    stage: str
-    account: str
-    region: str
-    alerts: AlertsConfig
-    tags: dict[str, str]
-    rotation: RotationConfig | None
-    replication: ReplicationConfig | None
-
-
-# ---------------------------------------------------------------------------------------------
-# Reader: walks the raw JSON, records errors with their paths, flags unknown keys
-# ---------------------------------------------------------------------------------------------
-
-_MISSING = object()
-
-
-class _Reader:
-    def __init__(self) -> None:
-        self.errors: list[str] = []
-        self._path: list[str] = []
-
-    def where(self, key: str | int | None = None) -> str:
-        parts = list(self._path)
-        if key is not None:
-            parts.append(f"[{key}]" if isinstance(key, int) else str(key))
-        out = ""
-        for p in parts:
-            out += p if p.startswith("[") or not out else f".{p}"
-        return out or "<root>"
-
-    def error(self, key: str | int | None, message: str) -> None:
-        self.errors.append(f"{self.where(key)}: {message}")
-
-    @contextmanager
-    def at(self, key: str | int) -> Iterator[None]:
-        self._path.append(f"[{key}]" if isinstance(key, int) else key)
-        try:
-            yield
-        finally:
-            self._path.pop()
-
-    def obj(self, raw: Any, allowed: set[str], key: str | int | None = None) -> dict[str, Any] | None:
-        if not isinstance(raw, dict):
-            self.error(key, f"expected an object, got {type(raw).__name__}")
-            return None
-        for k in sorted(set(raw) - allowed):
-            hint = ", ".join(sorted(allowed))
-            self.error(None if key is None else key, f"unknown key {k!r} (allowed: {hint})")
-        return raw
-
-    def get(
-        self,
-        raw: dict[str, Any],
-        key: str,
-        kind: type | tuple[type, ...],
-        default: Any = _MISSING,
-        check: Callable[[Any], str | None] | None = None,
-    ) -> Any:
-        if key not in raw:
-            if default is _MISSING:
-                self.error(key, "required")
-                return None
-            return default
-        value = raw[key]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if isinstance(value, bool) and bool not in kinds:
-            self.error(key, f"expected {_kind_name(kinds)}, got a boolean")
-            return None
-        if not isinstance(value, kinds):
-            self.error(key, f"expected {_kind_name(kinds)}, got {type(value).__name__}")
-            return None
-        if check is not None:
-            problem = check(value)
-            if problem:
-                self.error(key, problem)
-                return None
-        return value
-
-    def str_list(
-        self, raw: dict[str, Any], key: str, check: Callable[[str], str | None], default: Any = _MISSING
-    ) -> tuple[str, ...] | None:
-        value = self.get(raw, key, list, default)
-        if value is None or value is default:
-            return value if value is None else tuple(value)
-        out = []
-        with self.at(key):
-            for i, item in enumerate(value):
-                if not isinstance(item, str):
-                    self.error(i, f"expected a string, got {type(item).__name__}")
-                    continue
-                problem = check(item)
-                if problem:
-                    self.error(i, problem)
-                    continue
-                out.append(item)
-        if len(set(out)) != len(out):
-            self.error(key, "contains duplicates")
-        return tuple(out)
-
-
-def _kind_name(kinds: tuple[type, ...]) -> str:
-    names = {str: "a string", int: "an integer", bool: "a boolean", list: "a list", dict: "an object"}
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
-
-
-def _regex(pattern: re.Pattern[str], what: str) -> Callable[[str], str | None]:
-    def check(value: str) -> str | None:
-        return None if pattern.match(value) else f"{value!r} is not {what}"
-
-    return check
-
-
-def _region(value: str) -> str | None:
-    return None if REGION_RE.match(value) else f"{value!r} is not an AWS region (like eu-west-1)"
-
-
-def _one_of(*choices: str) -> Callable[[str], str | None]:
-    def check(value: str) -> str | None:
-        return None if value in choices else f"{value!r} is not one of {', '.join(choices)}"
-
-    return check
-
-
-def _int_range(lo: int, hi: int) -> Callable[[int], str | None]:
-    def check(value: int) -> str | None:
-        return None if lo <= value <= hi else f"{value} is out of range ({lo}..{hi})"
-
-    return check
-
-
-def _param_path(value: str) -> str | None:
-    if value == "/":
-        return None
-    candidate = value if value.endswith("/") else value + "/"
-    if not PARAM_PATH_RE.match(candidate):
-        return f"{value!r} is not a parameter path (like /app/ or /)"
-    return None
-
-
-def normalize_path(path: str) -> str:
-    """Parameter paths are stored with a trailing slash: '/', '/app/', '/app/db/'."""
-    return path if path.endswith("/") else path + "/"
-
-
-# ---------------------------------------------------------------------------------------------
-# Schedules
-# ---------------------------------------------------------------------------------------------
-
-
-def _rotation_schedule(r: _Reader, raw: Any) -> RotationScheduleConfig | None:
-    obj = r.obj(raw, {"rateDays", "rateHours", "cron", "window"}, "schedule")
-    if obj is None:
-        return None
-    with r.at("schedule"):
-        given = [k for k in ("rateDays", "rateHours", "cron") if k in obj]
-        if len(given) != 1:
-            r.error(None, "give exactly one of rateDays, rateHours, cron")
-            return None
-        expression: str | None = None
-        max_window = 24
-        if "rateDays" in obj:
-            n = r.get(obj, "rateDays", int, check=_int_range(1, 1000))
-            if n is not None:
-                expression = f"rate({n} {'day' if n == 1 else 'days'})"
-        elif "rateHours" in obj:
-            n = r.get(obj, "rateHours", int, check=_int_range(4, 23))
-            if n is not None:
-                expression = f"rate({n} hours)"
-                max_window = n - 1
+from infra.topology import replicates_both_ways
+
+__all__ = [
+    "AlertsConfig",
+    "ConfigError",
+    "DatabaseAccessConfig",
+    "DeploymentConfig",
+    "ExistingEndpointConfig",
+    "KeyGroupConfig",
+    "NetworkConfig",
+    "NewDatabaseSecretConfig",
+    "PasswordPolicyConfig",
+    "ReplicaRegionConfig",
+    "ReplicationConfig",
+    "RotationConfig",
+    "RotationFunctionConfig",
+    "RotationScheduleConfig",
+    "SecretConfig",
+    "cron_hours",
+    "load_config",
+    "min_cron_gap",
+    "normalize_path",
+    "parse_config",
+]
+
+
+# -- field errors: pydantic's, in this project's words ----------------------------------------------
+
+_KINDS = {
+    "int": "an integer",
+    "str": "a string",
+    "bool": "a boolean",
+    "list": "a list",
+    "tuple": "a list",
+    "dict": "an object",
+    "model": "an object",
+}
+_TYPE_ERRORS = {
+    "int_type": "int",
+    "int_from_float": "int",
+    "string_type": "str",
+    "bool_type": "bool",
+    "list_type": "list",
+    "tuple_type": "tuple",
+    "dict_type": "dict",
+    "model_type": "model",
+    "model_attributes_type": "model",
+}
+_JSON_TYPES = {
+    bool: "bool",
+    int: "int",
+    float: "float",
+    str: "str",
+    list: "list",
+    dict: "dict",
+    type(None): "NoneType",
+}
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part not in schema.BRANCH_TAGS:
+            out += f".{part}" if out else str(part)
+    return out or "<root>"
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys of the section at ``loc`` (for 'unknown key' errors)."""
+    kinds: list[Any] = [schema.Deployment]
+    for part in loc:
+        if part in schema.BRANCH_TAGS:
+            continue
+        following: list[Any] = []
+        for kind in (c for k in kinds for c in _flatten(k)):
+            origin, args = get_origin(kind), get_args(kind)
+            if isinstance(part, int) and origin in (tuple, list):
+                following.append(args[0])
+            elif isinstance(part, str) and origin is dict:
+                following.append(args[1])
+            elif isinstance(part, str) and isinstance(kind, type) and issubclass(kind, BaseModel):
+                following += [f.annotation for n, f in kind.model_fields.items() if (f.alias or n) == part]
+        kinds = following
+    for kind in (c for k in kinds for c in _flatten(k)):
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            return sorted(f.alias or n for n, f in kind.model_fields.items())
+    return []
+
+
+def _flatten(kind: Any) -> list[Any]:
+    """``Annotated``, ``Optional`` and unions, resolved to their member types."""
+    if get_origin(kind) is Annotated:
+        return _flatten(get_args(kind)[0])
+    if get_origin(kind) in (Union, UnionType):
+        return [c for a in get_args(kind) for c in _flatten(a)]
+    return [kind]
+
+
+def _field_errors(exc: ValidationError) -> list[str]:
+    out: list[str] = []
+    for e in exc.errors(include_url=False):
+        loc, kind = tuple(e["loc"]), e["type"]
+        if kind == "extra_forbidden":
+            allowed = ", ".join(_allowed_keys(loc[:-1]))
+            out.append(f"{_path(loc[:-1])}: unknown key {loc[-1]!r} (allowed: {allowed})")
+        elif kind == "missing":
+            out.append(f"{_path(loc)}: required")
+        elif kind in _TYPE_ERRORS:
+            given = _JSON_TYPES.get(type(e["input"]), type(e["input"]).__name__)
+            got = "a boolean" if given == "bool" else given
+            out.append(f"{_path(loc)}: expected {_KINDS[_TYPE_ERRORS[kind]]}, got {got}")
         else:
-            expression = r.get(obj, "cron", str, check=_secrets_manager_cron)
-        window = r.get(obj, "window", str, None)
-        if window is not None:
-            m = WINDOW_RE.match(window)
-            if not m:
-                r.error("window", f"{window!r} is not a window like '3h'")
-                window = None
-            elif not 1 <= int(m.group(1)) <= max_window:
-                r.error("window", f"{window!r} is out of range (1h..{max_window}h)")
-                window = None
-        if expression is None:
-            return None
-        return RotationScheduleConfig(expression=expression, window=window)
-
-
-def _secrets_manager_cron(value: str) -> str | None:
-    m = CRON_RE.match(value)
-    if not m:
-        return f"{value!r} is not a cron expression like 'cron(0 4 ? * SUN *)'"
-    fields = m.group("body").split()
-    if len(fields) != 6:
-        return f"{value!r} needs 6 fields (minutes hours day-of-month month day-of-week year)"
-    if fields[2] != "?" and fields[4] != "?":
-        return f"{value!r}: one of day-of-month and day-of-week must be '?'"
-    if "/" in fields[0] or "," in fields[0] or "-" in fields[0]:
-        # Secrets Manager rotates at most once every four hours: no minute steps or lists.
-        return f"{value!r}: rotation can run at most every 4 hours; use a single minute value"
-    hours = fields[1]
-    step = re.match(r"^(\*|\d+)/(\d+)$", hours)
-    if hours == "*" or (step and int(step.group(2)) < 4):
-        return f"{value!r} is out of range: rotation can run at most every 4 hours"
-    return None
-
-
-def _events_schedule(value: str) -> str | None:
-    m = EVENTS_RATE_RE.match(value)
-    if m:
-        n = int(m.group("n"))
-        unit = m.group("unit")
-        minutes = n * {"m": 1, "h": 60, "d": 1440}[unit[0]]
-        if (n == 1) != (not unit.endswith("s")):
-            return f"{value!r}: use '1 {unit.rstrip('s')}' / 'N {unit.rstrip('s')}s'"
-        if not 5 <= minutes <= 30 * 1440:
-            return f"{value!r} is out of range (rate(5 minutes)..rate(30 days))"
-        return None
-    m = CRON_RE.match(value)
-    if m and len(m.group("body").split()) == 6:
-        return None
-    return f"{value!r} is not an EventBridge schedule (rate(1 hour), cron(0 * * * ? *))"
-
-
-# ---------------------------------------------------------------------------------------------
-# Sections
-# ---------------------------------------------------------------------------------------------
-
-
-def _network(r: _Reader, raw: Any, region: str | None) -> NetworkConfig | Literal[False] | None:
-    allowed = {
-        "vpc",
-        "vpcId",
-        "subnetIds",
-        "availabilityZones",
-        "securityGroupIds",
-        "createSecretsManagerEndpoint",
-        "databaseAccess",
-    }
-    obj = r.obj(raw, allowed, "network")
-    if obj is None:
-        return None
-    with r.at("network"):
-        if obj.get("vpc") is False:
-            extra = set(obj) - {"vpc"}
-            if extra:
-                r.error(None, f"'vpc': false (no VPC) cannot be combined with {sorted(extra)}")
-            return False
-        if "vpc" in obj:
-            r.error("vpc", "only 'vpc': false is accepted (to run the function outside any VPC)")
-        vpc_id = r.get(obj, "vpcId", str, check=_regex(VPC_RE, "a VPC id (vpc-...)"))
-        subnets = r.str_list(obj, "subnetIds", _regex(SUBNET_RE, "a subnet id (subnet-...)"))
-        if subnets is not None and not subnets:
-            r.error("subnetIds", "give at least one subnet (two or more in different AZs recommended)")
-        azs = r.str_list(obj, "availabilityZones", _az_check(region), ())
-        if subnets and azs and len(azs) != len(subnets):
-            r.error("availabilityZones", "give one availability zone per subnet id, in the same order")
-        sgs = r.str_list(obj, "securityGroupIds", _regex(SG_RE, "a security group id (sg-...)"), ())
-        endpoint = r.get(obj, "createSecretsManagerEndpoint", bool, False)
-        access: list[DatabaseAccessConfig] = []
-        raw_access = r.get(obj, "databaseAccess", list, [])
-        with r.at("databaseAccess"):
-            for i, item in enumerate(raw_access or []):
-                a = r.obj(item, {"securityGroupId", "port"}, i)
-                if a is None:
-                    continue
-                with r.at(i):
-                    sg = r.get(a, "securityGroupId", str, check=_regex(SG_RE, "a security group id (sg-...)"))
-                    port = r.get(a, "port", int, check=_int_range(1, 65535))
-                if sg and port:
-                    access.append(DatabaseAccessConfig(security_group_id=sg, port=port))
-        if vpc_id is None or not subnets:
-            return None
-        return NetworkConfig(
-            vpc_id=vpc_id,
-            subnet_ids=subnets,
-            availability_zones=azs or (),
-            security_group_ids=sgs or (),
-            create_secrets_manager_endpoint=bool(endpoint),
-            database_access=tuple(access),
-        )
-
-
-def _az_check(region: str | None) -> Callable[[str], str | None]:
-    def check(value: str) -> str | None:
-        if not re.match(r"^[a-z0-9-]+[a-z]$", value) or (region and not value.startswith(region)):
-            return f"{value!r} is not an availability zone of {region}"
-        return None
-
-    return check
-
-
-def _password_policy(r: _Reader, raw: Any) -> PasswordPolicyConfig | None:
-    keys = {
-        "length": "length",
-        "excludeCharacters": "exclude_characters",
-        "excludeNumbers": "exclude_numbers",
-        "excludePunctuation": "exclude_punctuation",
-        "excludeUppercase": "exclude_uppercase",
-        "excludeLowercase": "exclude_lowercase",
-        "requireEachIncludedType": "require_each_included_type",
-    }
-    obj = r.obj(raw, set(keys), "passwordPolicy")
-    if obj is None:
-        return None
-    defaults = PasswordPolicyConfig()
-    values: dict[str, Any] = {}
-    with r.at("passwordPolicy"):
-        for key, attr in keys.items():
-            default = getattr(defaults, attr)
-            if key == "length":
-                v = r.get(obj, key, int, default, _int_range(16, 4096))
-            elif key == "excludeCharacters":
-                v = r.get(obj, key, str, default)
-            else:
-                v = r.get(obj, key, type(default), default)
-            values[attr] = default if v is None else v
-    excluded = [values[a] for a in ("exclude_numbers", "exclude_punctuation", "exclude_uppercase")]
-    if all(excluded) and values["exclude_lowercase"]:
-        r.error("passwordPolicy", "excludes every character type")
-    return PasswordPolicyConfig(**values)
-
-
-def _function(r: _Reader, raw: Any, base_dir: Path) -> RotationFunctionConfig | None:
-    allowed = {
-        "memoryMb",
-        "timeoutSeconds",
-        "logRetentionDays",
-        "caBundle",
-        "passwordPolicy",
-        "reservedConcurrency",
-    }
-    obj = r.obj(raw, allowed, "function")
-    if obj is None:
-        return None
-    d = RotationFunctionConfig()
-    with r.at("function"):
-        memory = r.get(obj, "memoryMb", int, d.memory_mb, _int_range(128, 10240))
-        # Worst case per invocation: ~3 database logins x 5 s connect timeout + Secrets Manager calls.
-        timeout = r.get(obj, "timeoutSeconds", int, d.timeout_seconds, _int_range(30, 900))
-        retention = r.get(obj, "logRetentionDays", int, d.log_retention_days, _log_retention)
-        ca = r.get(obj, "caBundle", str, None)
-        ca_path: Path | None = None
-        if ca is not None:
-            ca_path = (base_dir / ca).resolve()
-            if not ca_path.is_file():
-                r.error("caBundle", f"file not found: {ca_path}")
-                ca_path = None
-        policy = _password_policy(r, obj["passwordPolicy"]) if "passwordPolicy" in obj else d.password_policy
-        reserved = r.get(obj, "reservedConcurrency", int, None, _int_range(1, 1000))
-    return RotationFunctionConfig(
-        memory_mb=memory or d.memory_mb,
-        timeout_seconds=timeout or d.timeout_seconds,
-        log_retention_days=retention or d.log_retention_days,
-        ca_bundle=ca_path,
-        password_policy=policy or d.password_policy,
-        reserved_concurrency=reserved,
-    )
-
-
-def _log_retention(value: int) -> str | None:
-    if value in LOG_RETENTION_DAYS:
-        return None
-    return f"{value} is not a CloudWatch Logs retention period ({', '.join(map(str, LOG_RETENTION_DAYS))})"
-
-
-def _key_groups(r: _Reader, raw: Any, account: str | None, region: str | None) -> list[KeyGroupConfig]:
-    out: list[KeyGroupConfig] = []
-    if not isinstance(raw, dict):
-        r.error("kmsKeys", "expected an object (group name -> {existingKeyArn?, description?})")
-        return out
-    with r.at("kmsKeys"):
-        for name, spec in raw.items():
-            if not NAME_RE.match(name):
-                r.error(name, "key group names are letters, digits and '-', starting with a letter")
-                continue
-            obj = r.obj(spec, {"existingKeyArn", "description"}, name)
-            if obj is None:
-                continue
-            with r.at(name):
-                arn = r.get(obj, "existingKeyArn", str, None, _kms_arn_check(account, region))
-                desc = r.get(obj, "description", str, None)
-            out.append(KeyGroupConfig(name=name, existing_key_arn=arn, description=desc))
+            out.append(f"{_path(loc)}: {e['msg']}")
     return out
 
 
-def _kms_arn_check(account: str | None, region: str | None) -> Callable[[str], str | None]:
-    def check(value: str) -> str | None:
-        m = KMS_KEY_ARN_RE.match(value)
-        if not m:
-            return f"{value!r} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)"
-        if region and m.group("region") != region:
-            return f"{value!r} is in {m.group('region')}, not in the stack's region {region}"
-        return None
-
-    return check
+# -- rules across fields ----------------------------------------------------------------------------
 
 
-def _replica_regions(r: _Reader, raw: Any, region: str | None) -> tuple[ReplicaRegionConfig, ...]:
-    out: list[ReplicaRegionConfig] = []
-    if not isinstance(raw, list):
-        r.error("replicaRegions", "expected a list")
-        return ()
-    with r.at("replicaRegions"):
-        for i, item in enumerate(raw):
-            if isinstance(item, str):
-                item = {"region": item}
-            obj = r.obj(item, {"region", "kmsKey"}, i)
-            if obj is None:
-                continue
-            with r.at(i):
-                reg = r.get(obj, "region", str, check=_region)
-                key = r.get(obj, "kmsKey", str, None, _regex(KMS_KEY_REF_RE, "a KMS key id, alias or ARN"))
-                if reg and reg == region:
-                    r.error("region", f"{reg} is the secret's own region")
-                    reg = None
-            if reg:
-                out.append(ReplicaRegionConfig(region=reg, kms_key=key))
-    if len({x.region for x in out}) != len(out):
-        r.error("replicaRegions", "contains duplicate regions")
-    return tuple(out)
+class _Errors:
+    """Collects ``path: message`` with the path built from nested ``at`` blocks."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+        self._path: list[str | int] = []
+
+    @contextmanager
+    def at(self, *keys: str | int) -> Iterator[None]:
+        self._path.extend(keys)
+        try:
+            yield
+        finally:
+            del self._path[len(self._path) - len(keys) :]
+
+    def add(self, key: str | int | None, message: str) -> None:
+        loc = (*self._path, key) if key is not None else tuple(self._path)
+        self.items.append(f"{_path(loc)}: {message}")
+
+    def check(self, key: str | int | None, value: Any, check: Any) -> None:
+        if value is not None:
+            problem = check(value)
+            if problem:
+                self.add(key, problem)
 
 
-def _new_secret(r: _Reader, raw: Any, region: str | None) -> NewDatabaseSecretConfig | None:
-    allowed = {"secretName", "engine", "host", "port", "username", "dbname", "description", "replicaRegions"}
-    obj = r.obj(raw, allowed, "create")
-    if obj is None:
-        return None
-    with r.at("create"):
-        name = r.get(obj, "secretName", str, check=_regex(SECRET_NAME_RE, "a secret name"))
-        engine = r.get(
-            obj, "engine", str, check=lambda v: None if v in ENGINES else f"one of {sorted(ENGINES)}"
+def _check_network(err: _Errors, net: schema.Network, region: str) -> None:
+    given = sorted(k for k in net.model_fields_set if k != "vpc")
+    if net.vpc is False:
+        if given:
+            aliases = sorted(schema.Network.model_fields[k].alias or k for k in given)
+            err.add(None, f"'vpc': false (no VPC) cannot be combined with {aliases}")
+        return
+    if net.vpc is not None:
+        err.add("vpc", "only 'vpc': false is accepted (to run the function outside any VPC)")
+    if net.vpc_id is None:
+        err.add("vpcId", "required")
+    if net.subnet_ids is None:
+        err.add("subnetIds", "required")
+    elif not net.subnet_ids:
+        err.add("subnetIds", "give at least one subnet (two or more in different AZs recommended)")
+    elif net.availability_zones is None:
+        # Without the real zones CDK would invent placeholder ones, and an interface endpoint given
+        # two subnets of the same real zone fails at deploy.
+        err.add(
+            "availabilityZones",
+            "required: the availability zone of each subnet id, in the same order (without them "
+            "placeholder zones are used, and an endpoint given two subnets of one zone fails at deploy)",
         )
-        host = r.get(obj, "host", str, check=lambda v: None if v.strip() else "empty")
-        port = r.get(obj, "port", int, ENGINES.get(engine or "", 5432), _int_range(1, 65535))
-        user = r.get(obj, "username", str, check=_regex(DB_USER_RE, "a database user name"))
-        dbname = r.get(obj, "dbname", str, None)
-        desc = r.get(obj, "description", str, None)
-        replicas = _replica_regions(r, obj["replicaRegions"], region) if "replicaRegions" in obj else ()
-    if None in (name, engine, host, port, user):
-        return None
-    return NewDatabaseSecretConfig(
-        secret_name=name,
-        engine=engine,
-        host=host,
-        port=port,
-        username=user,
-        dbname=dbname,
-        description=desc,
-        replica_regions=replicas,
-    )
-
-
-def _secret(r: _Reader, raw: Any, i: int, account: str | None, region: str | None) -> SecretConfig | None:
-    allowed = {
-        "name",
-        "arn",
-        "create",
-        "strategy",
-        "schedule",
-        "kmsKey",
-        "masterSecret",
-        "masterSecretArn",
-        "masterKmsKey",
-        "rotateImmediatelyOnUpdate",
-    }
-    obj = r.obj(raw, allowed, i)
-    if obj is None:
-        return None
-    with r.at(i):
-        name = r.get(obj, "name", str, check=_regex(NAME_RE, "a name (letters, digits, '-')"))
-        arn = r.get(obj, "arn", str, None, _secret_arn_check(account, region))
-        create = _new_secret(r, obj["create"], region) if "create" in obj else None
-        if ("arn" in obj) == ("create" in obj):
-            r.error(
-                None, "give exactly one of 'arn' (an existing secret) or 'create' (a new database secret)"
+    elif len(net.availability_zones) != len(net.subnet_ids):
+        err.add("availabilityZones", "give one availability zone per subnet id, in the same order")
+    for i, az in enumerate(net.availability_zones or ()):
+        if not az.startswith(region):
+            with err.at("availabilityZones"):
+                err.add(i, f"{az!r} is not an availability zone of {region}")
+    for key, create, existing, service in (
+        (
+            "SecretsManager",
+            net.create_secrets_manager_endpoint,
+            net.existing_secrets_manager_endpoint,
+            "secretsmanager",
+        ),
+        ("Rds", net.create_rds_endpoint, net.existing_rds_endpoint, "rds"),
+    ):
+        if create and existing is not None:
+            err.add(
+                f"existing{key}Endpoint",
+                f"give either create{key}Endpoint or existing{key}Endpoint, not both",
             )
-        strategy = r.get(obj, "strategy", str, "single", _one_of("single", "alternating"))
-        schedule = _rotation_schedule(r, obj["schedule"]) if "schedule" in obj else None
-        if "schedule" not in obj:
-            r.error("schedule", "required (rateDays, rateHours, or cron with an optional window)")
-        kms_key = r.get(obj, "kmsKey", str, None)
-        master = r.get(obj, "masterSecret", str, None)
-        master_arn = r.get(obj, "masterSecretArn", str, None, _secret_arn_check(account, region))
-        master_key = r.get(obj, "masterKmsKey", str, None)
-        immediate = r.get(obj, "rotateImmediatelyOnUpdate", bool, False)
-        if strategy == "alternating" and not (master or master_arn):
-            r.error("strategy", "alternating needs 'masterSecret' (an entry name) or 'masterSecretArn'")
-        if strategy == "single" and (master or master_arn):
-            r.error("masterSecret", "only the alternating strategy uses a master secret")
-        if master and master_arn:
-            r.error("masterSecretArn", "give either masterSecret or masterSecretArn, not both")
-        if master_key and not master_arn:
-            r.error("masterKmsKey", "only used with masterSecretArn")
-    if name is None or schedule is None or strategy is None:
-        return None
-    return SecretConfig(
-        name=name,
-        strategy=strategy,
-        schedule=schedule,
-        arn=arn,
-        create=create,
-        kms_key=kms_key,
-        master_secret=master,
-        master_secret_arn=master_arn,
-        master_kms_key=master_key,
-        rotate_immediately_on_update=bool(immediate),
-    )
+        if existing is not None:
+            with err.at(f"existing{key}Endpoint"):
+                err.check("dnsName", existing.dns_name, vpce_dns_check(service))
 
 
-def _secret_arn_check(account: str | None, region: str | None) -> Callable[[str], str | None]:
-    def check(value: str) -> str | None:
-        m = SECRET_ARN_RE.match(value)
-        if not m:
-            return (
-                f"{value!r} is not a complete secret ARN (arn:aws:secretsmanager:<region>:<account>:"
-                "secret:<name>-<6 characters>); the suffix is needed for exact IAM policies"
+def _check_schedule(err: _Errors, s: schema.Schedule) -> None:
+    if s.window is None:
+        return
+    hours = int(WINDOW_RE.match(s.window).group(1))  # type: ignore[union-attr]
+    max_window = s.rate_hours - 1 if s.rate_hours is not None else 24
+    if not 1 <= hours <= max_window:
+        err.add("window", f"{s.window!r} is out of range (1h..{max_window}h)")
+        return
+    if s.cron is not None:
+        # A window must not extend into the next rotation window or the next UTC day
+        # (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotationRulesType.html).
+        fields = s.cron[len("cron(") : -1].split()
+        selected = cron_hours(fields[1]) or [0]
+        minute = int(fields[0])
+        gap = min_cron_gap(selected)
+        if hours > gap:
+            err.add("window", f"'{hours}h' is longer than the {gap} h between two rotations of this schedule")
+        elif selected[-1] * 60 + minute + hours * 60 > 24 * 60:
+            err.add(
+                "window", f"'{hours}h' from {selected[-1]:02d}:{minute:02d} UTC extends into the next UTC day"
             )
-        if region and m.group("region") != region:
-            return f"{value!r} is in {m.group('region')}; the rotation function runs in {region}"
-        if account and m.group("account") != account:
-            return f"{value!r} belongs to account {m.group('account')}, not {account}"
-        return None
-
-    return check
 
 
-def _rotation(
-    r: _Reader, raw: Any, base_dir: Path, account: str | None, region: str | None
-) -> RotationConfig | None:
-    obj = r.obj(raw, {"network", "function", "kmsKeys", "secrets"}, "rotation")
-    if obj is None:
-        return None
-    with r.at("rotation"):
-        network = _network(r, obj["network"], region) if "network" in obj else None
-        function = _function(r, obj["function"], base_dir) if "function" in obj else RotationFunctionConfig()
-        groups = _key_groups(r, obj.get("kmsKeys", {}), account, region)
-        if not any(g.name == DEFAULT_KEY_GROUP for g in groups):
-            groups.insert(
-                0, KeyGroupConfig(name=DEFAULT_KEY_GROUP, description="Secrets rotated by this stack")
-            )
-        raw_secrets = r.get(obj, "secrets", list)
-        secrets: list[SecretConfig] = []
-        with r.at("secrets"):
-            for i, item in enumerate(raw_secrets or []):
-                s = _secret(r, item, i, account, region)
-                if s is not None:
-                    secrets.append(s)
-        if raw_secrets is not None and not raw_secrets:
-            r.error("secrets", "give at least one secret to rotate")
-        if raw_secrets and "network" not in obj:
-            r.error(
+def _check_rotation(err: _Errors, rot: schema.Rotation, cfg: schema.Deployment, base_dir: Path) -> None:
+    account, region = cfg.account, cfg.region
+    with err.at("rotation"):
+        if rot.network is not None:
+            with err.at("network"):
+                _check_network(err, rot.network, region)
+        elif rot.secrets:
+            err.add(
                 "network",
                 "missing: the database secrets need the rotation function's network placement "
                 '(vpcId, subnetIds, securityGroupIds), or {"vpc": false} for databases reachable '
                 "without a VPC",
             )
-        _cross_check_secrets(r, secrets, {g.name for g in groups}, region)
-    if function is None:
+        if rot.function.ca_bundle is not None and not (base_dir / rot.function.ca_bundle).resolve().is_file():
+            with err.at("function"):
+                err.add("caBundle", f"file not found: {(base_dir / rot.function.ca_bundle).resolve()}")
+        pp = rot.function.password_policy
+        if pp.exclude_numbers and pp.exclude_punctuation and pp.exclude_uppercase and pp.exclude_lowercase:
+            with err.at("function"):
+                err.add("passwordPolicy", "excludes every character type")
+        with err.at("kmsKeys"):
+            for name, group in rot.kms_keys.items():
+                if not schema.NAME_RE.match(name):
+                    err.add(name, "key group names are letters, digits and '-', starting with a letter")
+                with err.at(name):
+                    err.check("existingKeyArn", group.existing_key_arn, kms_arn_check(account, region))
+        if not rot.secrets:
+            err.add("secrets", "give at least one secret to rotate")
+        groups = {DEFAULT_KEY_GROUP, *rot.kms_keys}
+        by_name = {s.name: s for s in rot.secrets}
+        names = [s.name for s in rot.secrets]
+        with err.at("secrets"):
+            for i, s in enumerate(rot.secrets):
+                if names.count(s.name) > 1:
+                    err.add(i, f"duplicate name {s.name!r}")
+                with err.at(i):
+                    _check_secret(err, s, by_name, groups, account, region)
+            created = [s.create.secret_name for s in rot.secrets if s.create]
+            for dup in sorted({n for n in created if created.count(n) > 1}):
+                err.add(None, f"two entries create the secret {dup!r}")
+
+
+def _check_secret(
+    err: _Errors,
+    s: schema.SecretEntry,
+    by_name: dict[str, schema.SecretEntry],
+    groups: set[str],
+    account: str,
+    region: str,
+) -> None:
+    if (s.arn is None) == (s.create is None):
+        err.add(None, "give exactly one of 'arn' (an existing secret) or 'create' (a new database secret)")
+    err.check("arn", s.arn, secret_arn_check(account, region))
+    err.check("masterSecretArn", s.master_secret_arn, secret_arn_check(account, region))
+    if s.schedule is None:
+        err.add("schedule", "required (rateDays, rateHours, or cron with an optional window)")
+    else:
+        with err.at("schedule"):
+            _check_schedule(err, s.schedule)
+    if s.create is not None:
+        with err.at("create", "replicaRegions"):
+            seen: list[str] = []
+            for i, replica in enumerate(s.create.replica_regions):
+                name = replica if isinstance(replica, str) else replica.region
+                if name == region:
+                    with err.at(i):
+                        err.add("region", f"{name} is the secret's own region")
+                seen.append(name)
+            if len(set(seen)) != len(seen):
+                err.add(None, "contains duplicate regions")
+    master, master_arn = s.master_secret, s.master_secret_arn
+    if s.strategy == "alternating" and not (master or master_arn):
+        err.add("strategy", "alternating needs 'masterSecret' (an entry name) or 'masterSecretArn'")
+    if s.strategy == "single" and (master or master_arn):
+        err.add("masterSecret", "only the alternating strategy uses a master secret")
+    if master and master_arn:
+        err.add("masterSecretArn", "give either masterSecret or masterSecretArn, not both")
+    if s.master_kms_key and not master_arn:
+        err.add("masterKmsKey", "only used with masterSecretArn")
+    for key, ref in (("kmsKey", s.kms_key), ("masterKmsKey", s.master_kms_key)):
+        if ref is not None and ref not in groups and kms_arn_check(None, region)(ref) is not None:
+            err.add(
+                key,
+                f"{ref!r} is neither a key group in rotation.kmsKeys ({', '.join(sorted(groups))}) nor a KMS "
+                f"key ARN in {region}",
+            )
+    if s.create is not None and s.kms_key is not None and s.kms_key not in groups:
+        err.add("kmsKey", "secrets the stack creates are encrypted with a key group of rotation.kmsKeys")
+    if master is not None:
+        if master not in by_name:
+            err.add("masterSecret", f"{master!r} is not the name of an entry in rotation.secrets")
+        elif master == s.name:
+            err.add("masterSecret", "a secret cannot be its own master")
+        elif by_name[master].strategy != "single":
+            err.add("masterSecret", f"{master!r} must itself use the single strategy")
+
+
+def _check_replication(err: _Errors, rep: schema.Replication, cfg: schema.Deployment) -> None:
+    source = rep.source_region or cfg.region
+    if not rep.target_regions:
+        err.add("targetRegions", "give at least one target region")
+    if source in rep.target_regions:
+        err.add("targetRegions", f"{source} is the source region")
+    include = [normalize_path(p) for p in rep.include_paths]
+    for p in (normalize_path(x) for x in rep.exclude_paths):
+        if not any(p.startswith(i) for i in include):
+            err.add("excludePaths", f"{p!r} is not under any included path")
+    if len(include) > 1 and "/" in include:
+        err.add("includePaths", "'/' already includes every path")
+    with err.at("targetKmsKeys"):
+        for reg, key in rep.target_kms_keys.items():
+            if reg not in rep.target_regions:
+                err.add(reg, "not one of targetRegions")
+            elif not schema.KMS_KEY_REF_RE.match(key):
+                err.add(reg, f"{key!r} is not a KMS key id, alias or ARN")
+            elif key.startswith("arn:") and f":kms:{reg}:" not in key:
+                err.add(reg, f"{key!r} is not a key in {reg}")
+    with err.at("sourceKmsKeys"):
+        for i, key in enumerate(rep.source_kms_keys):
+            err.check(i, key, kms_arn_check(cfg.account, source))
+    if rep.create_trail and rep.event_source == "parameter-store":
+        err.add("createTrail", "the trail is only needed for eventSource 'cloudtrail'")
+
+
+def _check_two_way(err: _Errors, reps: list[schema.Replication], region: str) -> None:
+    def source(r: schema.Replication) -> str:
+        return r.source_region or region
+
+    paths = [[normalize_path(p) for p in r.include_paths] for r in reps]
+    for i, a in enumerate(reps):
+        if [source(r) for r in reps].count(source(a)) > 1:
+            err.add(i, f"another section also replicates from {source(a)} (one per source region)")
+        for j, b in enumerate(reps):
+            if i < j and (a.delete_unmanaged_replicas or b.delete_unmanaged_replicas):
+                if replicates_both_ways(
+                    source(a), a.target_regions, paths[i], source(b), b.target_regions, paths[j]
+                ):
+                    with err.at(i if a.delete_unmanaged_replicas else j):
+                        err.add(
+                            "deleteUnmanagedReplicas",
+                            f"sections {i} and {j} replicate the same paths both ways ({source(a)} <-> "
+                            f"{source(b)}); deleting unmanaged replicas would then delete originals (a "
+                            "deleted replica looks like a deleted source): set it to false",
+                        )
+
+
+def _check(cfg: schema.Deployment, base_dir: Path) -> list[str]:
+    err = _Errors()
+    if cfg.rotation is None and cfg.replication is None:
+        err.add(None, "nothing to deploy: give 'rotation', 'replication' or both")
+    if cfg.tags and not all(isinstance(v, str) for v in cfg.tags.values()):
+        err.add("tags", "tag keys and values are strings")
+    with err.at("alerts"):
+        err.check("topicArn", cfg.alerts.topic_arn, topic_arn_check(cfg.account))
+        if cfg.alerts.email and cfg.alerts.topic_arn:
+            err.add(
+                "topicArn",
+                "give either email (a subscription to the stack's own topic) or topicArn (an existing "
+                "topic), not both",
+            )
+    if cfg.rotation is not None:
+        _check_rotation(err, cfg.rotation, cfg, base_dir)
+    reps = _replication_sections(cfg)
+    if isinstance(cfg.replication, tuple):
+        with err.at("replication"):
+            if not reps:
+                err.add(None, "give at least one replication section")
+            for i, rep in enumerate(reps):
+                with err.at(i):
+                    _check_replication(err, rep, cfg)
+            _check_two_way(err, reps, cfg.region)
+    elif cfg.replication is not None:
+        with err.at("replication"):
+            _check_replication(err, cfg.replication, cfg)
+    if cfg.alerts.topic_arn and SNS_TOPIC_ARN_RE.match(cfg.alerts.topic_arn):
+        topic_region = SNS_TOPIC_ARN_RE.match(cfg.alerts.topic_arn).group("region")  # type: ignore[union-attr]
+        regions = ([cfg.region] if cfg.rotation else []) + [r.source_region or cfg.region for r in reps]
+        for other in sorted({x for x in regions if x != topic_region}):
+            err.add(
+                "alerts.topicArn",
+                f"the topic is in {topic_region} but a stack deploys to {other}: alarms publish only to a "
+                "topic of their own region (use one configuration file per region)",
+            )
+    return err.items
+
+
+def _replication_sections(cfg: schema.Deployment) -> list[schema.Replication]:
+    if cfg.replication is None:
+        return []
+    return list(cfg.replication) if isinstance(cfg.replication, tuple) else [cfg.replication]
+
+
+# -- the typed configuration the stacks read --------------------------------------------------------
+
+
+def _network_config(net: schema.Network | None) -> NetworkConfig | None:
+    if net is None or net.vpc is False:
         return None
-    return RotationConfig(
-        network=network or None,
-        function=function,
-        key_groups=tuple(groups),
-        secrets=tuple(secrets),
+
+    def existing(e: schema.ExistingEndpoint | None) -> ExistingEndpointConfig | None:
+        return None if e is None else ExistingEndpointConfig(e.dns_name, e.security_group_id)
+
+    return NetworkConfig(
+        vpc_id=net.vpc_id or "",
+        subnet_ids=tuple(net.subnet_ids or ()),
+        availability_zones=tuple(net.availability_zones or ()),
+        security_group_ids=tuple(net.security_group_ids),
+        create_secrets_manager_endpoint=net.create_secrets_manager_endpoint,
+        database_access=tuple(DatabaseAccessConfig(a.security_group_id, a.port) for a in net.database_access),
+        existing_secrets_manager_endpoint=existing(net.existing_secrets_manager_endpoint),
+        create_rds_endpoint=net.create_rds_endpoint,
+        existing_rds_endpoint=existing(net.existing_rds_endpoint),
     )
 
 
-def _cross_check_secrets(
-    r: _Reader, secrets: list[SecretConfig], groups: set[str], region: str | None
-) -> None:
-    names = [s.name for s in secrets]
-    by_name = {s.name: s for s in secrets}
-    with r.at("secrets"):
-        for i, s in enumerate(secrets):
-            if names.count(s.name) > 1:
-                r.error(i, f"duplicate name {s.name!r}")
-            with r.at(i):
-                for key, ref in (("kmsKey", s.kms_key), ("masterKmsKey", s.master_kms_key)):
-                    if (
-                        ref is not None
-                        and ref not in groups
-                        and _kms_arn_check(None, region)(ref) is not None
-                    ):
-                        r.error(
-                            key,
-                            f"{ref!r} is neither a key group in rotation.kmsKeys "
-                            f"({', '.join(sorted(groups))}) nor a KMS key ARN in {region}",
-                        )
-                if s.create is not None and s.kms_key is not None and s.kms_key not in groups:
-                    r.error(
-                        "kmsKey",
-                        "secrets the stack creates are encrypted with a key group of rotation.kmsKeys",
-                    )
-                if s.master_secret is not None:
-                    if s.master_secret not in by_name:
-                        r.error(
-                            "masterSecret",
-                            f"{s.master_secret!r} is not the name of an entry in rotation.secrets",
-                        )
-                    elif s.master_secret == s.name:
-                        r.error("masterSecret", "a secret cannot be its own master")
-                    elif by_name[s.master_secret].strategy != "single":
-                        r.error("masterSecret", f"{s.master_secret!r} must itself use the single strategy")
-        created = [s.create.secret_name for s in secrets if s.create]
-        for dup in sorted({n for n in created if created.count(n) > 1}):
-            r.error(None, f"two entries create the secret {dup!r}")
+def _secret_config(s: schema.SecretEntry) -> SecretConfig:
+    assert s.schedule is not None
+    create = None
+    if s.create is not None:
+        c = s.create
+        create = NewDatabaseSecretConfig(
+            secret_name=c.secret_name,
+            engine=c.engine,
+            host=c.host,
+            port=c.port if c.port is not None else ENGINES[c.engine],
+            username=c.username,
+            dbname=c.dbname,
+            description=c.description,
+            replica_regions=tuple(
+                ReplicaRegionConfig(region=r)
+                if isinstance(r, str)
+                else ReplicaRegionConfig(r.region, r.kms_key)
+                for r in c.replica_regions
+            ),
+        )
+    return SecretConfig(
+        name=s.name,
+        strategy=s.strategy,
+        schedule=RotationScheduleConfig(s.schedule.expression, s.schedule.window),
+        arn=s.arn,
+        create=create,
+        kms_key=s.kms_key,
+        master_secret=s.master_secret,
+        master_secret_arn=s.master_secret_arn,
+        master_kms_key=s.master_kms_key,
+        rotate_immediately_on_update=s.rotate_immediately_on_update,
+    )
 
 
-def _replication(r: _Reader, raw: Any, account: str | None, region: str | None) -> ReplicationConfig | None:
-    allowed = {
-        "sourceRegion",
-        "targetRegions",
-        "includePaths",
-        "excludePaths",
-        "targetKmsKeys",
-        "sourceKmsKeys",
-        "reconcileSchedule",
-        "eventSource",
-        "createTrail",
-        "deleteUnmanagedReplicas",
-        "copyEc2ImageParameters",
-        "memoryMb",
-        "timeoutSeconds",
-        "reconcileTimeoutSeconds",
-        "logRetentionDays",
-    }
-    obj = r.obj(raw, allowed, "replication")
-    if obj is None:
-        return None
-    d = ReplicationConfig(source_region="", target_regions=())
-    with r.at("replication"):
-        source = r.get(obj, "sourceRegion", str, region, _region)
-        targets = r.str_list(obj, "targetRegions", _region)
-        if targets is not None and not targets:
-            r.error("targetRegions", "give at least one target region")
-        if targets and source in targets:
-            r.error("targetRegions", f"{source} is the source region")
-        include = r.str_list(obj, "includePaths", _param_path, ("/",))
-        exclude = r.str_list(obj, "excludePaths", _param_path, ())
-        inc = tuple(normalize_path(p) for p in include or ())
-        exc = tuple(normalize_path(p) for p in exclude or ())
-        for p in exc:
-            if not any(p.startswith(i) for i in inc):
-                r.error("excludePaths", f"{p!r} is not under any included path")
-        if len(inc) > 1 and "/" in inc:
-            r.error("includePaths", "'/' already includes every path")
-        keys: dict[str, str] = {}
-        raw_keys = r.get(obj, "targetKmsKeys", dict, {})
-        with r.at("targetKmsKeys"):
-            for reg, key in (raw_keys or {}).items():
-                if targets is not None and reg not in targets:
-                    r.error(reg, "not one of targetRegions")
-                elif not isinstance(key, str) or not KMS_KEY_REF_RE.match(key):
-                    r.error(reg, f"{key!r} is not a KMS key id, alias or ARN")
-                elif key.startswith("arn:") and f":kms:{reg}:" not in key:
-                    r.error(reg, f"{key!r} is not a key in {reg}")
-                else:
-                    keys[reg] = key
-        src_keys = r.str_list(obj, "sourceKmsKeys", _kms_arn_check(account, source), ())
-        schedule = r.get(obj, "reconcileSchedule", str, d.reconcile_schedule, _events_schedule)
-        event_source = r.get(
-            obj, "eventSource", str, d.event_source, _one_of("cloudtrail", "parameter-store")
-        )
-        trail = r.get(obj, "createTrail", bool, event_source == "cloudtrail")
-        if trail and event_source == "parameter-store":
-            r.error("createTrail", "the trail is only needed for eventSource 'cloudtrail'")
-        delete = r.get(obj, "deleteUnmanagedReplicas", bool, False)
-        ec2 = r.get(obj, "copyEc2ImageParameters", bool, False)
-        memory = r.get(obj, "memoryMb", int, d.memory_mb, _int_range(128, 10240))
-        timeout = r.get(obj, "timeoutSeconds", int, d.timeout_seconds, _int_range(10, 900))
-        rtimeout = r.get(
-            obj, "reconcileTimeoutSeconds", int, d.reconcile_timeout_seconds, _int_range(60, 900)
-        )
-        retention = r.get(obj, "logRetentionDays", int, d.log_retention_days, _log_retention)
-    if source is None or not targets:
-        return None
+def _rotation_config(rot: schema.Rotation, base_dir: Path) -> RotationConfig:
+    f = rot.function
+    groups = [KeyGroupConfig(name, g.existing_key_arn, g.description) for name, g in rot.kms_keys.items()]
+    if DEFAULT_KEY_GROUP not in rot.kms_keys:
+        groups.insert(0, KeyGroupConfig(name=DEFAULT_KEY_GROUP, description="Secrets rotated by this stack"))
+    return RotationConfig(
+        network=_network_config(rot.network),
+        function=RotationFunctionConfig(
+            memory_mb=f.memory_mb,
+            timeout_seconds=f.timeout_seconds,
+            log_retention_days=f.log_retention_days,
+            ca_bundle=(base_dir / f.ca_bundle).resolve() if f.ca_bundle else None,
+            password_policy=PasswordPolicyConfig(**f.password_policy.model_dump()),
+            reserved_concurrency=f.reserved_concurrency,
+            lock_timeout_seconds=f.db_lock_timeout_seconds,
+        ),
+        key_groups=tuple(groups),
+        secrets=tuple(_secret_config(s) for s in rot.secrets),
+        scheduled_rotation_check=rot.scheduled_rotation_check,
+    )
+
+
+def _replication_config(rep: schema.Replication, region: str) -> ReplicationConfig:
     return ReplicationConfig(
-        source_region=source,
-        target_regions=targets,
-        include_paths=inc or ("/",),
-        exclude_paths=exc,
-        target_kms_keys=keys,
-        source_kms_keys=src_keys or (),
-        reconcile_schedule=schedule or d.reconcile_schedule,
-        event_source=event_source or d.event_source,
-        create_trail=bool(trail),
-        delete_unmanaged_replicas=bool(delete),
-        copy_ec2_image_parameters=bool(ec2),
-        memory_mb=memory or d.memory_mb,
-        timeout_seconds=timeout or d.timeout_seconds,
-        reconcile_timeout_seconds=rtimeout or d.reconcile_timeout_seconds,
-        log_retention_days=retention or d.log_retention_days,
+        source_region=rep.source_region or region,
+        target_regions=tuple(rep.target_regions),
+        include_paths=tuple(normalize_path(p) for p in rep.include_paths),
+        exclude_paths=tuple(normalize_path(p) for p in rep.exclude_paths),
+        target_kms_keys=dict(rep.target_kms_keys),
+        source_kms_keys=tuple(rep.source_kms_keys),
+        # Native Parameter Store events carry no tag changes: those wait for reconcile.
+        reconcile_schedule=rep.reconcile_schedule or DEFAULT_RECONCILE_SCHEDULE[rep.event_source],
+        event_source=rep.event_source,  # type: ignore[arg-type]
+        create_trail=rep.create_trail,
+        delete_unmanaged_replicas=rep.delete_unmanaged_replicas,
+        copy_ec2_image_parameters=rep.copy_ec2_image_parameters,
+        memory_mb=rep.memory_mb,
+        timeout_seconds=rep.timeout_seconds,
+        reconcile_timeout_seconds=rep.reconcile_timeout_seconds,
+        log_retention_days=rep.log_retention_days,
+        reserved_concurrency=rep.reserved_concurrency,
     )
 
 
 def parse_config(raw: Any, source: str = "<config>", base_dir: Path | None = None) -> DeploymentConfig:
     """Validate a decoded JSON document; raise ``ConfigError`` listing every problem."""
-    r = _Reader()
     base = base_dir or Path.cwd()
-    allowed = {
-        "$schema",
-        "description",
-        "stage",
-        "account",
-        "region",
-        "alerts",
-        "tags",
-        "rotation",
-        "replication",
-    }
-    obj = r.obj(raw, allowed)
-    if obj is None:
-        raise ConfigError(source, r.errors)
-    stage = r.get(obj, "stage", str, check=_regex(NAME_RE, "a stage name (letters, digits, '-')"))
-    account = r.get(obj, "account", str, check=_regex(ACCOUNT_RE, "a 12-digit account id"))
-    region = r.get(obj, "region", str, check=_region)
-    alerts = AlertsConfig()
-    if "alerts" in obj:
-        a = r.obj(obj["alerts"], {"email"}, "alerts")
-        if a is not None:
-            with r.at("alerts"):
-                alerts = AlertsConfig(
-                    email=r.get(a, "email", str, None, _regex(EMAIL_RE, "an email address"))
-                )
-    tags = r.get(obj, "tags", dict, {})
-    if tags and not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
-        r.error("tags", "tag keys and values are strings")
-    rotation = _rotation(r, obj["rotation"], base, account, region) if "rotation" in obj else None
-    replication = _replication(r, obj["replication"], account, region) if "replication" in obj else None
-    if "rotation" not in obj and "replication" not in obj:
-        r.error(None, "nothing to deploy: give 'rotation', 'replication' or both")
-    if r.errors:
-        raise ConfigError(source, r.errors)
+    try:
+        # JSON mode: strict types as JSON has them (lists for tuples, no "30" for 30).
+        cfg = schema.Deployment.model_validate_json(json.dumps(raw))
+    except ValidationError as exc:
+        raise ConfigError(source, _field_errors(exc)) from None
+    errors = _check(cfg, base)
+    if errors:
+        raise ConfigError(source, errors)
+    reps = [_replication_config(r, cfg.region) for r in _replication_sections(cfg)]
     return DeploymentConfig(
         source=source,
-        stage=stage,
-        account=account,
-        region=region,
-        alerts=alerts,
-        tags=dict(tags or {}),
-        rotation=rotation,
-        replication=replication,
+        stage=cfg.stage,
+        account=cfg.account,
+        region=cfg.region,
+        alerts=AlertsConfig(email=cfg.alerts.email, topic_arn=cfg.alerts.topic_arn),
+        tags=dict(cfg.tags),
+        rotation=_rotation_config(cfg.rotation, base) if cfg.rotation is not None else None,
+        replication=reps[0] if reps else None,
+        replications=tuple(reps),
     )
 
 

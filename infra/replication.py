@@ -6,21 +6,25 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from enum import Enum
+from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+import jsii
+from aws_cdk import Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_cloudtrail as cloudtrail
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
-from constructs import Construct
+from constructs import Construct, IValidation
 
 from infra.bundling import replication_code
-from infra.nag import acknowledge, nag_resource
+from infra.nag import ENV_KMS, LOG_GROUP_KMS, NO_VPC, acknowledge, checkov_skip, nag_resource
+from infra.topology import replicates_both_ways
 from rotation_handlers.replication.events import CHANGE_OPERATIONS, CLOUDTRAIL_EVENT_NAMES
 
 REPLICATION_RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -67,18 +71,37 @@ def parameter_arns(stack: Stack, region: str, path: str) -> list[str]:
     return [f"{arn}{trimmed}", f"{arn}{trimmed}/*"]
 
 
-def cloudtrail_event_pattern(own_role_session_prefix: str) -> events.EventPattern:
-    """Successful SSM write calls recorded by CloudTrail, except the replicator's own calls."""
-    return events.EventPattern(
-        source=["aws.ssm"],
-        detail_type=["AWS API Call via CloudTrail"],
-        detail={
-            "eventSource": ["ssm.amazonaws.com"],
-            "eventName": list(REPLICATED_EVENT_NAMES),
-            "errorCode": [{"exists": False}],
-            "userIdentity": {"arn": [{"anything-but": {"prefix": own_role_session_prefix}}]},
-        },
-    )
+def name_matchers(include_paths: Sequence[str]) -> list[dict[str, str]]:
+    """EventBridge matchers for a parameter name under the included paths ('/app/'), in each form a
+    caller may give it: '/app/x', 'app/x' (no leading slash) or the parameter's ARN."""
+    out: list[dict[str, str]] = []
+    for path in include_paths:
+        out += [
+            {"prefix": path},
+            {"prefix": path[1:]},
+            {"wildcard": f"arn:*:ssm:*:*:parameter{path}*"},
+        ]
+    return out
+
+
+def cloudtrail_event_pattern(include_paths: Sequence[str] = ("/",)) -> events.EventPattern:
+    """Successful SSM write calls recorded by CloudTrail for parameters under the included paths.
+
+    No filter on the caller: EventBridge's ``anything-but`` never matches an event that lacks the
+    field (only ``{"exists": false}`` does), so filtering ``userIdentity.arn`` would drop calls made
+    by principals without one. The handler ignores the replicator's own calls itself.
+    """
+    detail: dict[str, Any] = {
+        "eventSource": ["ssm.amazonaws.com"],
+        "eventName": list(REPLICATED_EVENT_NAMES),
+        "errorCode": [{"exists": False}],
+    }
+    if "/" not in include_paths:
+        names = name_matchers(include_paths)
+        # The name is in requestParameters.name (Put, Delete, (Un)Label), .names (DeleteParameters)
+        # or .resourceId (Add/RemoveTagsToResource): exactly one of them is present.
+        detail["$or"] = [{"requestParameters": {key: names}} for key in ("name", "names", "resourceId")]
+    return events.EventPattern(source=["aws.ssm"], detail_type=["AWS API Call via CloudTrail"], detail=detail)
 
 
 def parameter_store_event_pattern(include_paths: Sequence[str]) -> events.EventPattern:
@@ -114,18 +137,21 @@ class ParameterReplicator(Construct):
         source_kms_keys: Sequence[str] = (),
         reconcile_schedule: events.Schedule | None = None,
         event_source: EventSource = EventSource.CLOUDTRAIL,
-        create_trail: bool = True,
+        create_trail: bool = False,
         delete_unmanaged_replicas: bool = False,
         copy_ec2_image_parameters: bool = False,
         memory_size: int = 256,
         timeout: Duration | None = None,
         reconcile_timeout: Duration | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
+        reserved_concurrent_executions: int = 5,
         code: lambda_.Code | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         source_region = stack.region
+        if reserved_concurrent_executions < 1:
+            raise ValueError("reserved_concurrent_executions must be at least 1")
         if not target_regions:
             raise ValueError("target_regions is empty")
         if source_region in target_regions:
@@ -139,6 +165,8 @@ class ParameterReplicator(Construct):
         self.target_regions = list(target_regions)
         self.include_paths = include
         self.event_source = event_source
+        self.delete_unmanaged_replicas = delete_unmanaged_replicas
+        self.node.add_validation(_NoTwoWayDeletes(self))
 
         self.role = iam.Role(
             self,
@@ -205,6 +233,9 @@ class ParameterReplicator(Construct):
             log_group=self.log_group,
             retry_attempts=2,
             max_event_age=Duration.hours(6),
+            # Bounded fan-out: a bulk import queues (async invocations wait up to max_event_age)
+            # instead of running hundreds of copies that throttle the target regions.
+            reserved_concurrent_executions=reserved_concurrent_executions,
             **common,
         )
         self.reconcile_function = lambda_.Function(
@@ -215,15 +246,40 @@ class ParameterReplicator(Construct):
             timeout=reconcile_timeout or Duration.minutes(15),
             log_group=self.reconcile_log_group,
             retry_attempts=0,
+            reserved_concurrent_executions=1,  # runs never overlap
             **common,
         )
         for fn in (self.function, self.reconcile_function):
             fn.node.add_dependency(self.policy)
+            checkov_skip(
+                fn,
+                [
+                    NO_VPC,
+                    ENV_KMS,
+                    (
+                        "CKV_AWS_116",
+                        "Failed asynchronous invocations go to the dead-letter queue through the on-failure "
+                        "destination (and EventBridge's target dead-letter queue); checkov only recognises "
+                        "DeadLetterConfig.",
+                    ),
+                ],
+            )
+        for group in (self.log_group, self.reconcile_log_group):
+            checkov_skip(group, [LOG_GROUP_KMS])
+        checkov_skip(
+            self.dead_letter_queue,
+            [
+                (
+                    "CKV_AWS_27",
+                    "Encrypted with SQS-managed server-side encryption (SqsManagedSseEnabled); checkov only "
+                    "recognises a KMS key.",
+                )
+            ],
+        )
 
         if event_source is EventSource.CLOUDTRAIL:
-            own_sessions = f"arn:{stack.partition}:sts::{stack.account}:assumed-role/{self.role.role_name}/"
-            pattern = cloudtrail_event_pattern(own_sessions)
-            description = "Successful SSM parameter writes (CloudTrail), not the replicator's own calls"
+            pattern = cloudtrail_event_pattern(include)
+            description = "Successful SSM parameter writes (CloudTrail) under the replicated paths"
         else:
             pattern = parameter_store_event_pattern(include)
             description = "Parameter Store changes under the replicated paths"
@@ -240,7 +296,9 @@ class ParameterReplicator(Construct):
             self,
             "ReconcileSchedule",
             description="Periodic reconcile of the replicated parameters",
-            schedule=reconcile_schedule or events.Schedule.rate(Duration.hours(6)),
+            # Native Parameter Store events carry no tag changes: tag edits wait for reconcile.
+            schedule=reconcile_schedule
+            or events.Schedule.rate(Duration.hours(1 if event_source is EventSource.PARAMETER_STORE else 6)),
         )
         self.reconcile_rule.add_target(
             targets.LambdaFunction(
@@ -251,7 +309,7 @@ class ParameterReplicator(Construct):
             )
         )
 
-        self.trail: cloudtrail.Trail | None = None
+        self.trail: cloudtrail.CfnTrail | None = None
         if event_source is EventSource.CLOUDTRAIL and create_trail:
             self.trail = self._create_trail()
 
@@ -368,18 +426,72 @@ class ParameterReplicator(Construct):
 
     # -- trail ----------------------------------------------------------------------------------
 
-    def _create_trail(self) -> cloudtrail.Trail:
+    def _create_trail(self) -> cloudtrail.CfnTrail:
+        """A single-region trail of write management events (what EventBridge needs to see SSM
+        writes), logging into a KMS-encrypted bucket that only this trail may write to."""
+        stack = Stack.of(self)
+        trail_name = f"{stack.stack_name}-ssm-writes"
+        trail_arn = stack.format_arn(service="cloudtrail", resource="trail", resource_name=trail_name)
+        cloudtrail_principal = iam.ServicePrincipal("cloudtrail.amazonaws.com")
+        only_this_trail = {"aws:SourceArn": trail_arn}
+        key = kms.Key(
+            self,
+            "TrailKey",
+            description="Encrypts the SSM replication trail's log files",
+            enable_key_rotation=True,
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudTrailEncryptLogs",
+                principals=[cloudtrail_principal],
+                actions=["kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy "*" means this key
+                conditions={
+                    "StringEquals": only_this_trail,
+                    "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": trail_arn},
+                },
+            )
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudTrailDescribeKey",
+                principals=[cloudtrail_principal],
+                actions=["kms:DescribeKey"],
+                resources=["*"],
+                conditions={"StringEquals": only_this_trail},
+            )
+        )
         bucket = s3.Bucket(
             self,
             "TrailBucket",
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=key,
+            bucket_key_enabled=True,
             enforce_ssl=True,
             versioned=True,
             removal_policy=RemovalPolicy.RETAIN,
             lifecycle_rules=[
                 s3.LifecycleRule(expiration=Duration.days(90), noncurrent_version_expiration=Duration.days(1))
             ],
+        )
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudTrailAclCheck",
+                principals=[cloudtrail_principal],
+                actions=["s3:GetBucketAcl"],
+                resources=[bucket.bucket_arn],
+                conditions={"StringEquals": only_this_trail},
+            )
+        )
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudTrailWrite",
+                principals=[cloudtrail_principal],
+                actions=["s3:PutObject"],
+                resources=[bucket.arn_for_objects(f"AWSLogs/{stack.account}/*")],
+                conditions={"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", **only_this_trail}},
+            )
         )
         acknowledge(
             bucket,
@@ -392,16 +504,82 @@ class ParameterReplicator(Construct):
                 )
             ],
         )
-        # Write-only management events of this region: what EventBridge needs to see SSM writes.
-        return cloudtrail.Trail(
+        trail = cloudtrail.CfnTrail(
             self,
             "Trail",
-            bucket=bucket,
+            trail_name=trail_name,
+            s3_bucket_name=bucket.bucket_name,
+            is_logging=True,
             is_multi_region_trail=False,
             include_global_service_events=False,
-            management_events=cloudtrail.ReadWriteType.WRITE_ONLY,
-            enable_file_validation=True,
+            enable_log_file_validation=True,
+            kms_key_id=key.key_arn,
+            event_selectors=[
+                cloudtrail.CfnTrail.EventSelectorProperty(
+                    include_management_events=True, read_write_type="WriteOnly"
+                )
+            ],
         )
+        checkov_skip(
+            bucket,
+            [
+                (
+                    "CKV_AWS_18",
+                    "The bucket only receives this trail's log files (integrity-checked by log file "
+                    "validation); server access logs would need another bucket for no added audit value.",
+                )
+            ],
+        )
+        checkov_skip(
+            trail,
+            [
+                (
+                    "CKV_AWS_67",
+                    "Only the source region's SSM writes are needed; the account's own (organisation) trail "
+                    "is the one that covers every region, and a second multi-region copy would be paid for.",
+                )
+            ],
+        )
+        assert bucket.policy is not None
+        trail.node.add_dependency(bucket.policy)
+        trail.node.add_dependency(key)
+        return trail
+
+
+@jsii.implements(IValidation)
+class _NoTwoWayDeletes:
+    """Synthesis fails when two replicators of one app copy the same paths both ways and one of them
+    deletes unmanaged replicas: deleting a replica would then delete the other region's original."""
+
+    def __init__(self, replicator: ParameterReplicator) -> None:
+        self.replicator = replicator
+
+    def validate(self) -> list[str]:
+        me = self.replicator
+        region = Stack.of(me).region
+        if Token.is_unresolved(region):
+            return []
+        problems = []
+        for other in me.node.root.node.find_all():
+            if other is me or not isinstance(other, ParameterReplicator):
+                continue
+            other_region = Stack.of(other).region
+            if not (me.delete_unmanaged_replicas or other.delete_unmanaged_replicas):
+                continue
+            if replicates_both_ways(
+                region,
+                me.target_regions,
+                me.include_paths,
+                other_region,
+                other.target_regions,
+                other.include_paths,
+            ):
+                problems.append(
+                    f"{me.node.path} ({region}) and {other.node.path} ({other_region}) replicate the same "
+                    "paths both ways with delete_unmanaged_replicas: a deleted replica would delete the "
+                    "original in the other region; turn delete_unmanaged_replicas off"
+                )
+        return problems
 
 
 def _sid(region: str) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Duration, Stack
+from aws_cdk import ArnFormat, Duration, Fn, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -16,10 +16,23 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.bundling import ca_bundle_path_in_function, rotation_code
-from infra.nag import acknowledge, nag_resource
+from infra.grants import SecretKeyGrants
+from infra.nag import ENV_KMS, LOG_GROUP_KMS, acknowledge, checkov_skip, nag_resource
 
 ROTATION_RUNTIME = lambda_.Runtime.PYTHON_3_14
 ROTATION_HANDLER = "rotation_handlers.rotate.handler"
+
+# boto3 reads a service-specific endpoint from AWS_ENDPOINT_URL_<service id> ("Secrets Manager" ->
+# SECRETS_MANAGER): https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html
+SECRETS_MANAGER_ENDPOINT_ENV = "AWS_ENDPOINT_URL_SECRETS_MANAGER"
+RDS_ENDPOINT_ENV = "AWS_ENDPOINT_URL_RDS"
+LOCK_TIMEOUT_ENV = "DB_LOCK_TIMEOUT_SECONDS"
+
+# The alternating strategy checks through the RDS API that a secret's host is an endpoint of the
+# master's cluster or instance. Per the Service Authorization Reference
+# (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html) these
+# actions take only the cluster / db resource types: no condition narrows them further.
+RDS_DESCRIBE_ACTIONS = ("rds:DescribeDBClusters", "rds:DescribeDBInstances")
 
 # Secrets Manager calls of the rotation steps (createSecret, setSecret, testSecret, finishSecret).
 # GetRandomPassword is deliberately absent: the handler generates passwords locally with `secrets`.
@@ -57,8 +70,31 @@ class RotationSchedule:
         return RotationSchedule(expression, _window(window))
 
 
+def _endpoint_url(endpoint: ec2.InterfaceVpcEndpoint) -> str:
+    """``https://`` + the endpoint's regional DNS name (its first DNS entry is ``<zone id>:<name>``)."""
+    first = Fn.select(0, endpoint.vpc_endpoint_dns_entries)
+    return Fn.join("", ["https://", Fn.select(1, Fn.split(":", first))])
+
+
+def _pascal_service(short_name: str) -> str:
+    return {"secretsmanager": "SecretsManager", "rds": "Rds"}.get(short_name, short_name.capitalize())
+
+
 def _window(window: Duration | None) -> str | None:
     return None if window is None else f"{int(window.to_hours())}h"
+
+
+@dataclass(frozen=True)
+class ExistingEndpoint:
+    """An interface endpoint that already serves the VPC (e.g. a shared Secrets Manager endpoint).
+
+    ``dns_name``: the endpoint's own DNS name (``vpce-...vpce.amazonaws.com``) when its private DNS is
+    off; the function is pointed at it. None when private DNS is on (the public name resolves to it).
+    ``security_group_id``: the endpoint's security group; the stack admits the function on 443.
+    """
+
+    dns_name: str | None = None
+    security_group_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,12 +147,16 @@ class RotationFunction(Construct):
         vpc_subnets: ec2.SubnetSelection | None = None,
         security_groups: Sequence[ec2.ISecurityGroup] = (),
         create_secrets_manager_endpoint: bool = False,
+        existing_secrets_manager_endpoint: ExistingEndpoint | None = None,
+        create_rds_endpoint: bool = False,
+        existing_rds_endpoint: ExistingEndpoint | None = None,
         password_policy: PasswordPolicy | None = None,
         ca_bundle: Path | None = None,
         memory_size: int = 256,
         timeout: Duration | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
         reserved_concurrent_executions: int | None = None,
+        lock_timeout: Duration | None = None,
         code: lambda_.Code | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -127,8 +167,14 @@ class RotationFunction(Construct):
             raise ValueError("RotationFunction timeout must be at least 30 seconds")
         if vpc_subnets is not None and vpc is None:
             raise ValueError("vpc_subnets needs vpc")
-        if create_secrets_manager_endpoint and vpc is None:
-            raise ValueError("create_secrets_manager_endpoint needs vpc")
+        for name, create, existing in (
+            ("secrets_manager", create_secrets_manager_endpoint, existing_secrets_manager_endpoint),
+            ("rds", create_rds_endpoint, existing_rds_endpoint),
+        ):
+            if (create or existing is not None) and vpc is None:
+                raise ValueError(f"a {name} endpoint needs vpc")
+            if create and existing is not None:
+                raise ValueError(f"create_{name}_endpoint and existing_{name}_endpoint exclude each other")
 
         self.password_policy = password_policy or PasswordPolicy()
         self.log_group = logs.LogGroup(self, "LogGroup", retention=log_retention)
@@ -149,7 +195,6 @@ class RotationFunction(Construct):
         )
 
         self.security_group: ec2.ISecurityGroup | None = None
-        self.secrets_manager_endpoint: ec2.InterfaceVpcEndpoint | None = None
         function_sgs: list[ec2.ISecurityGroup] = []
         if vpc is not None:
             self.security_group = ec2.SecurityGroup(
@@ -216,31 +261,44 @@ class RotationFunction(Construct):
                     ),
                 ],
             )
-            if create_secrets_manager_endpoint:
-                endpoint_sg = ec2.SecurityGroup(
-                    self,
-                    "EndpointSecurityGroup",
-                    vpc=vpc,
-                    description="Secrets Manager endpoint for the rotation function",
-                    allow_all_outbound=False,
-                )
-                self.secrets_manager_endpoint = ec2.InterfaceVpcEndpoint(
-                    self,
-                    "SecretsManagerEndpoint",
-                    vpc=vpc,
-                    service=ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
-                    subnets=vpc_subnets,
-                    private_dns_enabled=True,
-                    open=False,
-                    security_groups=[endpoint_sg],
-                )
-                self.secrets_manager_endpoint.connections.allow_default_port_from(
-                    self.security_group, "HTTPS from the rotation function"
-                )
+
+        self.endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
+        endpoint_env: dict[str, str] = {}
+        if vpc is not None and self.security_group is not None:
+            for service, env_name, create, existing in (
+                (
+                    ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+                    SECRETS_MANAGER_ENDPOINT_ENV,
+                    create_secrets_manager_endpoint,
+                    existing_secrets_manager_endpoint,
+                ),
+                (
+                    ec2.InterfaceVpcEndpointAwsService.RDS,
+                    RDS_ENDPOINT_ENV,
+                    create_rds_endpoint,
+                    existing_rds_endpoint,
+                ),
+            ):
+                url = None
+                if create:
+                    endpoint = self._create_endpoint(vpc, vpc_subnets, service, self.security_group)
+                    self.endpoints[service.short_name] = endpoint
+                    url = _endpoint_url(endpoint)
+                elif existing is not None:
+                    url = self._use_existing_endpoint(service.short_name, existing, self.security_group)
+                if url is not None:
+                    endpoint_env[env_name] = url
+        self.secrets_manager_endpoint: ec2.InterfaceVpcEndpoint | None = self.endpoints.get("secretsmanager")
 
         environment = self.password_policy.environment()
         if ca_bundle is not None:
             environment["DB_CA_BUNDLE"] = ca_bundle_path_in_function()
+        if lock_timeout is not None:
+            seconds = lock_timeout.to_seconds()
+            if not 1 <= seconds <= 60 or seconds != int(seconds):
+                raise ValueError("lock_timeout must be a whole number of seconds, 1 to 60")
+            environment[LOCK_TIMEOUT_ENV] = str(int(seconds))
+        environment.update(endpoint_env)
 
         self.function = lambda_.Function(
             self,
@@ -263,6 +321,32 @@ class RotationFunction(Construct):
             reserved_concurrent_executions=reserved_concurrent_executions,
         )
         self.function.node.add_dependency(base)
+        skips = [
+            ENV_KMS,
+            (
+                "CKV_AWS_116",
+                "Secrets Manager invokes the rotation function synchronously and retries the step itself: "
+                "a dead-letter queue (asynchronous invocations only) never receives anything.",
+            ),
+        ]
+        if reserved_concurrent_executions is None:
+            skips.append(
+                (
+                    "CKV_AWS_115",
+                    "Secrets Manager runs one rotation per secret at a time; a reservation is optional "
+                    "(rotation.function.reservedConcurrency) and would take from the account's pool.",
+                )
+            )
+        if vpc is None:
+            skips.append(
+                (
+                    "CKV_AWS_117",
+                    'Configured outside any VPC on purpose ({"vpc": false}): the databases are reachable '
+                    "without one.",
+                )
+            )
+        checkov_skip(self.function, skips)
+        checkov_skip(self.log_group, [LOG_GROUP_KMS])
         # Secrets Manager invokes the function; only on behalf of this account.
         self.invoke_permission = lambda_.CfnPermission(
             self,
@@ -272,10 +356,83 @@ class RotationFunction(Construct):
             principal="secretsmanager.amazonaws.com",
             source_account=stack.account,
         )
-        self._kms_statements: dict[tuple[str, str], tuple[iam.PolicyStatement, list[str]]] = {}
+        self._key_grants = SecretKeyGrants(self, self.role)
         self._secret_statement: iam.PolicyStatement | None = None
         self._master_statement: iam.PolicyStatement | None = None
         self.schedules: list[secretsmanager.CfnRotationSchedule] = []
+        self._grant_rds_describe(stack)
+
+    def _grant_rds_describe(self, stack: Stack) -> None:
+        resources = [
+            stack.format_arn(
+                service="rds", resource=kind, resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+            )
+            for kind in ("cluster", "db")
+        ]
+        statement = iam.PolicyStatement(
+            sid="DescribeDatabases", actions=list(RDS_DESCRIBE_ACTIONS), resources=resources
+        )
+        policy = iam.Policy(self, "DescribeDatabasesPolicy", roles=[self.role], statements=[statement])
+        acknowledge(
+            policy,
+            [
+                (
+                    f"AwsSolutions-IAM5[Resource::{nag_resource(stack, arn)}]",
+                    "Read-only rds:Describe* of the account's clusters and instances in this region: the "
+                    "alternating strategy verifies that a secret's host is an endpoint of its master's "
+                    "cluster or instance, whose identifiers are only known from the secrets at run time.",
+                )
+                for arn in resources
+            ],
+        )
+
+    # -- endpoints ------------------------------------------------------------------------------
+
+    def _create_endpoint(
+        self,
+        vpc: ec2.IVpc,
+        vpc_subnets: ec2.SubnetSelection | None,
+        service: ec2.InterfaceVpcEndpointAwsService,
+        function_sg: ec2.ISecurityGroup,
+    ) -> ec2.InterfaceVpcEndpoint:
+        """An interface endpoint used by this function only: private DNS off, so the public service
+        name keeps resolving as before for every other workload of the VPC; the function is pointed
+        at the endpoint's own DNS name, and only the function's security group may connect."""
+        name = _pascal_service(service.short_name)
+        endpoint_sg = ec2.SecurityGroup(
+            self,
+            # The Secrets Manager endpoint's group keeps the id it always had (no replacement).
+            "EndpointSecurityGroup" if name == "SecretsManager" else f"{name}EndpointSecurityGroup",
+            vpc=vpc,
+            description=f"{service.short_name} endpoint of the rotation function",
+            allow_all_outbound=False,
+        )
+        sel = vpc_subnets or ec2.SubnetSelection()
+        endpoint = ec2.InterfaceVpcEndpoint(
+            self,
+            f"{name}Endpoint",
+            vpc=vpc,
+            service=service,
+            # An interface endpoint takes at most one subnet per availability zone.
+            subnets=ec2.SubnetSelection(subnets=sel.subnets, subnet_type=sel.subnet_type, one_per_az=True),
+            private_dns_enabled=False,
+            open=False,
+            security_groups=[endpoint_sg],
+        )
+        endpoint.connections.allow_default_port_from(function_sg, "HTTPS from the rotation function")
+        return endpoint
+
+    def _use_existing_endpoint(
+        self, short_name: str, existing: ExistingEndpoint, function_sg: ec2.ISecurityGroup
+    ) -> str | None:
+        if existing.security_group_id is not None:
+            sg = ec2.SecurityGroup.from_security_group_id(
+                self,
+                f"{_pascal_service(short_name)}ExistingEndpointSecurityGroup",
+                existing.security_group_id,
+            )
+            sg.connections.allow_from(function_sg, ec2.Port.tcp(443), "HTTPS from the rotation function")
+        return None if existing.dns_name is None else f"https://{existing.dns_name}"
 
     # -- network --------------------------------------------------------------------------------
 
@@ -304,7 +461,9 @@ class RotationFunction(Construct):
             self.role.add_to_principal_policy(self._secret_statement)
         self._secret_statement.add_resources(secret.secret_arn)
         if secret.encryption_key is not None:
-            self._grant_key(secret.encryption_key, secret.secret_arn, ("kms:Decrypt", "kms:GenerateDataKey"))
+            self._key_grants.grant(
+                secret.encryption_key, secret.secret_arn, ("kms:Decrypt", "kms:GenerateDataKey")
+            )
 
     def grant_read_master(self, secret: secretsmanager.ISecret) -> None:
         """Read a master secret (alternating-users strategy: the master user clones the app user)."""
@@ -315,27 +474,7 @@ class RotationFunction(Construct):
             self.role.add_to_principal_policy(self._master_statement)
         self._master_statement.add_resources(secret.secret_arn)
         if secret.encryption_key is not None:
-            self._grant_key(secret.encryption_key, secret.secret_arn, ("kms:Decrypt",))
-
-    def _grant_key(self, key: object, secret_arn: str, actions: tuple[str, ...]) -> None:
-        key_arn: str = key.key_arn  # type: ignore[attr-defined]
-        stack = Stack.of(self)
-        entry = self._kms_statements.get((key_arn, actions[-1]))
-        if entry is None:
-            statement = iam.PolicyStatement(actions=list(actions), resources=[key_arn])
-            self.role.add_to_principal_policy(statement)
-            entry = (statement, [])
-            self._kms_statements[(key_arn, actions[-1])] = entry
-        statement, arns = entry
-        if secret_arn not in arns:
-            arns.append(secret_arn)
-        statement.add_condition(
-            "StringEquals",
-            {
-                "kms:EncryptionContext:SecretARN": list(arns),
-                "kms:ViaService": f"secretsmanager.{stack.region}.amazonaws.com",
-            },
-        )
+            self._key_grants.grant(secret.encryption_key, secret.secret_arn, ("kms:Decrypt",))
 
     # -- secrets --------------------------------------------------------------------------------
 

@@ -9,7 +9,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 
-from aws_cdk import Annotations, App, CfnOutput, Duration, Environment, Stack, Tags, Validations
+from aws_cdk import (
+    Annotations,
+    App,
+    CfnOutput,
+    CustomResource,
+    Duration,
+    Environment,
+    RemovalPolicy,
+    Stack,
+    Tags,
+    Validations,
+)
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
@@ -21,14 +32,15 @@ from constructs import Construct
 from infra.alerts import OperationsAlerts
 from infra.config import (
     DeploymentConfig,
+    ExistingEndpointConfig,
     NetworkConfig,
     ReplicationConfig,
     RotationConfig,
     SecretConfig,
 )
 from infra.replication import EventSource, ParameterReplicator
-from infra.rotation import PasswordPolicy, RotationFunction, RotationSchedule
-from rotation_handlers.passwords import default_exclude_characters
+from infra.rotation import ExistingEndpoint, PasswordPolicy, RotationFunction, RotationSchedule
+from infra.secret_fields import SecretConnectionFields, password_only_generator
 
 _RETENTION = {
     1: "ONE_DAY",
@@ -70,6 +82,7 @@ class SecretsRotationStack(Stack):
         *,
         config: RotationConfig,
         alert_email: str | None = None,
+        alert_topic_arn: str | None = None,
         env: Environment | None = None,
         description: str | None = None,
     ) -> None:
@@ -77,15 +90,22 @@ class SecretsRotationStack(Stack):
         vpc, subnets, extra_sgs = self._network(config.network)
         fn_cfg = config.function
         pp = fn_cfg.password_policy
+        net = config.network
         self.rotation = RotationFunction(
             self,
             "Rotation",
             vpc=vpc,
             vpc_subnets=subnets,
             security_groups=extra_sgs,
-            create_secrets_manager_endpoint=bool(
-                config.network and config.network.create_secrets_manager_endpoint
+            create_secrets_manager_endpoint=bool(net and net.create_secrets_manager_endpoint),
+            existing_secrets_manager_endpoint=_existing(
+                net.existing_secrets_manager_endpoint if net else None
             ),
+            create_rds_endpoint=bool(net and net.create_rds_endpoint),
+            existing_rds_endpoint=_existing(net.existing_rds_endpoint if net else None),
+            lock_timeout=Duration.seconds(fn_cfg.lock_timeout_seconds)
+            if fn_cfg.lock_timeout_seconds
+            else None,
             password_policy=PasswordPolicy(**dataclasses.asdict(pp)),
             ca_bundle=fn_cfg.ca_bundle,
             memory_size=fn_cfg.memory_mb,
@@ -122,22 +142,31 @@ class SecretsRotationStack(Stack):
 
         # Secrets: masters first, so alternating secrets can reference them.
         self.secrets: dict[str, secretsmanager.ISecret] = {}
+        self.connection_fields: SecretConnectionFields | None = None
+        self._fields: dict[str, CustomResource] = {}
         ordered = sorted(config.secrets, key=lambda s: s.master_secret is not None)
         for secret_cfg in ordered:
-            self.secrets[secret_cfg.name] = self._secret(secret_cfg)
+            self.secrets[secret_cfg.name] = self._secret(secret_cfg, _retention(fn_cfg.log_retention_days))
         for secret_cfg in config.secrets:
             secret = self.secrets[secret_cfg.name]
             master = self._master(secret_cfg)
-            self.rotation.attach_secret(
+            schedule = self.rotation.attach_secret(
                 secret,
                 schedule=RotationSchedule(secret_cfg.schedule.expression, secret_cfg.schedule.window),
                 master_secret=master,
                 rotate_immediately_on_update=secret_cfg.rotate_immediately_on_update,
             )
+            # Rotation (and the test AWS makes when a schedule is set) needs the connection fields.
+            for name in (secret_cfg.name, secret_cfg.master_secret):
+                if name in self._fields:
+                    schedule.node.add_dependency(self._fields[name])
 
-        self.alerts = OperationsAlerts(self, "Alerts", email=alert_email)
+        self.alerts = OperationsAlerts(self, "Alerts", email=alert_email, existing_topic_arn=alert_topic_arn)
+        # Needs a trail in this region (see README); the errors alarm below does not.
         self.alerts.notify_rotation_failures()
         self.alerts.alarm_on_function_errors("RotationErrorsAlarm", self.rotation.function)
+        if config.scheduled_rotation_check:
+            self.alerts.check_scheduled_rotations()
 
         CfnOutput(self, "RotationFunctionArn", value=self.rotation.function.function_arn)
         CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn)
@@ -156,9 +185,7 @@ class SecretsRotationStack(Stack):
     ) -> tuple[ec2.IVpc | None, ec2.SubnetSelection | None, list[ec2.ISecurityGroup]]:
         if network is None:
             return None, None, []
-        azs = list(network.availability_zones) or [
-            f"{self.region}-az{i}" for i in range(len(network.subnet_ids))
-        ]
+        azs = list(network.availability_zones)  # required by the configuration: real zones only
         vpc = ec2.Vpc.from_vpc_attributes(
             self,
             "Vpc",
@@ -190,7 +217,7 @@ class SecretsRotationStack(Stack):
         existing = self.node.try_find_child(cid)
         return existing if existing is not None else kms.Key.from_key_arn(self, cid, ref)  # type: ignore[return-value]
 
-    def _secret(self, cfg: SecretConfig) -> secretsmanager.ISecret:
+    def _secret(self, cfg: SecretConfig, log_retention: logs.RetentionDays) -> secretsmanager.ISecret:
         cid = f"{_pascal(cfg.name)}Secret"
         if cfg.arn is not None:
             return secretsmanager.Secret.from_secret_attributes(
@@ -199,29 +226,14 @@ class SecretsRotationStack(Stack):
         assert cfg.create is not None
         c = cfg.create
         key = self._key(cfg.kms_key or "default")
-        template: dict[str, object] = {
-            "engine": c.engine,
-            "host": c.host,
-            "port": c.port,
-            "username": c.username,
-        }
-        if c.dbname:
-            template["dbname"] = c.dbname
-        master = self._master(cfg)
-        if master is not None:
-            template["masterarn"] = master.secret_arn
-        return secretsmanager.Secret(
+        secret = secretsmanager.Secret(
             self,
             cid,
             secret_name=c.secret_name,
             description=c.description or f"{c.engine} credentials of {c.username}@{c.host} (rotated)",
             encryption_key=key,
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                secret_string_template=self.to_json_string(template),
-                generate_string_key="password",
-                password_length=32,
-                exclude_characters=default_exclude_characters(c.engine),
-            ),
+            # Only the password is generated, with fixed settings: no deploy ever regenerates it.
+            generate_secret_string=password_only_generator(),
             replica_regions=[
                 secretsmanager.ReplicaRegion(
                     region=r.region,
@@ -235,6 +247,26 @@ class SecretsRotationStack(Stack):
             ]
             or None,
         )
+        # A created secret outlives its stack and its config entry: the database knows its password.
+        secret.apply_removal_policy(RemovalPolicy.RETAIN)
+        if self.connection_fields is None:
+            self.connection_fields = SecretConnectionFields(
+                self, "ConnectionFields", log_retention=log_retention
+            )
+        master = self._master(cfg)
+        self._fields[cfg.name] = self.connection_fields.add(
+            secret,
+            fields={
+                "engine": c.engine,
+                "host": c.host,
+                "port": c.port,
+                "dbname": c.dbname,
+                "masterarn": master.secret_arn if master is not None else None,
+            },
+            # The alternating strategy switches username to <user>_clone and back: set it once only.
+            seed_fields={"username": c.username},
+        )
+        return secret
 
     def _master(self, cfg: SecretConfig) -> secretsmanager.ISecret | None:
         if cfg.master_secret is not None:
@@ -263,6 +295,7 @@ class ParameterReplicationStack(Stack):
         *,
         config: ReplicationConfig,
         alert_email: str | None = None,
+        alert_topic_arn: str | None = None,
         env: Environment | None = None,
         description: str | None = None,
     ) -> None:
@@ -284,8 +317,9 @@ class ParameterReplicationStack(Stack):
             timeout=Duration.seconds(config.timeout_seconds),
             reconcile_timeout=Duration.seconds(config.reconcile_timeout_seconds),
             log_retention=_retention(config.log_retention_days),
+            reserved_concurrent_executions=config.reserved_concurrency,
         )
-        self.alerts = OperationsAlerts(self, "Alerts", email=alert_email)
+        self.alerts = OperationsAlerts(self, "Alerts", email=alert_email, existing_topic_arn=alert_topic_arn)
         self.alerts.alarm_on_function_errors("ReplicationErrorsAlarm", self.replicator.function)
         self.alerts.alarm_on_function_errors("ReconcileErrorsAlarm", self.replicator.reconcile_function)
         self.alerts.alarm_on_queue_depth("DeadLetterQueueAlarm", self.replicator.dead_letter_queue)
@@ -305,17 +339,25 @@ def _key_arn(stack: Stack, region: str, ref: str) -> str:
     return f"arn:{stack.partition}:kms:{region}:{stack.account}:{resource}"
 
 
+def _existing(cfg: ExistingEndpointConfig | None) -> ExistingEndpoint | None:
+    return None if cfg is None else ExistingEndpoint(cfg.dns_name, cfg.security_group_id)
+
+
 def stack_names(config: DeploymentConfig) -> tuple[str, str]:
+    """Names of the rotation stack and of the (first) replication stack."""
     rotation = f"SecretsRotation-{config.stage}"
     source = config.replication.source_region if config.replication else config.region
-    replication = f"ParameterReplication-{config.stage}-{source}"
-    return rotation, replication
+    return rotation, replication_stack_name(config.stage, source)
+
+
+def replication_stack_name(stage: str, source_region: str) -> str:
+    return f"ParameterReplication-{stage}-{source_region}"
 
 
 def add_stacks(app: App, config: DeploymentConfig, *, nag: bool = True) -> list[Stack]:
     """Add the stacks a configuration asks for to ``app`` (and the cdk-nag AwsSolutions checks)."""
     stacks: list[Stack] = []
-    rotation_name, replication_name = stack_names(config)
+    rotation_name, _ = stack_names(config)
     if config.rotation is not None:
         stacks.append(
             SecretsRotationStack(
@@ -323,18 +365,20 @@ def add_stacks(app: App, config: DeploymentConfig, *, nag: bool = True) -> list[
                 rotation_name,
                 config=config.rotation,
                 alert_email=config.alerts.email,
+                alert_topic_arn=config.alerts.topic_arn,
                 env=Environment(account=config.account, region=config.region),
                 description=f"Secrets Manager rotation ({config.stage})",
             )
         )
-    if config.replication is not None:
-        source = config.replication.source_region
+    for replication in config.replications or ((config.replication,) if config.replication else ()):
+        source = replication.source_region
         stacks.append(
             ParameterReplicationStack(
                 app,
-                replication_name,
-                config=config.replication,
+                replication_stack_name(config.stage, source),
+                config=replication,
                 alert_email=config.alerts.email,
+                alert_topic_arn=config.alerts.topic_arn,
                 env=Environment(account=config.account, region=source),
                 description=f"SSM parameter replication from {source} ({config.stage})",
             )

@@ -89,6 +89,30 @@ def minimal_raw(ca_bundle: str) -> dict[str, Any]:
     }
 
 
+def variant_raw() -> dict[str, Any]:
+    """The example with the other choices: an existing alert topic, the AWS Config rotation check, an
+    existing Secrets Manager endpoint, an RDS endpoint, a lock timeout, and a trail the app creates."""
+    raw = json.loads(EXAMPLE.read_text())
+    raw["alerts"] = {"topicArn": "arn:aws:sns:eu-west-1:123456789012:platform-pager"}
+    raw["rotation"]["scheduledRotationCheck"] = True
+    network = raw["rotation"]["network"]
+    del network["createSecretsManagerEndpoint"]
+    network["existingSecretsManagerEndpoint"] = {
+        "dnsName": "vpce-0123456789abcdef0-abcdefgh.secretsmanager.eu-west-1.vpce.amazonaws.com",
+        "securityGroupId": "sg-0a1b2c3d4e5f60e01",
+    }
+    network["createRdsEndpoint"] = True
+    raw["rotation"]["function"]["dbLockTimeoutSeconds"] = 10
+    raw["replication"]["createTrail"] = True
+    return raw
+
+
+@pytest.fixture(scope="session")
+def variant(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    config = parse_config(variant_raw(), source="variant", base_dir=EXAMPLE.parent)
+    return synth(config, tmp_path_factory.mktemp("cdk-variant"))
+
+
 @pytest.fixture(scope="session")
 def ca_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("ca") / "rds-ca.pem"

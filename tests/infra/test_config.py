@@ -177,3 +177,151 @@ def test_file_errors(tmp_path: Path) -> None:
         load_config(bad)
     with pytest.raises(ConfigError, match="cannot read the file"):
         load_config(tmp_path / "missing.json")
+
+
+CRON = "rotation.secrets[0].schedule.cron: "
+
+
+@pytest.mark.parametrize(
+    ("schedule", "message"),
+    [
+        # Hourly through an hours list: Secrets Manager rotates at most every 4 hours.
+        (
+            {"cron": "cron(0 1,2,3 * * ? *)"},
+            f"{CRON}'cron(0 1,2,3 * * ? *)' is out of range: rotation can run "
+            "at most every 4 hours (hours 1,2,3 are 1 h apart)",
+        ),
+        ({"cron": "cron(0 2-8/2 * * ? *)"}, f"{CRON}'cron(0 2-8/2 * * ? *)' is out"),
+        ({"cron": "cron(0 0,22 * * ? *)"}, f"{CRON}'cron(0 0,22 * * ? *)' is out"),
+        ({"cron": "cron(0 */3 * * ? *)"}, f"{CRON}'cron(0 */3 * * ? *)' is out"),
+        ({"cron": "cron(0 4x * * ? *)"}, f"{CRON}'cron(0 4x * * ? *)': cannot read"),
+        # A window longer than the interval, or past the end of the UTC day.
+        (
+            {"cron": "cron(0 0,6,12,18 * * ? *)", "window": "7h"},
+            "rotation.secrets[0].schedule.window: '7h' is longer than the 6 h between two rotations",
+        ),
+        (
+            {"cron": "cron(30 22 ? * SUN *)", "window": "2h"},
+            "rotation.secrets[0].schedule.window: '2h' from 22:30 UTC extends into the next UTC day",
+        ),
+    ],
+)
+def test_cron_interval_and_window(schedule: dict[str, Any], message: str) -> None:
+    raw = _example()
+    raw["rotation"]["secrets"][0]["schedule"] = schedule
+    assert any(e.startswith(message) for e in _errors(raw)), _errors(raw)
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        {"cron": "cron(0 */4 * * ? *)", "window": "4h"},
+        {"cron": "cron(0 2-20/6 * * ? *)"},
+        {"cron": "cron(0 21 ? * SUN *)", "window": "3h"},
+    ],
+)
+def test_valid_crons_pass(schedule: dict[str, Any]) -> None:
+    raw = _example()
+    raw["rotation"]["secrets"][0]["schedule"] = schedule
+    parse_config(raw, base_dir=EXAMPLE.parent)
+
+
+def test_availability_zones_are_required_with_subnets() -> None:
+    raw = _example()
+    del raw["rotation"]["network"]["availabilityZones"]
+    (error,) = _errors(raw)
+    assert error.startswith("rotation.network.availabilityZones: required: the availability zone of each")
+
+
+def test_endpoint_choices_exclude_each_other() -> None:
+    raw = _example()
+    network = raw["rotation"]["network"]
+    network["existingSecretsManagerEndpoint"] = {"dnsName": "vpce-1.ssm.eu-west-1.vpce.amazonaws.com"}
+    errors = _errors(raw)
+    where = "rotation.network.existingSecretsManagerEndpoint"
+    assert any(e.startswith(f"{where}: give either createSecretsManagerEndpoint") for e in errors)
+    assert any(e.startswith(f"{where}.dnsName: 'vpce-1.ssm.eu-west-1") for e in errors)
+
+
+def test_alert_topic() -> None:
+    raw = _example()
+    topic = "arn:aws:sns:eu-west-1:123456789012:pager"
+    raw["alerts"] = {"topicArn": topic}
+    assert parse_config(raw, base_dir=EXAMPLE.parent).alerts.topic_arn == topic
+    raw["alerts"]["email"] = "a@example.com"
+    assert any(e.startswith("alerts.topicArn: give either email") for e in _errors(raw))
+    raw["alerts"] = {"topicArn": "arn:aws:sns:us-east-1:123456789012:pager"}
+    assert any(
+        e.startswith("alerts.topicArn: the topic is in us-east-1 but a stack deploys to eu-west-1")
+        for e in _errors(raw)
+    )
+    raw["alerts"] = {"topicArn": "arn:aws:sns:eu-west-1:999999999999:pager"}
+    assert any("belongs to account 999999999999" in e for e in _errors(raw))
+
+
+def test_replication_defaults_for_a_shared_account() -> None:
+    raw = _example()
+    for key in ("createTrail", "reservedConcurrency"):
+        del raw["replication"][key]
+    rep = parse_config(raw, base_dir=EXAMPLE.parent).replication
+    assert rep is not None
+    assert rep.create_trail is False  # the account's existing trail
+    assert rep.reserved_concurrency == 5
+    raw["replication"]["reservedConcurrency"] = 0
+    assert any(e.startswith("replication.reservedConcurrency: 0 is out of range") for e in _errors(raw))
+
+
+def test_two_way_replication_with_deletes_is_refused() -> None:
+    raw = _example()
+    forward = raw["replication"]
+    back = {
+        "sourceRegion": "eu-central-1",
+        "targetRegions": ["eu-west-1"],
+        "includePaths": ["/app/db/"],
+        "deleteUnmanagedReplicas": True,
+    }
+    raw["replication"] = [forward, back]
+    errors = _errors(raw)
+    message = "replication[1].deleteUnmanagedReplicas: sections 0 and 1 replicate the same paths both ways"
+    assert any(e.startswith(message) for e in errors), errors
+    back["deleteUnmanagedReplicas"] = False
+    config = parse_config(raw, base_dir=EXAMPLE.parent)
+    assert [c.source_region for c in config.replications] == ["eu-west-1", "eu-central-1"]
+    back["includePaths"] = ["/other/"]
+    back["deleteUnmanagedReplicas"] = True
+    parse_config(raw, base_dir=EXAMPLE.parent)  # disjoint paths: no loop
+
+
+def test_lock_timeout_and_rotation_check() -> None:
+    raw = _example()
+    raw["rotation"]["function"]["dbLockTimeoutSeconds"] = 0
+    raw["rotation"]["scheduledRotationCheck"] = "yes"
+    errors = _errors(raw)
+    timeout = "rotation.function.dbLockTimeoutSeconds: 0 is out of range (1..60)"
+    assert any(e.startswith(timeout) for e in errors)
+    assert any(e.startswith("rotation.scheduledRotationCheck: expected a boolean") for e in errors)
+
+
+def test_schema_file_is_generated_from_the_models() -> None:
+    """config/schema.json is what the models say (regenerate: infra.config_schema.write_schema())."""
+    from infra.config_schema import SCHEMA_FILE, render_schema
+
+    assert SCHEMA_FILE.read_text() == render_schema()
+
+
+def test_example_follows_the_published_schema() -> None:
+    from infra.config_schema import json_schema
+
+    schema = json_schema()
+    raw = _example()
+    assert raw["$schema"] == "./schema.json"
+    assert set(raw) <= set(schema["properties"])
+    assert schema["additionalProperties"] is False
+    replication = schema["$defs"]["Replication"]["properties"]
+    assert replication["reservedConcurrency"] == {
+        "default": 5,
+        "maximum": 100,
+        "minimum": 1,
+        "title": "reservedConcurrency",
+        "type": "integer",
+    }

@@ -1,11 +1,13 @@
 """The EventBridge patterns against the replication engineer's event fixtures.
 
 A small matcher implements the subset of EventBridge pattern syntax the stacks use: exact values,
-``prefix``, ``anything-but`` (values or ``{"prefix": ...}``) and ``exists``.
+``prefix``, ``wildcard`` (``*`` only), ``anything-but`` (values or ``{"prefix": ...}``), ``exists`` and
+``$or``.
 """
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any
 
 import pytest
@@ -36,6 +38,9 @@ def _match_value(rule: Any, value: Any) -> bool:
             return False
         if op == "prefix":
             return isinstance(value, str) and value.startswith(arg)
+        if op == "wildcard":
+            assert not set(arg) & set("?[]"), "EventBridge wildcards have only *"
+            return isinstance(value, str) and fnmatch.fnmatchcase(value, arg)
         if op == "anything-but":
             if isinstance(arg, dict):
                 ((sub, sub_arg),) = arg.items()
@@ -49,6 +54,10 @@ def _match_value(rule: Any, value: Any) -> bool:
 
 def matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
     for key, rule in pattern.items():
+        if key == "$or":
+            if not any(matches(alternative, event) for alternative in rule):
+                return False
+            continue
         value = event.get(key, _ABSENT) if isinstance(event, dict) else _ABSENT
         if isinstance(rule, dict):
             if not isinstance(value, dict) or not matches(rule, value):
@@ -75,40 +84,47 @@ def test_matcher_basics() -> None:
     assert not matches({"a": [{"exists": False}]}, {"a": "E"})
     assert not matches({"a": [{"anything-but": {"prefix": "x"}}]}, {})  # anything-but needs the field
     assert matches({"a": ["x"]}, {"a": ["y", "x"]})  # arrays: any element
-
-
-ROLE_NAME = "ReplicatorRoleGenerated"
+    assert matches({"a": [{"wildcard": "arn:*:p/app/*"}]}, {"a": "arn:aws:p/app/x"})
+    assert not matches({"a": [{"wildcard": "arn:*:p/app/*"}]}, {"a": "arn:aws:p/apple"})
+    assert matches({"$or": [{"a": ["x"]}, {"b": ["y"]}]}, {"b": "y"})
+    assert not matches({"$or": [{"a": ["x"]}, {"b": ["y"]}]}, {"c": "y"})
 
 
 @pytest.fixture(scope="module")
 def cloudtrail_pattern(example: Synth) -> dict[str, Any]:
     raw = example.raw("ParameterReplication")
-    role = logical_id(raw, "AWS::IAM::Role", "ReplicatorRole")
     rule = raw["Resources"][logical_id(raw, "AWS::Events::Rule", "ReplicatorChangeRule")]["Properties"]
-    # Ref of the role is its (generated) name: substitute a concrete one.
-    return _subst(render(rule["EventPattern"]), f"<{role}>", ROLE_NAME)
-
-
-def _subst(value: Any, old: str, new: str) -> Any:
-    if isinstance(value, str):
-        return value.replace(old, new)
-    if isinstance(value, dict):
-        return {k: _subst(v, old, new) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_subst(v, old, new) for v in value]
-    return value
+    return render(rule["EventPattern"])
 
 
 def test_cloudtrail_pattern_shape(cloudtrail_pattern: dict[str, Any]) -> None:
-    assert cloudtrail_pattern["detail"]["userIdentity"] == {
-        "arn": [{"anything-but": {"prefix": f"arn:aws:sts::123456789012:assumed-role/{ROLE_NAME}/"}}]
-    }
+    # No filter on the caller: anything-but would drop every event without userIdentity.arn.
+    assert "userIdentity" not in cloudtrail_pattern["detail"]
     assert cloudtrail_pattern["detail"]["errorCode"] == [{"exists": False}]
+    names = [
+        {"prefix": "/app/"},
+        {"prefix": "app/"},
+        {"wildcard": "arn:*:ssm:*:*:parameter/app/*"},
+        {"prefix": "/shared/"},
+        {"prefix": "shared/"},
+        {"wildcard": "arn:*:ssm:*:*:parameter/shared/*"},
+    ]
+    assert cloudtrail_pattern["detail"]["$or"] == [
+        {"requestParameters": {"name": names}},
+        {"requestParameters": {"names": names}},
+        {"requestParameters": {"resourceId": names}},
+    ]
 
 
 OTHER = {"user_arn": "arn:aws:sts::123456789012:assumed-role/DeployRole/alice"}
-OWN = {"user_arn": assumed_role_arn(ROLE_NAME, "replicator-session")}
+OWN = {"user_arn": assumed_role_arn("ReplicatorRoleGenerated", "replicator-session")}
 IAM_USER = {"user_arn": "arn:aws:iam::123456789012:user/bob"}
+
+
+def _without_caller_arn(event: dict[str, Any]) -> dict[str, Any]:
+    """A call by a principal whose CloudTrail userIdentity has no ``arn`` (e.g. an AWS service)."""
+    event["detail"]["userIdentity"] = {"type": "AWSService", "invokedBy": "cloudformation.amazonaws.com"}
+    return event
 
 
 @pytest.mark.parametrize(
@@ -117,13 +133,16 @@ IAM_USER = {"user_arn": "arn:aws:iam::123456789012:user/bob"}
         put_parameter_event("/app/db/url", **OTHER),
         put_parameter_event("/app/db/password", type_="SecureString", overwrite=True, version=3, **IAM_USER),
         delete_parameter_event("/app/old", **OTHER),
-        delete_parameters_event(["/app/a", "/app/b"], **OTHER),
+        delete_parameters_event(["/other/a", "/app/b"], **OTHER),
         label_event("/app/db/url", 2, ["prod"], **OTHER),
         unlabel_event("/app/db/url", 2, ["prod"], **OTHER),
         add_tags_event("/app/db/url", {"team": "x"}, **OTHER),
-        remove_tags_event("/app/db/url", ["team"], **OTHER),
-        # A role whose name merely starts like ours is not ours.
-        put_parameter_event("/app/x", user_arn=assumed_role_arn(ROLE_NAME + "Other")),
+        remove_tags_event("/shared/db/url", ["team"], **OTHER),
+        put_parameter_event("app/no-leading-slash", **OTHER),
+        put_parameter_event("arn:aws:ssm:us-east-1:123456789012:parameter/app/by-arn", **OTHER),
+        _without_caller_arn(put_parameter_event("/app/x")),
+        # The replicator's own calls reach the handler, which ignores them (see its tests).
+        put_parameter_event("/app/db/url", **OWN),
     ],
     ids=[
         "put",
@@ -134,7 +153,10 @@ IAM_USER = {"user_arn": "arn:aws:iam::123456789012:user/bob"}
         "unlabel",
         "tag",
         "untag",
-        "similar-role",
+        "name-without-slash",
+        "name-as-arn",
+        "no-caller-arn",
+        "own-role",
     ],
 )
 def test_cloudtrail_pattern_matches_handled_calls(
@@ -146,18 +168,46 @@ def test_cloudtrail_pattern_matches_handled_calls(
 @pytest.mark.parametrize(
     "event",
     [
-        put_parameter_event("/app/db/url", **OWN),  # the replicator's own call
         put_parameter_event("/app/db/url", error_code="AccessDenied", **OTHER),  # failed call
         delete_parameter_event("/app/old", error_code="ParameterNotFound", **OTHER),
         cloudtrail_event("GetParameter", {"name": "/app/db/url"}, **OTHER),  # read
         cloudtrail_event("GetParametersByPath", {"path": "/app"}, **OTHER),
         parameter_store_change_event("/app/db/url", "Update"),  # other detail-type
         {**put_parameter_event("/app/x", **OTHER), "source": "aws.secretsmanager"},
+        # Not under an included path: no invocation at all during a bulk import elsewhere.
+        put_parameter_event("/other/x", **OTHER),
+        put_parameter_event("/application/x", **OTHER),
+        delete_parameters_event(["/other/a", "/other/b"], **OTHER),
+        add_tags_event("/other/x", {"team": "x"}, **OTHER),
+        put_parameter_event("arn:aws:ssm:us-east-1:123456789012:parameter/other/app/x", **OTHER),
     ],
-    ids=["own-role", "failed", "failed-delete", "read", "read-path", "native-event", "other-source"],
+    ids=[
+        "failed",
+        "failed-delete",
+        "read",
+        "read-path",
+        "native-event",
+        "other-source",
+        "other-path",
+        "path-string-prefix",
+        "delete-many-elsewhere",
+        "tag-elsewhere",
+        "arn-elsewhere",
+    ],
 )
 def test_cloudtrail_pattern_rejects(cloudtrail_pattern: dict[str, Any], event: dict[str, Any]) -> None:
     assert not matches(cloudtrail_pattern, event)
+
+
+def test_root_path_has_no_name_filter() -> None:
+    import aws_cdk as cdk
+
+    from infra.replication import cloudtrail_event_pattern
+
+    stack = cdk.Stack(cdk.App())
+    pattern = stack.resolve(cloudtrail_event_pattern(["/"]).detail)
+    assert "$or" not in pattern
+    assert matches({"detail": pattern}, put_parameter_event("/anything/x", **OTHER))
 
 
 @pytest.fixture(scope="module")

@@ -216,30 +216,61 @@ def test_reconcile_schedule(example: Synth, minimal: Synth) -> None:
     )
 
 
-def test_trail_only_when_asked(example: Synth, minimal: Synth) -> None:
-    t = example.template("ParameterReplication")
-    t.has_resource_properties(
-        "AWS::CloudTrail::Trail",
-        {
-            "IsMultiRegionTrail": False,
-            "IncludeGlobalServiceEvents": False,
-            "EnableLogFileValidation": True,
-            "EventSelectors": [{"IncludeManagementEvents": True, "ReadWriteType": "WriteOnly"}],
-        },
-    )
-    t.has_resource_properties(
-        "AWS::S3::Bucket",
-        {
-            "PublicAccessBlockConfiguration": {
-                "BlockPublicAcls": True,
-                "BlockPublicPolicy": True,
-                "IgnorePublicAcls": True,
-                "RestrictPublicBuckets": True,
-            },
-            "BucketEncryption": Match.any_value(),
-        },
-    )
+def test_trail_only_when_asked(example: Synth, variant: Synth, minimal: Synth) -> None:
+    # Default: the account's existing trail (no paid second copy of every write event).
+    example.template("ParameterReplication").resource_count_is("AWS::CloudTrail::Trail", 0)
+    example.template("ParameterReplication").resource_count_is("AWS::S3::Bucket", 0)
     minimal.template("ParameterReplication").resource_count_is("AWS::CloudTrail::Trail", 0)
+    raw = variant.raw("ParameterReplication")
+    (trail,) = resources(raw, "AWS::CloudTrail::Trail").values()
+    (bucket_id,) = resources(raw, "AWS::S3::Bucket")
+    key_id = logical_id(raw, "AWS::KMS::Key", "ReplicatorTrailKey")
+    name = "ParameterReplication-example-eu-west-1-ssm-writes"
+    trail_arn = f"arn:aws:cloudtrail:eu-west-1:123456789012:trail/{name}"
+    props = trail["Properties"]
+    assert props["TrailName"] == name
+    assert props["IsMultiRegionTrail"] is False and props["IncludeGlobalServiceEvents"] is False
+    assert props["EnableLogFileValidation"] is True
+    assert props["EventSelectors"] == [{"IncludeManagementEvents": True, "ReadWriteType": "WriteOnly"}]
+    assert render(props["KMSKeyId"]) == f"<{key_id}.Arn>"
+    bucket = raw["Resources"][bucket_id]["Properties"]
+    assert render(bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]) == [
+        {
+            "BucketKeyEnabled": True,
+            "ServerSideEncryptionByDefault": {"KMSMasterKeyID": f"<{key_id}.Arn>", "SSEAlgorithm": "aws:kms"},
+        }
+    ]
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    # Every CloudTrail grant (bucket and key) is for this trail only (confused-deputy protection).
+    (policy,) = resources(raw, "AWS::S3::BucketPolicy").values()
+    key_policy = raw["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
+    granted = [
+        render(st)
+        for st in [*policy["Properties"]["PolicyDocument"]["Statement"], *key_policy]
+        if st.get("Principal") == {"Service": "cloudtrail.amazonaws.com"}
+    ]
+    assert {g["Action"] for g in granted} == {
+        "s3:GetBucketAcl",
+        "s3:PutObject",
+        "kms:GenerateDataKey*",
+        "kms:DescribeKey",
+    }
+    for g in granted:
+        assert g["Condition"]["StringEquals"]["aws:SourceArn"] == trail_arn, g
+
+
+def test_bounded_fan_out(example: Synth, minimal: Synth) -> None:
+    raw = example.raw("ParameterReplication")
+    fns = {
+        f["Properties"]["Handler"]: f["Properties"] for f in resources(raw, "AWS::Lambda::Function").values()
+    }
+    assert fns["rotation_handlers.replicate.handler"]["ReservedConcurrentExecutions"] == 5
+    assert fns["rotation_handlers.replicate.reconcile_handler"]["ReservedConcurrentExecutions"] == 1
 
 
 def test_alerts_topic_rule_and_alarms(example: Synth) -> None:

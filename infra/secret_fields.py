@@ -1,0 +1,141 @@
+"""``SecretConnectionFields``: connection fields of created secrets, written without touching the password.
+
+CloudFormation regenerates ``GenerateSecretString`` whenever any of its properties changes
+(https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-secretsmanager-secret.html),
+and a regenerated password is one the database never got. So a created secret generates only
+``{"password": ...}`` with literal, fixed settings, and this custom resource writes the non-secret
+fields (engine, host, port, dbname, masterarn; username once) into the secret's current value; see
+``infra/secret_fields_handler/index.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import CustomResource, Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from infra.grants import SecretKeyGrants
+from infra.nag import LOG_GROUP_KMS, NO_VPC, checkov_skip
+
+HANDLER_DIR = Path(__file__).resolve().parent / "secret_fields_handler"
+RESOURCE_TYPE = "Custom::SecretConnectionFields"
+FIELDS_ACTIONS = (
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:PutSecretValue",
+)
+
+#: The only settings of a created secret's password generation. Written here, never derived from the
+#: handler package or the configuration, so that no code or config change regenerates a password.
+#: Characters that break connection strings, URLs, shells, DSNs and .pgpass (both engines).
+CREATED_SECRET_EXCLUDE_CHARACTERS = "/@\"'\\`$;&|<>(){}[]!?*#%=,~+ :"  # noqa: S105 - not a password
+CREATED_SECRET_PASSWORD_LENGTH = 32
+
+
+def password_only_generator() -> secretsmanager.SecretStringGenerator:
+    """``{"password": <generated>}``: nothing in it may ever change."""
+    return secretsmanager.SecretStringGenerator(
+        secret_string_template="{}",  # noqa: S106 - an empty JSON object, not a password
+        generate_string_key="password",
+        password_length=CREATED_SECRET_PASSWORD_LENGTH,
+        exclude_characters=CREATED_SECRET_EXCLUDE_CHARACTERS,
+    )
+
+
+class SecretConnectionFields(Construct):
+    """One small function per stack; ``add`` makes one custom resource per created secret."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(self, "LogGroup", retention=log_retention)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Writes the connection fields of the secrets this stack creates",
+        )
+        self.policy = iam.Policy(self, "Policy", roles=[self.role])
+        self.policy.add_statements(
+            iam.PolicyStatement(
+                sid="WriteOwnLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+        self._statement = iam.PolicyStatement(sid="WriteConnectionFields", actions=list(FIELDS_ACTIONS))
+        self.policy.add_statements(self._statement)
+        self._key_grants = SecretKeyGrants(self, self.role)
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="Writes created secrets' connection fields next to their generated password",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="index.handler",
+            code=lambda_.Code.from_asset(str(HANDLER_DIR), exclude=["__pycache__", "*.pyc"]),
+            timeout=Duration.seconds(60),
+            memory_size=128,
+            role=self.role,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+        )
+        self.function.node.add_dependency(self.policy)
+        checkov_skip(self.log_group, [LOG_GROUP_KMS])
+        checkov_skip(
+            self.function,
+            [
+                NO_VPC,
+                (
+                    "CKV_AWS_116",
+                    "CloudFormation invokes the function synchronously and fails the deploy on an error: "
+                    "a dead-letter queue never receives anything.",
+                ),
+                (
+                    "CKV_AWS_115",
+                    "Invoked only by CloudFormation during deploys, once per created secret and change.",
+                ),
+            ],
+        )
+
+    def add(
+        self,
+        secret: secretsmanager.ISecret,
+        *,
+        fields: dict[str, Any],
+        seed_fields: dict[str, Any],
+    ) -> CustomResource:
+        """Write ``fields`` (None removes a key) on every deploy, ``seed_fields`` only where absent."""
+        stack = Stack.of(self)
+        self._statement.add_resources(secret.secret_arn)
+        if secret.encryption_key is not None:
+            self._key_grants.grant(
+                secret.encryption_key, secret.secret_arn, ("kms:Decrypt", "kms:GenerateDataKey")
+            )
+        resource = CustomResource(
+            self,
+            f"{secret.node.id}Fields",
+            service_token=self.function.function_arn,
+            resource_type=RESOURCE_TYPE,
+            properties={
+                "SecretId": secret.secret_arn,
+                # Custom resource properties arrive as strings: JSON keeps the port a number.
+                "Fields": stack.to_json_string({k: v for k, v in fields.items() if v is not None}),
+                "RemoveFields": stack.to_json_string(sorted(k for k, v in fields.items() if v is None)),
+                "SeedFields": stack.to_json_string(seed_fields),
+            },
+        )
+        resource.node.add_dependency(self.policy)
+        resource.node.add_dependency(self.role)
+        return resource
