@@ -22,6 +22,9 @@ from .session import AwsSession
 COMMAND_MODULES = (
     "secretsctl.secrets",
     "secretsctl.rotation",
+    "secretsctl.params_cmd",
+    "secretsctl.replicas_cmd",
+    "secretsctl.audit_cmd",
 )
 
 
