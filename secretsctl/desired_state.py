@@ -173,7 +173,7 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif isinstance(part, str) and (part.startswith("/") or "." in part):
+        elif isinstance(part, str) and not part.isidentifier():
             out += f"[{part!r}]" if out else part
         else:
             out += f".{part}" if out else str(part)
