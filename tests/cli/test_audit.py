@@ -10,6 +10,9 @@ import pytest
 from botocore.stub import Stubber
 
 from secretsctl import audit
+from tests.cli.params_support import param_run  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("param_run")
 
 
 def test_audit_is_skipped_cleanly_where_cloudtrail_is_not_offered(run) -> None:

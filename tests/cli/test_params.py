@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from secretsctl import context
-from secretsctl.errors import EXIT_DIFFERENT, EXIT_ERROR
+from secretsctl.errors import EXIT_ABORTED, EXIT_DIFFERENT, EXIT_ERROR
 from tests.cli.params_support import param_run, prefix, value  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("param_run")
@@ -263,3 +263,14 @@ def test_ls_get_history_diff_mask_values(run, ssm) -> None:
     assert f"parameter {p}nope not found" in missing.stderr
     assert "no label nolabel" in run.run("param", "diff", name, "1", "nolabel", expect=EXIT_ERROR).stderr
     assert run.run("param", "get", name, "--version", "1", "--label", "x", expect=2).exit_code == 2
+
+
+def test_answering_no_at_the_prompt_exits_5_and_writes_nothing(run, ssm, tmp_path, monkeypatch) -> None:
+    from secretsctl import confirm as confirm_module
+
+    p = prefix()
+    monkeypatch.setattr(confirm_module, "stdin_is_terminal", lambda: True)
+    file = write(tmp_path, {"parameters": {f"{p}x": {"value": value()}}})
+    result = run.run("param", "apply", file, input="n\n", expect=EXIT_ABORTED)
+    assert "Apply 1 change(s) in us-east-1?" in result.stderr
+    assert not ssm.get_parameters(Names=[f"{p}x"])["Parameters"]
