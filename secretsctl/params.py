@@ -35,6 +35,12 @@ DEFAULT_RATE = 10.0
 DEFAULT_BURST = 10
 GET_BATCH = 10  # GetParameters takes at most 10 names
 DESCRIBE_BATCH = 50  # DescribeParameters: MaxResults 50, at most 50 filter values
+#: https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html (Errors):
+#: "Parameter Store doesn't support changing a parameter type in a hierarchy" (moto allows it).
+TYPE_CHANGE = (
+    "type: Parameter Store cannot change a parameter's type ({old} -> {new}, "
+    "HierarchyTypeMismatchException); apply refuses: delete the parameter, then apply again to create it"
+)
 PUT_FIELDS = ("type", "value", "description", "allowed_pattern", "data_type", "tier", "kms_key")
 
 
@@ -250,6 +256,11 @@ class Plan:
     def pending(self) -> list[Change]:
         return [c for c in self.changes if c.action != "unchanged"]
 
+    @property
+    def blocked(self) -> list[Change]:
+        """Changes Parameter Store would refuse (a type change); ``apply`` writes nothing while any exist."""
+        return [c for c in self.changes if c.action == "modify" and "type" in c.fields]
+
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(SYMBOL, 0)
         counts.update(Counter(c.action for c in self.changes))
@@ -269,6 +280,7 @@ def compare(desired: DesiredParameter, current: Current) -> tuple[list[str], lis
     warnings: list[str] = []
     if desired.type != current.type:
         fields.append("type")
+        warnings.append(TYPE_CHANGE.format(old=current.type, new=desired.type))
     if desired.value != current.value:
         fields.append("value")
     if desired.description is not None and desired.description != current.description:
@@ -417,6 +429,11 @@ def apply(ssm: Any, planned: Plan, *, on_applied: Callable[[Change], None] | Non
     Parameter Store has no conditional write, so a change landing between the re-read and the
     write (a window of one request) is not detected; anything earlier is.
     """
+    if planned.blocked:
+        names = ", ".join(c.name for c in planned.blocked)
+        raise ParamError(
+            f"nothing written: Parameter Store cannot change the type of {names}; delete it and apply again"
+        )
     applied: list[Change] = []
     for change in planned.pending:
         _check_unchanged(ssm, change)

@@ -274,3 +274,24 @@ def test_answering_no_at_the_prompt_exits_5_and_writes_nothing(run, ssm, tmp_pat
     result = run.run("param", "apply", file, input="n\n", expect=EXIT_ABORTED)
     assert "Apply 1 change(s) in us-east-1?" in result.stderr
     assert not ssm.get_parameters(Names=[f"{p}x"])["Parameters"]
+
+
+def test_a_type_change_is_refused_before_anything_is_written(run, ssm, tmp_path, monkeypatch) -> None:
+    """AWS refuses PutParameter that changes a type (HierarchyTypeMismatchException); moto would allow it."""
+    p = prefix()
+    ssm.put_parameter(Name=f"{p}token", Value=value("plain"), Type="String")
+    monkeypatch.setenv("PARAM_TEST_TOKEN", value("secure"))
+    doc = {
+        "parameters": {
+            f"{p}token": {"type": "SecureString", "value_from": "env:PARAM_TEST_TOKEN"},
+            f"{p}other": {"value": value("other")},
+        }
+    }
+    file = write(tmp_path, doc)
+    plan = run.run("param", "plan", file, expect=EXIT_DIFFERENT).stdout
+    assert f"~ modify    {p}token (type, value)" in plan
+    assert "cannot change a parameter's type (String -> SecureString" in plan
+    result = run.run("--yes", "param", "apply", file, expect=EXIT_ERROR)
+    assert f"nothing written: Parameter Store cannot change the type of {p}token" in result.stderr
+    assert describe(ssm, f"{p}token")["Type"] == "String"
+    assert not ssm.get_parameters(Names=[f"{p}other"])["Parameters"]
