@@ -65,3 +65,25 @@ def test_commands_really_go_over_http(run) -> None:
     )
     assert result.exit_code == EXIT_ERROR
     assert "Could not connect to the endpoint URL" in result.stderr
+
+
+def test_leak_check_sees_revealed_values(run) -> None:
+    """The per-test leak check is not vacuous: a revealed value is found by it."""
+    from tests.cli.conftest import held_values
+
+    name = run.name()
+    run.sm.create_secret(Name=name, SecretString=json.dumps({"password": "Visible-when-revealed-1"}))
+    out = run.run("secret", "get", name, "--reveal").stdout
+    assert "Visible-when-revealed-1" in held_values()
+    assert "Visible-when-revealed-1" in out
+
+
+def test_console_script_is_installed() -> None:
+    """scripts/setup.sh installs the project: `.venv/bin/secretsctl` runs from anywhere."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "secretsctl"
+    done = subprocess.run([str(script), "--help"], capture_output=True, text=True, cwd="/", check=False)
+    assert done.returncode == 0 and "rotate" in done.stdout and "secret" in done.stdout
