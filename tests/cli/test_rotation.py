@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from psycopg2 import sql
 
 from secretsctl.errors import EXIT_ERROR, EXIT_FINDINGS
 from tests.rotation.conftest import (
@@ -14,22 +13,13 @@ from tests.rotation.conftest import (
     create_pg_user,
     maria_login,
     new_password,
+    pg_db,
     pg_login,
     unique_user,
 )
+from tests.rotation.test_alternating import set_password
 
 pytestmark = pytest.mark.db
-
-
-def set_pg_password(server, user: str, password: str) -> None:
-    conn = server.connect_super()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(user), sql.Literal(password))
-            )
-    finally:
-        conn.close()
 
 
 def value(run, name: str, stage: str = "AWSCURRENT") -> dict:
@@ -67,7 +57,7 @@ def test_rotate_wait_moves_awscurrent_and_the_new_password_logs_in(run, pg_serve
 def test_stale_pending_found_by_status_fixed_by_unstick_then_rotate(run, pg_server, pg_secret) -> None:
     user = value(run, pg_secret)["username"]
     # Someone changed the password behind the secret's back: the next rotation fails in setSecret.
-    set_pg_password(pg_server, user, new_password())
+    set_password(pg_db(pg_server), user, new_password())
     result = run.run("--yes", "rotate", pg_secret, "--wait", "--timeout", "60", expect=EXIT_ERROR)
     assert "FAILED" in result.stdout
     assert "setSecret failed" in result.stdout and "password authentication failed" in result.stdout
@@ -97,7 +87,7 @@ def test_stale_pending_found_by_status_fixed_by_unstick_then_rotate(run, pg_serv
     assert run.json("unstick", pg_secret)["stalePending"] is None
 
     # The database is put right (the secret's password again), then a rotation goes through.
-    set_pg_password(pg_server, user, value(run, pg_secret)["password"])
+    set_password(pg_db(pg_server), user, value(run, pg_secret)["password"])
     assert run.json("--yes", "rotate", pg_secret, "--wait", "--timeout", "60")["outcome"] == "ok"
     current = value(run, pg_secret)
     assert pg_login(pg_server, current["username"], current["password"])
