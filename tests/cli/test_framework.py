@@ -12,14 +12,21 @@ from secretsctl.errors import EXIT_ABORTED, EXIT_ERROR, EXIT_USAGE
 
 def test_get_masks_json_and_table_and_reveal_shows(run) -> None:
     name = run.name()
-    value = {"engine": "postgres", "host": "db.example", "username": "app", "password": "Sekr3t-Value-1"}
+    value = {
+        "engine": "postgres",
+        "host": "db.example",
+        "username": "[bold]app[/]",
+        "password": "Sekr3t-Value-1",
+        "masterarn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:m-AbCdEf",
+    }
     run.sm.create_secret(Name=name, SecretString=json.dumps(value))
     doc = run.json("secret", "get", name)
     assert doc["schemaVersion"] == 1 and doc["kind"] == "SecretValue"
     assert doc["value"]["password"] == {"masked": True, "length": len(value["password"])}
-    assert doc["value"]["username"] == "app" and doc["value"]["host"] == "db.example"
+    assert doc["value"]["username"] == "[bold]app[/]" and doc["value"]["host"] == "db.example"
     table = run.run("secret", "get", name).stdout
     assert f"<masked: {len(value['password'])} chars>" in table and "db.example" in table
+    assert value["masterarn"] in table and "[bold]app[/]" in table  # data, not markup or emoji codes
     raw = run.run("secret", "get", name, "--field", "password", "--reveal").stdout
     assert raw == value["password"] + "\n"
 
@@ -87,3 +94,15 @@ def test_console_script_is_installed() -> None:
     script = Path(sys.executable).parent / "secretsctl"
     done = subprocess.run([str(script), "--help"], capture_output=True, text=True, cwd="/", check=False)
     assert done.returncode == 0 and "rotate" in done.stdout and "secret" in done.stdout
+
+
+def test_region_from_aws_region_as_the_aws_cli_reads_it(emulated) -> None:
+    """`--keep` prints `export AWS_REGION=...`; botocore alone reads only AWS_DEFAULT_REGION."""
+    from click.testing import CliRunner
+
+    from secretsctl.cli import cli
+
+    env = {"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": None, "AWS_ENDPOINT_URL": emulated.endpoint}
+    result = CliRunner(env=env).invoke(cli, ["-o", "json", "secret", "ls"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["kind"] == "SecretList"
