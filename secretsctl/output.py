@@ -112,6 +112,9 @@ class Output:
         self.console = Console(
             width=None if terminal else 4000,
             highlight=False,
+            # Cells are data, never markup: "[x]" stays as typed and ":secret:" in an ARN is no emoji.
+            markup=False,
+            emoji=False,
             soft_wrap=not terminal,
         )
 

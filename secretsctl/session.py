@@ -7,6 +7,7 @@ points wherever the AWS CLI would.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,9 +51,10 @@ class AwsSession:
 
     @property
     def region_name(self) -> str:
-        region = self.session.region_name
+        # botocore reads AWS_DEFAULT_REGION; the AWS CLI v2 and the other SDKs also read AWS_REGION.
+        region = self.session.region_name or os.environ.get("AWS_REGION")
         if not region:
-            raise CliError("no AWS region: pass --region or set AWS_REGION")
+            raise CliError("no AWS region: pass --region or set AWS_REGION (or AWS_DEFAULT_REGION)")
         return str(region)
 
     def client(self, service: str, region: str | None = None) -> Any:

@@ -10,6 +10,7 @@ holds: no value may appear unless the command was given ``--reveal``.
 from __future__ import annotations
 
 import json
+import logging
 import secrets as _secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,10 +28,20 @@ from secretsctl.output import NON_SECRET_KEYS
 REGION = "us-east-1"
 
 
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
 @dataclass
 class Emulated:
     aws: LocalAws
     endpoint: str
+    handler_log: _Lines
 
     def client(self, service: str) -> Any:
         """A boto3 client over HTTP (what any real client sees)."""
@@ -39,12 +50,29 @@ class Emulated:
 
 @pytest.fixture(scope="package")
 def emulated() -> Iterator[Emulated]:
-    with local_aws(REGION) as aws:
-        server, endpoint = start_server(0)
-        try:
-            yield Emulated(aws, endpoint)
-        finally:
-            server.stop()
+    """The handler runs in the server's threads and logs to stdout, which CliRunner swaps for the
+    command's output: its lines go to a list instead (checked for leaks too)."""
+    from rotation_handlers import logs
+
+    logs.get_logger("tests")
+    root = logging.getLogger("rotation_handlers")
+    saved = list(root.handlers)
+    lines = _Lines()
+    lines.setFormatter(logs.JsonFormatter())
+    for handler in saved:
+        root.removeHandler(handler)
+    root.addHandler(lines)
+    try:
+        with local_aws(REGION) as aws:
+            server, endpoint = start_server(0)
+            try:
+                yield Emulated(aws, endpoint, lines)
+            finally:
+                server.stop()
+    finally:
+        root.removeHandler(lines)
+        for handler in saved:
+            root.addHandler(handler)
 
 
 def held_values() -> set[str]:
@@ -108,11 +136,14 @@ class Cli:
 
     def leaks(self) -> list[str]:
         values = held_values()
-        return [
+        found = [
             " ".join(argv)
             for argv, text in self.outputs
             if "--reveal" not in argv and any(v in text for v in values)
         ]
+        if any(v in line for line in self.emulated.handler_log.lines for v in values):
+            found.append("the rotation handler's log")
+        return found
 
 
 @pytest.fixture

@@ -12,14 +12,21 @@ from secretsctl.errors import EXIT_ABORTED, EXIT_ERROR, EXIT_USAGE
 
 def test_get_masks_json_and_table_and_reveal_shows(run) -> None:
     name = run.name()
-    value = {"engine": "postgres", "host": "db.example", "username": "app", "password": "Sekr3t-Value-1"}
+    value = {
+        "engine": "postgres",
+        "host": "db.example",
+        "username": "[bold]app[/]",
+        "password": "Sekr3t-Value-1",
+        "masterarn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:m-AbCdEf",
+    }
     run.sm.create_secret(Name=name, SecretString=json.dumps(value))
     doc = run.json("secret", "get", name)
     assert doc["schemaVersion"] == 1 and doc["kind"] == "SecretValue"
     assert doc["value"]["password"] == {"masked": True, "length": len(value["password"])}
-    assert doc["value"]["username"] == "app" and doc["value"]["host"] == "db.example"
+    assert doc["value"]["username"] == "[bold]app[/]" and doc["value"]["host"] == "db.example"
     table = run.run("secret", "get", name).stdout
     assert f"<masked: {len(value['password'])} chars>" in table and "db.example" in table
+    assert value["masterarn"] in table and "[bold]app[/]" in table  # data, not markup or emoji codes
     raw = run.run("secret", "get", name, "--field", "password", "--reveal").stdout
     assert raw == value["password"] + "\n"
 
@@ -65,3 +72,37 @@ def test_commands_really_go_over_http(run) -> None:
     )
     assert result.exit_code == EXIT_ERROR
     assert "Could not connect to the endpoint URL" in result.stderr
+
+
+def test_leak_check_sees_revealed_values(run) -> None:
+    """The per-test leak check is not vacuous: a revealed value is found by it."""
+    from tests.cli.conftest import held_values
+
+    name = run.name()
+    run.sm.create_secret(Name=name, SecretString=json.dumps({"password": "Visible-when-revealed-1"}))
+    out = run.run("secret", "get", name, "--reveal").stdout
+    assert "Visible-when-revealed-1" in held_values()
+    assert "Visible-when-revealed-1" in out
+
+
+def test_console_script_is_installed() -> None:
+    """scripts/setup.sh installs the project: `.venv/bin/secretsctl` runs from anywhere."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "secretsctl"
+    done = subprocess.run([str(script), "--help"], capture_output=True, text=True, cwd="/", check=False)
+    assert done.returncode == 0 and "rotate" in done.stdout and "secret" in done.stdout
+
+
+def test_region_from_aws_region_as_the_aws_cli_reads_it(emulated) -> None:
+    """`--keep` prints `export AWS_REGION=...`; botocore alone reads only AWS_DEFAULT_REGION."""
+    from click.testing import CliRunner
+
+    from secretsctl.cli import cli
+
+    env = {"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": None, "AWS_ENDPOINT_URL": emulated.endpoint}
+    result = CliRunner(env=env).invoke(cli, ["-o", "json", "secret", "ls"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["kind"] == "SecretList"
