@@ -371,14 +371,14 @@ def _put_kwargs(spec: DesiredParameter, current: Current | None) -> dict[str, An
     description = (
         spec.description if spec.description is not None else (current.description if current else "")
     )
-    if description:
+    if description or (current and current.description):  # "" clears an existing description
         kwargs["Description"] = description
     pattern = (
         spec.allowed_pattern
         if spec.allowed_pattern is not None
         else (current.allowed_pattern if current else "")
     )
-    if pattern:
+    if pattern or (current and current.allowed_pattern):
         kwargs["AllowedPattern"] = pattern
     data_type = spec.data_type or (current.data_type if current else None)
     if data_type:

@@ -295,3 +295,13 @@ def test_a_type_change_is_refused_before_anything_is_written(run, ssm, tmp_path,
     assert f"nothing written: Parameter Store cannot change the type of {p}token" in result.stderr
     assert describe(ssm, f"{p}token")["Type"] == "String"
     assert not ssm.get_parameters(Names=[f"{p}other"])["Parameters"]
+
+
+def test_an_empty_description_in_the_file_clears_it(run, ssm, tmp_path) -> None:
+    p = prefix()
+    v = value()
+    ssm.put_parameter(Name=f"{p}d", Value=v, Type="String", Description="to be cleared")
+    file = write(tmp_path, {"parameters": {f"{p}d": {"value": v, "description": ""}}})
+    run.run("--yes", "param", "apply", file)
+    assert describe(ssm, f"{p}d").get("Description", "") == ""
+    run.run("param", "plan", file)  # converged: exit 0
