@@ -4,12 +4,19 @@
 and routes Secrets Manager's invocations of it to our real handler in this
 process, exactly as Secrets Manager would call it (RotateSecret -> createSecret,
 setSecret, testSecret, finishSecret). A failing step stops the rotation, as on AWS.
+
+RotateSecret without ``RotationLambdaARN`` uses the function already configured on the secret, as on
+AWS (moto would otherwise clear the configuration and label an empty version AWSCURRENT). With
+``asynchronous_rotation`` (the HTTP endpoint of ``--keep`` and the CLI tests), RotateSecret answers
+as AWS does, once the function has been started: a failing step leaves AWSPENDING behind and is
+written, with every log line of the handler, to the function's CloudWatch Logs log group.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import time
 import zipfile
@@ -62,6 +69,8 @@ class LocalAws:
     secret_id_as_arn: bool = False
     #: Run every invocation as in a new Lambda container (nothing cached between steps).
     cold_containers: bool = False
+    #: RotateSecret returns once the function started (as on AWS); failures go to CloudWatch Logs.
+    asynchronous_rotation: bool = False
 
     def client(self, service: str, region: str | None = None) -> Any:
         return boto3.client(service, region_name=region or self.region)
@@ -74,11 +83,59 @@ def _zip_bytes() -> bytes:
     return buf.getvalue()
 
 
+#: The emulated AWS environments open in this process (``serving_http`` switches them all).
+_OPEN: list[LocalAws] = []
+
+
+def serving_http() -> None:
+    """Real clients now reach the emulated AWS over HTTP: make RotateSecret answer as AWS does."""
+    for env in _OPEN:
+        env.asynchronous_rotation = True
+
+
+FUNCTION_NAME = "rotation-fn"
+LOG_GROUP = f"/aws/lambda/{FUNCTION_NAME}"
+
+
+class _LogLines(logging.Handler):
+    """The handler's log lines during one invocation, formatted as on Lambda (JSON)."""
+
+    def __init__(self) -> None:
+        from rotation_handlers.logs import JsonFormatter
+
+        super().__init__(level=logging.DEBUG)
+        self.setFormatter(JsonFormatter())
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+def _write_function_logs(region: str, token: str, lines: list[str]) -> None:
+    """Lines into the function's log group, one stream per rotation (as Lambda writes stdout there)."""
+    logs = boto3.client("logs", region_name=region)
+    for create, kwargs in (
+        (logs.create_log_group, {"logGroupName": LOG_GROUP}),
+        (logs.create_log_stream, {"logGroupName": LOG_GROUP, "logStreamName": token}),
+    ):
+        try:
+            create(**kwargs)
+        except logs.exceptions.ResourceAlreadyExistsException:
+            pass
+    now = int(time.time() * 1000)
+    logs.put_log_events(
+        logGroupName=LOG_GROUP,
+        logStreamName=token,
+        logEvents=[{"timestamp": now, "message": line} for line in lines],
+    )
+
+
 @contextmanager
 def local_aws(region: str = REGION) -> Iterator[LocalAws]:
     """moto with the rotation function registered and its invocations routed in process."""
     from moto import mock_aws
     from moto.awslambda.models import LambdaBackend
+    from moto.secretsmanager.models import SecretsManagerBackend
 
     from rotation_handlers import rotate, secrets_manager
 
@@ -90,7 +147,7 @@ def local_aws(region: str = REGION) -> Iterator[LocalAws]:
             AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
         )["Role"]["Arn"]
         fn = boto3.client("lambda", region_name=region).create_function(
-            FunctionName="rotation-fn",
+            FunctionName=FUNCTION_NAME,
             Runtime="python3.12",
             Role=role,
             Handler="rotation_handlers.rotate.handler",
@@ -110,20 +167,54 @@ def local_aws(region: str = REGION) -> Iterator[LocalAws]:
             started = time.perf_counter()
             record = Invocation(event["Step"], event["SecretId"], event["ClientRequestToken"], 0.0)
             env.invocations.append(record)
+            captured = _LogLines()
+            if env.asynchronous_rotation:
+                logging.getLogger("rotation_handlers").addHandler(captured)
             try:
                 assert env.handler is not None
                 result = env.handler(event, None)
             except BaseException as exc:
                 record.seconds = time.perf_counter() - started
                 record.error = exc
+                # What the Lambda runtime logs for an unhandled error (the message is already redacted).
+                captured.lines.append(json.dumps({"errorMessage": str(exc), "errorType": type(exc).__name__}))
                 raise StepFailed(event["Step"], exc) from exc
+            finally:
+                if env.asynchronous_rotation:
+                    logging.getLogger("rotation_handlers").removeHandler(captured)
+                    _write_function_logs(region, record.token, captured.lines)
             record.seconds = time.perf_counter() - started
             return json.dumps(result).encode()
 
-        with mock.patch.object(LambdaBackend, "invoke", invoke):
+        original_rotate = SecretsManagerBackend.rotate_secret
+
+        def rotate_secret(self: Any, secret_id: str, *args: Any, **kwargs: Any) -> str:
+            # AWS rotates with the configured function when RotationLambdaARN is left out
+            # (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotateSecret.html,
+            # https://docs.aws.amazon.com/cli/latest/reference/secretsmanager/rotate-secret.html).
+            if not kwargs.get("rotation_lambda_arn") and self._is_valid_identifier(secret_id):
+                kwargs["rotation_lambda_arn"] = self.secrets[secret_id].rotation_lambda_arn or None
+            try:
+                return original_rotate(self, secret_id, *args, **kwargs)
+            except StepFailed as failed:
+                if not env.asynchronous_rotation:
+                    raise
+                # AWS invokes the function asynchronously: the call succeeded, the rotation did not.
+                secret = self.secrets[secret_id]
+                return json.dumps({"ARN": secret.arn, "Name": secret.name, "VersionId": failed_token(failed)})
+
+        def failed_token(failed: StepFailed) -> str:
+            return next(i.token for i in reversed(env.invocations) if i.error is failed.error)
+
+        with (
+            mock.patch.object(LambdaBackend, "invoke", invoke),
+            mock.patch.object(SecretsManagerBackend, "rotate_secret", rotate_secret),
+        ):
+            _OPEN.append(env)
             try:
                 yield env
             finally:
+                _OPEN.remove(env)
                 secrets_manager.reset_clients()
 
 

@@ -2,7 +2,9 @@
 
 moto's ``ThreadedMotoServer`` runs in this process and serves the same in-memory state the
 run used, so the secrets, parameters and the rotation function are all there; a RotateSecret
-sent to it still runs our real handler in this process. Needs ``flask`` and ``flask-cors``.
+sent to it (with or without ``RotationLambdaARN``) runs our real handler in this process and answers
+as AWS does: a failed step leaves AWSPENDING behind and its error is in the function's CloudWatch
+Logs log group (``/aws/lambda/rotation-fn``). Needs ``flask`` and ``flask-cors``.
 """
 
 from __future__ import annotations
@@ -40,8 +42,11 @@ def start_server(port: int) -> tuple[Any, str]:
             except OSError:
                 raise KeepUnavailable(f"port {port} is in use: pass --port N (or --port 0 for any)") from None
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    from devtools.aws import serving_http
+
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
+    serving_http()
     host, bound = server.get_host_and_port()
     return server, f"http://{host}:{bound}"
 

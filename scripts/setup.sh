@@ -28,13 +28,15 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   done
 fi
 
-stamp_src=$( (cat requirements.txt requirements-dev.txt package.json package-lock.json 2>/dev/null || true) | sha256sum | cut -c1-16)
+stamp_src=$( (cat requirements.txt requirements-dev.txt pyproject.toml package.json package-lock.json 2>/dev/null || true) | sha256sum | cut -c1-16)
 stamp=.venv/.installed-$stamp_src
 if [ ! -f "$stamp" ]; then
   say "python venv + pinned requirements (.venv)"
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/python -m pip install -q --disable-pip-version-check uv==0.13.8
   .venv/bin/uv pip install -q --python .venv/bin/python --compile-bytecode -r requirements-dev.txt
+  # This project itself (editable, dependencies already pinned above): the `secretsctl` command.
+  .venv/bin/uv pip install -q --python .venv/bin/python --no-deps -e .
   if [ -f package.json ]; then
     say "CDK CLI (npm ci)"
     npm ci --silent --no-audit --no-fund >/dev/null

@@ -1,0 +1,112 @@
+"""Secret values in and out: read from a file or stdin (never argv, never a temp file), validate with
+the rotation function's own parser, compare two versions key by key (masked)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from rotation_handlers.errors import InvalidSecretError
+from rotation_handlers.secret import parse_secret
+
+from .errors import CliError
+from .output import Masked, mask_field, parse_fields
+
+__all__ = ["parse_fields"]  # re-exported for the commands
+
+#: A JSON object with one of these keys is treated as a database secret and validated as one.
+DB_MARKERS = ("engine", "masterarn")
+
+
+def read_value(path: str) -> str:
+    """The value in ``path`` (``-`` for stdin), trailing newlines removed. Never echoed anywhere."""
+    try:
+        if path == "-":
+            raw = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as f:
+                raw = f.read()
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise CliError(f"{path} is not UTF-8 text (binary secrets are not supported)") from None
+    value = raw.rstrip("\r\n")
+    if not value:
+        raise CliError(f"{'stdin' if path == '-' else path} is empty: nothing to store")
+    return value
+
+
+def is_db_secret(fields: dict[str, Any] | None) -> bool:
+    return fields is not None and any(k in fields for k in DB_MARKERS)
+
+
+def validate(value: str, must_be_db: bool = False) -> str | None:
+    """Validate a database secret with ``rotation_handlers.secret`` (same rules, same messages).
+
+    Returns the strategy (``single``/``alternating``) for a DB secret, ``None`` for any other secret.
+    ``must_be_db``: the secret being updated is a DB secret, so the new value must be one too.
+    """
+    fields = parse_fields(value)
+    if not (must_be_db or is_db_secret(fields)):
+        return None
+    try:
+        parsed = parse_secret(value, "new")
+    except InvalidSecretError as exc:
+        raise CliError(str(exc)) from None
+    return "alternating" if parsed.masterarn else "single"
+
+
+def strategy_of(secret_string: str | None) -> str | None:
+    """single / alternating from the secret's shape (``masterarn``), ``None`` for a non-DB secret."""
+    fields = parse_fields(secret_string)
+    if not is_db_secret(fields) and not (fields and {"username", "password"} <= fields.keys()):
+        return None
+    assert fields is not None
+    return "alternating" if fields.get("masterarn") else "single"
+
+
+@dataclass(frozen=True)
+class KeyChange:
+    key: str
+    change: str  # added / removed / changed / unchanged
+    old: Any
+    new: Any
+
+
+def diff(old: str | None, new: str | None, reveal: bool) -> list[KeyChange]:
+    """Key by key for JSON objects (one pseudo-key ``(value)`` otherwise); values masked unless reveal."""
+    a, b = parse_fields(old), parse_fields(new)
+    if a is None or b is None:
+        a = {"(value)": old} if old is not None else {}
+        b = {"(value)": new} if new is not None else {}
+    changes = []
+    for key in list(a) + [k for k in b if k not in a]:
+        if key not in b:
+            kind = "removed"
+        elif key not in a:
+            kind = "added"
+        else:
+            kind = "unchanged" if a[key] == b[key] else "changed"
+        shown_old = mask_field(key, a[key], reveal) if key in a else None
+        shown_new = mask_field(key, b[key], reveal) if key in b else None
+        changes.append(KeyChange(key, kind, shown_old, shown_new))
+    return changes
+
+
+def differs(changes: list[KeyChange]) -> bool:
+    return any(c.change != "unchanged" for c in changes)
+
+
+def describe_change(c: KeyChange) -> str:
+    def show(v: Any) -> str:
+        return str(v) if isinstance(v, Masked) else json.dumps(v)
+
+    if c.change == "added":
+        return f"+ {c.key}: {show(c.new)}"
+    if c.change == "removed":
+        return f"- {c.key}: {show(c.old)}"
+    if c.change == "changed":
+        return f"~ {c.key}: {show(c.old)} -> {show(c.new)}"
+    return f"  {c.key}"
