@@ -142,8 +142,21 @@ def test_create_from_file_and_stdin_with_banner(run, tmp_path) -> None:
         json.loads(run.sm.get_secret_value(SecretId=name)["SecretString"])["password"] == "Create-pw-dddddddd"
     )
     other = run.name("create")
-    run.run("--yes", "secret", "create", other, "--from-file", "-", input="just-a-token-eeeeee\n")
+    run.run(
+        "--yes",
+        "secret",
+        "create",
+        other,
+        "--from-file",
+        "-",
+        "--replica-region",
+        "eu-central-1",
+        input="just-a-token-eeeeee\n",
+    )
     assert run.sm.get_secret_value(SecretId=other)["SecretString"] == "just-a-token-eeeeee"
+    assert [r["Region"] for r in run.sm.describe_secret(SecretId=other)["ReplicationStatus"]] == [
+        "eu-central-1"
+    ]
     # the value is never accepted on the command line
     run.run("--yes", "secret", "create", run.name(), "--value", "x", expect=EXIT_USAGE)
 
