@@ -34,6 +34,9 @@ def test_get_masks_json_and_table_and_reveal_shows(run) -> None:
 def test_usage_error_exits_2(run) -> None:
     result = run.run("secret", "get", expect=EXIT_USAGE)
     assert "Missing argument" in result.stderr
+    result = run.run("status", "--fail-on", "stale,bogus", expect=EXIT_USAGE)
+    assert "unknown finding(s) bogus" in result.stderr
+    run.run("--expect-account", "12345", "secret", "ls", expect=EXIT_USAGE)
 
 
 def test_completion_scripts_and_completion(run) -> None:

@@ -150,6 +150,13 @@ def test_single_user_rollback_refused_with_explanation(run, pg_secret) -> None:
     assert stages(run, pg_secret) == before
 
 
+def test_rotate_without_wait_starts_and_reports_the_new_version(run, pg_secret) -> None:
+    doc = run.json("--yes", "rotate", pg_secret)
+    assert doc["kind"] == "RotationStarted" and doc["previousCurrent"] in stages(run, pg_secret)
+    # the emulated AWS runs the rotation inside the call; on AWS it runs after it
+    assert stages(run, pg_secret)[doc["versionId"]] == ["AWSCURRENT"]
+
+
 def test_rotate_preflight_and_wrong_account(run, pg_secret) -> None:
     plain = run.name("norot")
     run.sm.create_secret(Name=plain, SecretString="token-llllllllllll")

@@ -119,6 +119,15 @@ def test_dump_files_are_private_and_git_work_trees_refused(run, tmp_path) -> Non
     assert (repo / "secrets").is_dir() and len(list((repo / "secrets").iterdir())) == 1
 
 
+def test_dump_all(run, tmp_path) -> None:
+    run.sm.create_secret(Name=run.name("dumpall"), SecretString="token-mmmmmmmmmmmm")
+    names = {s["Name"] for s in run.sm.list_secrets()["SecretList"]}
+    doc = run.json("secret", "dump", "--all", "--to", str(tmp_path / "all"))
+    assert {f["name"] for f in doc["files"]} == names
+    assert len(list((tmp_path / "all").iterdir())) == len(names)
+    run.run("secret", "dump", "--to", str(tmp_path / "none"), expect=EXIT_USAGE)
+
+
 def test_create_validates_db_secret_with_the_rotation_parser(run, tmp_path) -> None:
     bad = db_value(port="not-a-port", ssl="maybe")
     del bad["host"]
