@@ -69,6 +69,11 @@ def instructions(console: Console, endpoint: str, dbs: list[Any], ca_cert: str, 
         "  aws secretsmanager describe-secret --secret-id demo/pg-alternating --query VersionIdsToStages",
         "  aws ssm get-parameters-by-path --path /app --recursive --region eu-central-1",
         "",
+        "  # or with the operator CLI (after the export above; values stay masked)",
+        "  .venv/bin/secretsctl secret ls",
+        "  .venv/bin/secretsctl --yes rotate demo/pg-alternating --wait",
+        "  .venv/bin/secretsctl secret diff demo/pg-alternating     # exit 3: the versions differ",
+        "",
         "  # or with boto3",
         '  .venv/bin/python -c \'import boto3; sm = boto3.client("secretsmanager", '
         f'endpoint_url="{endpoint}", region_name="{SOURCE}"); '

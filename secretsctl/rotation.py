@@ -10,7 +10,8 @@ import click
 
 from . import function_logs, health, inventory, values
 from .context import App, pass_app
-from .errors import EXIT_FINDINGS, Exit, Refused
+from .errors import EXIT_ERROR, EXIT_FINDINGS, Exit, Refused
+from .output import parse_fields
 
 POLL_SECONDS = 2.0
 
@@ -21,6 +22,15 @@ def _versions_rows(info: inventory.SecretInfo) -> list[list[Any]]:
 
 def _state(info: inventory.SecretInfo) -> dict[str, Any]:
     return {"versions": [{"versionId": v, "stages": s} for v, s in info.versions.items()]}
+
+
+def _render_plan(app: App, info: inventory.SecretInfo, plan: str, applied: bool, note: str = "") -> None:
+    app.out.line(f"{info.name}: {'done' if applied else 'would'}: {plan}")
+    if note:
+        app.out.line(note)
+    app.out.table(["version id", "labels"], _versions_rows(info))
+    if not applied:
+        app.out.line("dry run: nothing changed; --apply to do it")
 
 
 # -- rotate ----------------------------------------------------------------------------------------
@@ -124,7 +134,7 @@ def rotate(app: App, name: str, wait: bool, timeout: float) -> None:
 
     app.out.emit("RotationResult", data, render)
     if outcome != "ok":
-        raise Exit(1)
+        raise Exit(EXIT_ERROR)
 
 
 # -- status ----------------------------------------------------------------------------------------
@@ -238,11 +248,7 @@ def unstick(app: App, name: str, apply: bool) -> None:
     app.out.emit(
         "Unstick",
         {"name": info.name, "stalePending": pending, "applied": apply, "plan": plan, **_state(info)},
-        lambda: (
-            app.out.line(f"{info.name}: {'done' if apply else 'would'}: {plan}"),
-            app.out.table(["version id", "labels"], _versions_rows(info)),
-            None if apply else app.out.line("dry run: nothing changed; --apply to do it"),
-        ),
+        lambda: _render_plan(app, info, plan, apply),
     )
 
 
@@ -276,8 +282,8 @@ def rollback(app: App, name: str, apply: bool) -> None:
         raise Refused(
             f"a rotation of {info.name} is unfinished (AWSPENDING on {info.stale_pending}): unstick it first"
         )
-    cur_user = (values.parse_fields(cur_value) or {}).get("username")
-    prev_user = (values.parse_fields(prev_value) or {}).get("username")
+    cur_user = (parse_fields(cur_value) or {}).get("username")
+    prev_user = (parse_fields(prev_value) or {}).get("username")
     plan = f"move AWSCURRENT from {current} (user {cur_user}) to {previous} (user {prev_user})"
     if apply:
         app.confirm_write(f"rollback {info.name}", f"{info.name}: {plan}?")
@@ -291,14 +297,13 @@ def rollback(app: App, name: str, apply: bool) -> None:
     app.out.emit(
         "Rollback",
         {"name": info.name, "from": current, "to": previous, "applied": apply, "plan": plan, **_state(info)},
-        lambda: (
-            app.out.line(f"{info.name}: {'done' if apply else 'would'}: {plan}"),
-            app.out.line(
-                "alternating users: the previous user's password was not changed by the last rotation, "
-                "so it still logs in"
-            ),
-            app.out.table(["version id", "labels"], _versions_rows(info)),
-            None if apply else app.out.line("dry run: nothing changed; --apply to do it"),
+        lambda: _render_plan(
+            app,
+            info,
+            plan,
+            apply,
+            "alternating users: the last rotation did not change the previous user's password, "
+            "so it still logs in",
         ),
     )
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from botocore.exceptions import ClientError
 
 from . import dump as dumping
 from . import health, inventory, values
@@ -27,7 +28,7 @@ def _strategy(sm: Any, info: inventory.SecretInfo) -> str | None:
         return None
     try:
         got = sm.get_secret_value(SecretId=info.arn)
-    except sm.exceptions.ClientError:
+    except ClientError:  # e.g. no kms:Decrypt for this one: the listing goes on
         return "?"
     return values.strategy_of(got.get("SecretString"))
 

@@ -14,8 +14,6 @@ from rotation_handlers.secret import parse_secret
 from .errors import CliError
 from .output import Masked, mask_field, parse_fields
 
-__all__ = ["parse_fields"]  # re-exported for the commands
-
 #: A JSON object with one of these keys is treated as a database secret and validated as one.
 DB_MARKERS = ("engine", "masterarn")
 
@@ -61,9 +59,8 @@ def validate(value: str, must_be_db: bool = False) -> str | None:
 def strategy_of(secret_string: str | None) -> str | None:
     """single / alternating from the secret's shape (``masterarn``), ``None`` for a non-DB secret."""
     fields = parse_fields(secret_string)
-    if not is_db_secret(fields) and not (fields and {"username", "password"} <= fields.keys()):
+    if fields is None or not (is_db_secret(fields) or {"username", "password"} <= fields.keys()):
         return None
-    assert fields is not None
     return "alternating" if fields.get("masterarn") else "single"
 
 

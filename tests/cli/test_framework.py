@@ -34,11 +34,42 @@ def test_get_masks_json_and_table_and_reveal_shows(run) -> None:
 def test_usage_error_exits_2(run) -> None:
     result = run.run("secret", "get", expect=EXIT_USAGE)
     assert "Missing argument" in result.stderr
+    result = run.run("status", "--fail-on", "stale,bogus", expect=EXIT_USAGE)
+    assert "unknown finding(s) bogus" in result.stderr
+    run.run("--expect-account", "12345", "secret", "ls", expect=EXIT_USAGE)
 
 
-def test_completion_scripts(run) -> None:
+def test_completion_scripts_and_completion(run) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
     for shell in ("bash", "zsh", "fish"):
         assert "_SECRETSCTL_COMPLETE" in run.run("completion", shell).stdout
+    # what the bash script asks the installed command
+    env = os.environ | {
+        "_SECRETSCTL_COMPLETE": "bash_complete",
+        "COMP_WORDS": "secretsctl secret d",
+        "COMP_CWORD": "2",
+    }
+    script = Path(sys.executable).parent / "secretsctl"
+    done = subprocess.run([str(script)], env=env, capture_output=True, text=True, check=False)
+    assert done.stdout.split() == ["plain,delete", "plain,diff", "plain,dump"]
+
+
+def test_cli_imports_no_devtools_infra_or_drivers() -> None:
+    """The CLI's runtime is independent of infra/ and devtools/ (and needs no database driver)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, secretsctl.cli; "
+        "print([m for m in sys.modules if m.split('.')[0] in "
+        "('devtools', 'infra', 'moto', 'aws_cdk', 'psycopg2', 'pymysql')])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_unknown_secret_is_one_clear_line(run) -> None:

@@ -102,7 +102,9 @@ def test_unstick_leaves_pending_on_current_alone(run, pg_secret) -> None:
     assert "AWSPENDING" in stages(run, pg_secret)[current]
 
 
-def test_rollback_of_alternating_secret_previous_credentials_log_in(run, maria_server) -> None:
+@pytest.fixture
+def maria_alt(run, maria_server) -> tuple[str, str]:
+    """An alternating-user MariaDB secret rotated once: AWSCURRENT names USER_clone, AWSPREVIOUS USER."""
     user, password = unique_user(), new_password()
     create_maria_user(maria_server, user, password)
     master = run.sm.create_secret(
@@ -116,8 +118,12 @@ def test_rollback_of_alternating_secret_previous_credentials_log_in(run, maria_s
     run.sm.rotate_secret(
         SecretId=name, RotationLambdaARN=run.function_arn, RotationRules={"AutomaticallyAfterDays": 30}
     )
-    rotated = value(run, name)
-    assert rotated["username"] == user + "_clone"
+    assert value(run, name)["username"] == user + "_clone"
+    return name, user
+
+
+def test_rollback_of_alternating_secret_previous_credentials_log_in(run, maria_server, maria_alt) -> None:
+    name, user = maria_alt
     before = stages(run, name)
     cur = next(v for v, s in before.items() if "AWSCURRENT" in s)
     prev = next(v for v, s in before.items() if "AWSPREVIOUS" in s)
@@ -143,11 +149,46 @@ def test_rollback_of_alternating_secret_previous_credentials_log_in(run, maria_s
     )
 
 
+def test_rollback_racing_a_rotation_leaves_the_new_version_current(run, maria_alt, monkeypatch) -> None:
+    """A rotation finishing between rollback's read and its label move: AWS rejects the move (the
+    label is no longer on RemoveFromVersionId), so the fresh rotation is not undone.
+    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UpdateSecretVersionStage.html"""
+    from secretsctl.session import AwsSession
+
+    name, _ = maria_alt
+    rotated: list[str] = []
+    original = AwsSession.client
+
+    def rotate_first(**_) -> None:
+        if not rotated:
+            rotated.append(run.sm.rotate_secret(SecretId=name)["VersionId"])
+
+    def client(self, service, region=None):
+        made = original(self, service, region)
+        if service == "secretsmanager":
+            made.meta.events.register_first(
+                "before-call.secrets-manager.UpdateSecretVersionStage", rotate_first
+            )
+        return made
+
+    monkeypatch.setattr(AwsSession, "client", client)
+    result = run.run("--yes", "rollback", name, "--apply", expect=EXIT_ERROR)
+    assert "UpdateSecretVersionStage" in result.stderr and rotated
+    assert stages(run, name)[rotated[0]] == ["AWSCURRENT"]
+
+
 def test_single_user_rollback_refused_with_explanation(run, pg_secret) -> None:
     before = stages(run, pg_secret)
     result = run.run("--yes", "rollback", pg_secret, "--apply", expect=EXIT_ERROR)
     assert "rotates a single user" in result.stderr and "secretsctl rotate" in result.stderr
     assert stages(run, pg_secret) == before
+
+
+def test_rotate_without_wait_starts_and_reports_the_new_version(run, pg_secret) -> None:
+    doc = run.json("--yes", "rotate", pg_secret)
+    assert doc["kind"] == "RotationStarted" and doc["previousCurrent"] in stages(run, pg_secret)
+    # the emulated AWS runs the rotation inside the call; on AWS it runs after it
+    assert stages(run, pg_secret)[doc["versionId"]] == ["AWSCURRENT"]
 
 
 def test_rotate_preflight_and_wrong_account(run, pg_secret) -> None:

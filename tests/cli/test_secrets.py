@@ -119,6 +119,15 @@ def test_dump_files_are_private_and_git_work_trees_refused(run, tmp_path) -> Non
     assert (repo / "secrets").is_dir() and len(list((repo / "secrets").iterdir())) == 1
 
 
+def test_dump_all(run, tmp_path) -> None:
+    run.sm.create_secret(Name=run.name("dumpall"), SecretString="token-mmmmmmmmmmmm")
+    names = {s["Name"] for s in run.sm.list_secrets()["SecretList"]}
+    doc = run.json("secret", "dump", "--all", "--to", str(tmp_path / "all"))
+    assert {f["name"] for f in doc["files"]} == names
+    assert len(list((tmp_path / "all").iterdir())) == len(names)
+    run.run("secret", "dump", "--to", str(tmp_path / "none"), expect=EXIT_USAGE)
+
+
 def test_create_validates_db_secret_with_the_rotation_parser(run, tmp_path) -> None:
     bad = db_value(port="not-a-port", ssl="maybe")
     del bad["host"]
@@ -142,8 +151,21 @@ def test_create_from_file_and_stdin_with_banner(run, tmp_path) -> None:
         json.loads(run.sm.get_secret_value(SecretId=name)["SecretString"])["password"] == "Create-pw-dddddddd"
     )
     other = run.name("create")
-    run.run("--yes", "secret", "create", other, "--from-file", "-", input="just-a-token-eeeeee\n")
+    run.run(
+        "--yes",
+        "secret",
+        "create",
+        other,
+        "--from-file",
+        "-",
+        "--replica-region",
+        "eu-central-1",
+        input="just-a-token-eeeeee\n",
+    )
     assert run.sm.get_secret_value(SecretId=other)["SecretString"] == "just-a-token-eeeeee"
+    assert [r["Region"] for r in run.sm.describe_secret(SecretId=other)["ReplicationStatus"]] == [
+        "eu-central-1"
+    ]
     # the value is never accepted on the command line
     run.run("--yes", "secret", "create", run.name(), "--value", "x", expect=EXIT_USAGE)
 
