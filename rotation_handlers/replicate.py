@@ -21,6 +21,7 @@ from rotation_handlers.logs import log
 from rotation_handlers.replication.config import load_config
 from rotation_handlers.replication.engine import LOGGER, Engine, resolve_own_role
 from rotation_handlers.replication.events import parse_event
+from rotation_handlers.replication.guards import check_at_startup
 from rotation_handlers.replication.reconcile import reconcile
 
 
@@ -39,6 +40,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         )
         return {"sourceRegion": config.source_region, "ignored": trigger.ignored, "regions": {}}
     engine = Engine(config)
+    check_at_startup(config, engine.ssm_factory, engine.retry)
     engine.sync_names(trigger.names)
     summary = engine.summary(operation=trigger.operation, parameters=list(trigger.names))
     log(LOGGER, "event handled", logging.INFO, **summary)
@@ -58,6 +60,7 @@ def reconcile_handler(event: dict[str, Any] | None = None, context: Any = None) 
         (event or {}).get("dryRun", False)
     )
     engine = Engine(config, dry_run=dry_run)
+    check_at_startup(config, engine.ssm_factory, engine.retry)
     summary = reconcile(engine)
     log(
         LOGGER,

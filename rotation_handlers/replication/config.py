@@ -58,6 +58,7 @@ class ReplicationConfig:
     backoff_base: float = 0.2
     backoff_cap: float = 10.0
     concurrency: int = 4
+    max_rounds: int = 5
 
     def kms_key_for(self, region: str) -> str:
         return self.kms_keys.get(region, DEFAULT_KMS_KEY)
@@ -178,4 +179,5 @@ def load_config(env: Mapping[str, str]) -> ReplicationConfig:
         backoff_base=_number(env, "REPLICATION_BACKOFF_BASE_SECONDS", 0.2, 0, integer=False),
         backoff_cap=_number(env, "REPLICATION_BACKOFF_MAX_SECONDS", 10.0, 0, integer=False),
         concurrency=int(_number(env, "RECONCILE_CONCURRENCY", 4, 1, integer=True)),
+        max_rounds=int(_number(env, "REPLICATION_MAX_ROUNDS", 5, 1, integer=True)),
     )

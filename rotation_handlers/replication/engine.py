@@ -25,6 +25,7 @@ from rotation_handlers.logs import get_logger, log
 from rotation_handlers.replication import clients
 from rotation_handlers.replication.config import ReplicationConfig
 from rotation_handlers.replication.events import RoleIdentity
+from rotation_handlers.replication.guards import refuse_two_way_delete_unmanaged
 from rotation_handlers.replication.retry import RetryPolicy, error_code
 from rotation_handlers.replication.state import ParameterState, read_parameter
 from rotation_handlers.replication.sync import Plan, apply_plan, plan_sync
@@ -32,6 +33,8 @@ from rotation_handlers.replication.sync import Plan, apply_plan, plan_sync
 LOGGER = get_logger("replication")
 MAX_LISTED_CHANGES = 1000
 _RACE_CODES = {"ParameterAlreadyExists", "ParameterNotFound", "ParameterVersionNotFound"}
+#: ``sync_pair`` reads the source itself (right before reading the target).
+UNREAD = object()
 
 SsmFactory = Callable[[str], Any]
 
@@ -41,6 +44,10 @@ SLEEP: Callable[[float], None] = time.sleep
 
 def _sleep(seconds: float) -> None:
     SLEEP(seconds)
+
+
+class NotConverged(RuntimeError):
+    """The source changed during every round of a sync; the invocation fails and is retried."""
 
 
 class ReplicationError(RuntimeError):
@@ -178,25 +185,67 @@ class Engine:
     def read_source(self, name: str) -> ParameterState | None:
         return read_parameter(self.ssm_factory(self.config.source_region), name, self.retry)
 
-    def sync_pair(self, region: str, name: str, source: ParameterState | None) -> Result:
-        """Make ``name`` in ``region`` match ``source``; never raises (errors go in the result)."""
+    def sync_pair(self, region: str, name: str, source: ParameterState | object | None = UNREAD) -> Result:
+        """Make ``name`` in ``region`` match the source; never raises (errors go in the result).
+
+        Converges: after writing, the source is read again and, if it changed meanwhile (another
+        invocation may have replicated a newer state before our late write landed), the target is
+        re-read and synced again, at most ``config.max_rounds`` times. A delete re-checks that the
+        source is still absent right before deleting and verifies it after. So when the last
+        invocation for a parameter ends, the target holds the source's state as read after the
+        last write. ``source`` is the state read by the caller, or ``UNREAD`` to read it here.
+        """
         try:
             ssm = self.ssm_factory(region)
-            for attempt in range(2):
+            applied: list[Plan] = []
+            plan: Plan | None = None
+            for _ in range(self.config.max_rounds):
+                if source is UNREAD:
+                    source = self.read_source(name)
+                state = source if isinstance(source, ParameterState) else None
                 target = read_parameter(ssm, name, self.retry)
-                plan = plan_sync(name, source, target, region, self.config)
+                plan = plan_sync(name, state, target, region, self.config)
                 if self.dry_run or not plan.operations:
-                    break
+                    return self.record(self._outcome(plan, applied))
+                if state is None and plan.action == "deleted":
+                    source = self._confirm_absent(name, plan)
+                    if source is not None:  # re-created since we read it: sync that instead
+                        continue
                 try:
                     apply_plan(ssm, plan, self.retry)
-                    break
+                    applied.append(plan)
                 except ClientError as exc:
-                    # Another invocation changed the target between our read and write: re-plan once.
-                    if error_code(exc) not in _RACE_CODES or attempt == 1:
+                    # Another invocation changed the target between our read and write: re-plan.
+                    if error_code(exc) not in _RACE_CODES:
                         raise
-            return self.record(result_from_plan(plan))
+                    source = UNREAD
+                    continue
+                verified = self.read_source(name)
+                if verified == state:
+                    return self.record(self._outcome(None, applied))
+                source = verified  # the source moved while we wrote: sync again
+            raise NotConverged(f"source kept changing for {self.config.max_rounds} rounds")
         except Exception as exc:
             return self.record(Result(name, region, "failed", "error", error=error_code(exc)))
+
+    def _confirm_absent(self, name: str, plan: Plan) -> ParameterState | None:
+        """Right before a delete: the source again (``None`` = still absent), and the two-way guard."""
+        source = self.read_source(name)
+        if source is None and plan.reason.startswith("source deleted; unmanaged"):
+            refuse_two_way_delete_unmanaged(self.config, self.ssm_factory, self.retry)
+        return source
+
+    @staticmethod
+    def _outcome(last: Plan | None, applied: list[Plan]) -> Result:
+        """One result per pair: the last applied change (all operations), else the plan."""
+        if not applied:
+            assert last is not None
+            return result_from_plan(last)
+        result = result_from_plan(applied[-1])
+        result.operations = [op.describe() for plan in applied for op in plan.operations]
+        if len(applied) > 1:
+            result.reason += f" (source changed while syncing; {len(applied)} rounds)"
+        return result
 
     def skip_excluded(self, name: str, reason: str) -> None:
         for region in self.config.target_regions:

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from rotation_handlers.logs import JsonFormatter  # noqa: E402
-from rotation_handlers.replication import clients, engine  # noqa: E402
+from rotation_handlers.replication import clients, engine, guards  # noqa: E402
 from rotation_handlers.replication.events import CLOUDTRAIL_EVENT_NAMES  # noqa: E402
 from tests.replication.events import ROLE_NAME_REPLICATOR, role_arn  # noqa: E402
 
@@ -180,6 +180,7 @@ class Aws:
 def aws(env: pytest.MonkeyPatch) -> Iterator[Aws]:
     sleeps: list[float] = []
     env.setattr(engine, "SLEEP", sleeps.append)
+    guards.reset()
     # The replicator's cached clients are kept across tests (creating them is the slow part);
     # moto intercepts them whenever a mock is active, and our hooks are removed after each test.
     with mock_aws():
