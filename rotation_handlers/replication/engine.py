@@ -136,16 +136,20 @@ class Engine:
         config: ReplicationConfig,
         *,
         ssm_factory: SsmFactory = clients.ssm,
+        client_factory: Callable[[str, str], Any] = clients.client,
         retry: RetryPolicy | None = None,
         dry_run: bool = False,
     ) -> None:
         self.config = config
         self.ssm_factory = ssm_factory
+        self.client_factory = client_factory
         self.retry = retry or RetryPolicy(
             config.max_attempts, config.backoff_base, config.backoff_cap, sleep=_sleep
         )
         self.dry_run = dry_run
         self.results: list[Result] = []
+        #: Pairs found in sync without a per-parameter read (reconcile's cheap pass): counted, not logged.
+        self.in_sync: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     # -- single pair ---------------------------------------------------------------------
@@ -283,6 +287,9 @@ class Engine:
 
     def summary(self, **extra: Any) -> dict[str, Any]:
         counts: dict[str, Counter[str]] = {region: Counter() for region in self.config.target_regions}
+        for region, n in self.in_sync.items():
+            if n:
+                counts[region]["unchanged"] += n
         for r in self.results:
             counts.setdefault(r.region, Counter())[r.action] += 1
             for warning in r.warnings:

@@ -54,6 +54,8 @@ class RetryPolicy:
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
     retries: int = 0
+    #: Called with the API method before every attempt (reconcile's per-region request budget).
+    before: Callable[[Callable[..., Any]], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def delay(self, attempt: int) -> float:
@@ -63,6 +65,8 @@ class RetryPolicy:
     def call(self, fn: Callable[..., dict[str, Any]], /, **kwargs: Any) -> dict[str, Any]:
         attempt = 0
         while True:
+            if self.before is not None:
+                self.before(fn)
             try:
                 return fn(**kwargs)
             except ClientError as exc:
