@@ -26,7 +26,7 @@ from rotation_handlers.replication import clients
 from rotation_handlers.replication.config import ReplicationConfig
 from rotation_handlers.replication.events import RoleIdentity
 from rotation_handlers.replication.guards import refuse_two_way_delete_unmanaged
-from rotation_handlers.replication.retry import RetryPolicy, error_code
+from rotation_handlers.replication.retry import RetryPolicy, error_code, is_throttling
 from rotation_handlers.replication.state import ParameterState, read_parameter
 from rotation_handlers.replication.sync import Plan, apply_plan, plan_sync
 
@@ -146,6 +146,7 @@ class Engine:
         self.retry = retry or RetryPolicy(
             config.max_attempts, config.backoff_base, config.backoff_cap, sleep=_sleep
         )
+        self._write_retry = self.retry.once()
         self.dry_run = dry_run
         self.results: list[Result] = []
         #: Pairs found in sync without a per-parameter read (reconcile's cheap pass): counted, not logged.
@@ -202,8 +203,8 @@ class Engine:
         try:
             ssm = self.ssm_factory(region)
             applied: list[Plan] = []
-            plan: Plan | None = None
-            for _ in range(self.config.max_rounds):
+            rounds = throttled = 0
+            while True:
                 if source is UNREAD:
                     source = self.read_source(name)
                 state = source if isinstance(source, ParameterState) else None
@@ -211,24 +212,34 @@ class Engine:
                 plan = plan_sync(name, state, target, region, self.config)
                 if self.dry_run or not plan.operations:
                     return self.record(self._outcome(plan, applied))
+                if rounds >= self.config.max_rounds:
+                    raise NotConverged(f"source kept changing for {rounds} rounds")
+                rounds += 1
                 if state is None and plan.action == "deleted":
                     source = self._confirm_absent(name, plan)
                     if source is not None:  # re-created since we read it: sync that instead
                         continue
                 try:
-                    apply_plan(ssm, plan, self.retry)
+                    apply_plan(ssm, plan, self._write_retry)
                     applied.append(plan)
                 except ClientError as exc:
-                    # Another invocation changed the target between our read and write: re-plan.
-                    if error_code(exc) not in _RACE_CODES:
+                    if is_throttling(exc):
+                        # A throttled write is re-planned after the backoff, not replayed: by then
+                        # the source may have moved on, or another invocation written it already.
+                        throttled += 1
+                        if throttled >= self.retry.max_attempts:
+                            raise
+                        self.retry.backoff(throttled - 1)
+                        rounds -= 1
+                    elif error_code(exc) not in _RACE_CODES:
                         raise
+                    # else: another invocation changed the target between our read and write
                     source = UNREAD
                     continue
                 verified = self.read_source(name)
                 if verified == state:
                     return self.record(self._outcome(None, applied))
                 source = verified  # the source moved while we wrote: sync again
-            raise NotConverged(f"source kept changing for {self.config.max_rounds} rounds")
         except Exception as exc:
             return self.record(Result(name, region, "failed", "error", error=error_code(exc)))
 

@@ -209,6 +209,8 @@ def reconcile(
 
     def deep_check(name: str) -> None:
         todo = [r for r in regions if r not in drifted_by_name.get(name, [])]
+        if not todo:  # synced in full already
+            return
         try:
             differ = _labels_differ(engine, name, todo)
         except Exception as exc:

@@ -62,6 +62,16 @@ class RetryPolicy:
         with self._lock:
             return self.rng.uniform(0, min(self.cap, self.base * (2**attempt)))
 
+    def backoff(self, attempt: int) -> None:
+        """Count a throttling retry and sleep the full-jitter delay for ``attempt`` (0-based)."""
+        with self._lock:
+            self.retries += 1
+        self.sleep(self.delay(attempt))
+
+    def once(self) -> RetryPolicy:
+        """The same policy without throttling retries (the caller re-plans instead)."""
+        return RetryPolicy(1, self.base, self.cap, self.sleep, self.rng, before=self.before)
+
     def call(self, fn: Callable[..., dict[str, Any]], /, **kwargs: Any) -> dict[str, Any]:
         attempt = 0
         while True:
@@ -73,6 +83,4 @@ class RetryPolicy:
                 attempt += 1
                 if not is_throttling(exc) or attempt >= self.max_attempts:
                     raise
-                with self._lock:
-                    self.retries += 1
-                self.sleep(self.delay(attempt - 1))
+                self.backoff(attempt - 1)
