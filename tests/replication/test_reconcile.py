@@ -171,3 +171,26 @@ def test_reconcile_region_failure_reported(aws: Aws) -> None:
         replicate.reconcile_handler({}, None)
     assert "eu-west-1" not in str(info.value)
     assert aws.get("/app/p5", EU) is not None
+
+
+def test_every_reconcile_call_takes_a_token_from_its_regions_budget(
+    aws: Aws, env: pytest.MonkeyPatch
+) -> None:
+    from collections import Counter
+
+    from rotation_handlers.replication.budget import RegionBudget
+
+    taken: Counter[str] = Counter()
+
+    class Recording(RegionBudget):
+        def before_call(self, method):  # type: ignore[no-untyped-def]
+            taken[method.__self__.meta.region_name] += 1
+            super().before_call(method)
+
+    env.setenv("RECONCILE_REQUESTS_PER_SECOND", "1000")
+    env.setattr(replicate, "RegionBudget", Recording)
+    seed(aws)
+    aws.reset_counts()
+    replicate.reconcile_handler({}, None)
+    for region in (SOURCE, *TARGETS):
+        assert taken[region] == aws.count(region) > 0
