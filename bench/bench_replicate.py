@@ -65,15 +65,24 @@ WRITE_OPS = frozenset(CLOUDTRAIL_EVENT_NAMES)
 
 
 def _patch_moto_page_size() -> None:
-    """moto pages DescribeParameters by 10 whatever MaxResults says; AWS honours up to 50."""
+    """moto pages DescribeParameters by 10 whatever MaxResults says; AWS honours up to 50.
+
+    moto also filters every parameter again for each page (quadratic at 50,000 parameters); the
+    listing is computed on the first page of a pass and reused for its next pages.
+    """
     original = SimpleSystemManagerResponse.describe_parameters
+
+    listings: dict[tuple[int, str], list[Any]] = {}  # one filtered listing per paging pass
 
     def describe_parameters(self: SimpleSystemManagerResponse) -> Any:
         page_size = int(self._get_param("MaxResults") or 10)
         token = int(str(self._get_param("NextToken") or "0").strip() or 0)
-        result = self.ssm_backend.describe_parameters(
-            self._get_param("Filters"), self._get_param("ParameterFilters")
-        )
+        key = (id(self.ssm_backend), repr((self._get_param("Filters"), self._get_param("ParameterFilters"))))
+        if token == 0 or key not in listings:  # moto filters all parameters for every page: once is enough
+            listings[key] = self.ssm_backend.describe_parameters(
+                self._get_param("Filters"), self._get_param("ParameterFilters")
+            )
+        result = listings[key]
         page = result[token : token + page_size]
         response: dict[str, Any] = {"Parameters": [p.describe_response_object(False) for p in page]}
         if token + page_size < len(result):

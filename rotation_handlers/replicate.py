@@ -1,9 +1,10 @@
-"""Lambda entry points for SSM Parameter Store cross-region replication (issue 4).
+"""Lambda entry points for SSM Parameter Store cross-region replication.
 
 * ``rotation_handlers.replicate.handler`` - EventBridge rule target: "AWS API Call via
   CloudTrail" or "Parameter Store Change" events from ``aws.ssm``.
 * ``rotation_handlers.replicate.reconcile_handler`` - scheduled full sync; ``{"dryRun": true}``
-  in the event or ``RECONCILE_DRY_RUN=true`` only reports.
+  in the event or ``RECONCILE_DRY_RUN=true`` only reports. Stops before the Lambda timeout
+  (``context``) and continues on the next run.
 
 Both return a small summary dict (action counts per target region, never a value) and raise
 :class:`~rotation_handlers.replication.ReplicationError` when some parameter/region pair
