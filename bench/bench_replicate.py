@@ -312,9 +312,12 @@ def burst(args: argparse.Namespace, targets: list[str]) -> dict[str, Any]:
                     cond.notify_all()
 
     threads = [threading.Thread(target=worker) for _ in range(args.concurrency)]
+    if args.sequential:  # the old shape: every change applied before any event is handled
+        produce()
     for t in threads:
         t.start()
-    produce()
+    if not args.sequential:
+        produce()
     produced_at = time.monotonic() - start
     for t in threads:
         t.join()
@@ -455,6 +458,9 @@ def main() -> None:
     parser.add_argument("--burst", type=float, default=None, help="token bucket size (default: = rate)")
     parser.add_argument("--concurrency", type=int, default=10, help="concurrent handler invocations")
     parser.add_argument("--arrival", type=float, default=100.0, help="changes per second (0: all at once)")
+    parser.add_argument(
+        "--sequential", action="store_true", help="apply every change before handling any event (no overlap)"
+    )
     parser.add_argument(
         "--late", type=float, default=2.0, help="events are delivered 0..LATE s after the change"
     )
