@@ -194,3 +194,23 @@ def test_every_reconcile_call_takes_a_token_from_its_regions_budget(
     replicate.reconcile_handler({}, None)
     for region in (SOURCE, *TARGETS):
         assert taken[region] == aws.count(region) > 0
+
+
+def test_compare_is_the_cheap_pass_alone(aws: Aws) -> None:
+    """The library entry point an operator check uses: names only, no per-parameter read, no write."""
+    import os
+
+    from rotation_handlers.replication.config import load_config
+    from rotation_handlers.replication.engine import Engine
+    from rotation_handlers.replication.reconcile import compare
+
+    seed(aws)
+    replicate.reconcile_handler({}, None)
+    aws.put("/app/p3", secret("edited"), region=US, Overwrite=True)
+    aws.ssm(SOURCE).delete_parameter(Name="/app/p5")
+    aws.reset_counts()
+    result = compare(Engine(load_config(os.environ), dry_run=True))
+    assert result.drifted == {EU: {}, US: {"/app/p3": "differs"}}
+    assert result.stale == {EU: ["/app/p5"], US: ["/app/p5"]}
+    assert aws.writes() == 0
+    assert aws.count(op="GetParameterHistory") == aws.count(op="ListTagsForResource") == 0
