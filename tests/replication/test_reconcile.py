@@ -214,3 +214,17 @@ def test_compare_is_the_cheap_pass_alone(aws: Aws) -> None:
     assert result.stale == {EU: ["/app/p5"], US: ["/app/p5"]}
     assert aws.writes() == 0
     assert aws.count(op="GetParameterHistory") == aws.count(op="ListTagsForResource") == 0
+
+
+def test_handler_stops_near_the_lambda_timeout(aws: Aws, env: pytest.MonkeyPatch) -> None:
+    class Context:
+        def get_remaining_time_in_millis(self) -> int:
+            return 30_000  # less than the margin: no time for any per-parameter work
+
+    env.setenv("RECONCILE_TIME_MARGIN_SECONDS", "60")
+    seed(aws)
+    summary = replicate.reconcile_handler({}, Context())
+    assert summary["complete"] is False and summary["drifted"] == {EU: 12, US: 12}
+    assert aws.writes(EU) == aws.writes(US) == 0
+    summary = replicate.reconcile_handler({}, None)  # the next run (no deadline) does the work
+    assert summary["complete"] is True and summary["regions"][EU] == {"created": 12}
