@@ -28,7 +28,7 @@ from rotation_handlers.replication.events import RoleIdentity
 from rotation_handlers.replication.guards import refuse_two_way_delete_unmanaged
 from rotation_handlers.replication.retry import RetryPolicy, error_code, is_throttling
 from rotation_handlers.replication.state import ParameterState, read_parameter
-from rotation_handlers.replication.sync import Plan, apply_plan, plan_sync
+from rotation_handlers.replication.sync import UNMANAGED_DELETE_REASON, Plan, apply_plan, plan_sync
 
 LOGGER = get_logger("replication")
 MAX_LISTED_CHANGES = 1000
@@ -246,7 +246,7 @@ class Engine:
     def _confirm_absent(self, name: str, plan: Plan) -> ParameterState | None:
         """Right before a delete: the source again (``None`` = still absent), and the two-way guard."""
         source = self.read_source(name)
-        if source is None and plan.reason.startswith("source deleted; unmanaged"):
+        if source is None and plan.reason == UNMANAGED_DELETE_REASON:
             refuse_two_way_delete_unmanaged(self.config, self.ssm_factory, self.retry)
         return source
 

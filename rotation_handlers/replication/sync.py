@@ -20,6 +20,7 @@ from rotation_handlers.replication.retry import RetryPolicy, error_code
 from rotation_handlers.replication.state import ParameterState, policies_payload
 
 EC2_IMAGE_DATA_TYPE = "aws:ec2:image"
+UNMANAGED_DELETE_REASON = "source deleted; unmanaged replica deleted (DELETE_UNMANAGED_REPLICAS=true)"
 WRITE_KINDS = ("create", "overwrite", "add_tags", "remove_tags", "label", "unlabel", "delete")
 
 
@@ -181,7 +182,7 @@ def _plan_delete(plan: Plan, target: ParameterState | None, config: ReplicationC
     if marker == config.source_region:
         plan.reason = "source deleted"
     elif config.delete_unmanaged:
-        plan.reason = "source deleted; unmanaged replica deleted (DELETE_UNMANAGED_REPLICAS=true)"
+        plan.reason = UNMANAGED_DELETE_REASON
     else:
         plan.action = "skipped"
         plan.reason = (

@@ -171,3 +171,27 @@ def test_source_changing_every_round_fails_loudly(aws: Aws, env: pytest.MonkeyPa
     with pytest.raises(ReplicationError, match=r"/app/busy in eu-west-1 \(NotConverged\)"):
         replicate.handler(ev.put_parameter_event("/app/busy"), None)
     assert aws.count(EU, "PutParameter") == 3
+
+
+def test_two_way_appearing_after_start_up_still_refuses_the_delete(aws: Aws, env: pytest.MonkeyPatch) -> None:
+    def as_replicator(source: str, target: str, delete_unmanaged: bool) -> None:
+        env.setenv("AWS_REGION", source)
+        env.setenv("REPLICA_REGIONS", target)
+        env.setenv("DELETE_UNMANAGED_REPLICAS", str(delete_unmanaged).lower())
+
+    # eu-west-1 -> us-east-1 starts (and passes its start-up check) before the reverse direction exists
+    as_replicator(EU, SOURCE, True)
+    aws.put("/app/eu-own", secret(), region=EU)
+    replicate.handler(ev.parameter_store_change_event("/app/eu-own", "Create", region=EU), None)
+    # then us-east-1 -> eu-west-1 replicates two originals
+    as_replicator(SOURCE, EU, False)
+    original = secret("orig")
+    aws.put("/app/orig", original)
+    aws.put("/app/other", secret())
+    for name in ("/app/orig", "/app/other"):
+        replicate.handler(ev.put_parameter_event(name), None)
+    aws.ssm(EU).delete_parameter(Name="/app/orig")  # someone deletes a replica
+    as_replicator(EU, SOURCE, True)
+    with pytest.raises(ReplicationError, match=r"/app/orig in us-east-1 \(ConfigError\)"):
+        replicate.handler(ev.parameter_store_change_event("/app/orig", "Delete", region=EU), None)
+    assert aws.get("/app/orig", SOURCE)["Value"] == original
