@@ -235,7 +235,12 @@ def plan_sync(
     diffs = _attribute_diffs(source, target, tier, key_id) if target is not None else ["all"]
     current_chunks = placement.new_versions.get(source.value, [])
     if puts or diffs or current_chunks:
-        detail = ",".join(diffs) if diffs else "restore current value"
+        if diffs:
+            detail = ",".join(diffs)
+        elif puts:
+            detail = "restore current value"
+        else:
+            detail = f"another version for labels ({LABELS_PER_VERSION} per version)"
         puts.append((source.value, current_chunks[0] if current_chunks else [], detail))
         puts.extend(
             (source.value, chunk, f"another version for labels ({LABELS_PER_VERSION} per version)")
