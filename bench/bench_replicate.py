@@ -22,15 +22,16 @@ everything), then a second one (everything in sync): API calls and time. No writ
 from __future__ import annotations
 
 import argparse
+import heapq
 import logging
 import os
 import random
 import sys
 import threading
 import time
+import tracemalloc
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,15 +65,24 @@ WRITE_OPS = frozenset(CLOUDTRAIL_EVENT_NAMES)
 
 
 def _patch_moto_page_size() -> None:
-    """moto pages DescribeParameters by 10 whatever MaxResults says; AWS honours up to 50."""
+    """moto pages DescribeParameters by 10 whatever MaxResults says; AWS honours up to 50.
+
+    moto also filters every parameter again for each page (quadratic at 50,000 parameters); the
+    listing is computed on the first page of a pass and reused for its next pages.
+    """
     original = SimpleSystemManagerResponse.describe_parameters
+
+    listings: dict[tuple[int, str], list[Any]] = {}  # one filtered listing per paging pass
 
     def describe_parameters(self: SimpleSystemManagerResponse) -> Any:
         page_size = int(self._get_param("MaxResults") or 10)
         token = int(str(self._get_param("NextToken") or "0").strip() or 0)
-        result = self.ssm_backend.describe_parameters(
-            self._get_param("Filters"), self._get_param("ParameterFilters")
-        )
+        key = (id(self.ssm_backend), repr((self._get_param("Filters"), self._get_param("ParameterFilters"))))
+        if token == 0 or key not in listings:  # moto filters all parameters for every page: once is enough
+            listings[key] = self.ssm_backend.describe_parameters(
+                self._get_param("Filters"), self._get_param("ParameterFilters")
+            )
+        result = listings[key]
         page = result[token : token + page_size]
         response: dict[str, Any] = {"Parameters": [p.describe_response_object(False) for p in page]}
         if token + page_size < len(result):
@@ -164,8 +174,57 @@ def min_writes(initial: Model, final: Model) -> int:
     return total
 
 
-def burst(args: argparse.Namespace, targets: list[str]) -> dict[str, Any]:
-    rng = random.Random(args.seed)
+def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+class Producer:
+    """Applies random changes to the source (as a user would) and schedules each one's event."""
+
+    def __init__(self, args: argparse.Namespace, model: Model, rng: random.Random) -> None:
+        self.args, self.model, self.rng = args, model, rng
+        self.ssm = clients.ssm(SOURCE)
+        self.names = sorted(model)
+        hot = max(1, len(self.names) // 10)
+        self.hot = self.names[:hot]  # half of the changes hit these: overlapping invocations
+        self.kinds = Counter[str]()
+
+    def change(self, n: int) -> list[dict[str, Any]]:
+        rng, model, ssm = self.rng, self.model, self.ssm
+        name = rng.choice(self.hot if rng.random() < 0.5 else self.names)
+        state = model[name]
+        roll = rng.random()
+        if state is None:  # deleted earlier: re-create it
+            value = f"recreated-{n}"
+            ssm.put_parameter(Name=name, Value=value, Type="String")
+            model[name] = ("String", value, {})
+            self.kinds["recreate"] += 1
+            return [ev.put_parameter_event(name)]
+        if roll < 0.70:
+            value = f"value-{n}-{rng.random():.6f}"
+            ssm.put_parameter(Name=name, Value=value, Type=state[0], Overwrite=True)
+            model[name] = (state[0], value, state[2])
+            self.kinds["overwrite"] += 1
+            return [ev.put_parameter_event(name, state[0], overwrite=True)]
+        if roll < 0.85:
+            key, val = f"k{rng.randrange(3)}", f"v{n}"
+            ssm.add_tags_to_resource(ResourceType="Parameter", ResourceId=name, Tags=_tag_list({key: val}))
+            model[name] = (state[0], state[1], {**state[2], key: val})
+            self.kinds["add-tag"] += 1
+            return [ev.add_tags_event(name, {key: val})]
+        if roll < 0.95 and state[2]:
+            key = rng.choice(sorted(state[2]))
+            ssm.remove_tags_from_resource(ResourceType="Parameter", ResourceId=name, TagKeys=[key])
+            model[name] = (state[0], state[1], {k: v for k, v in state[2].items() if k != key})
+            self.kinds["remove-tag"] += 1
+            return [ev.remove_tags_event(name, [key])]
+        ssm.delete_parameter(Name=name)
+        model[name] = None
+        self.kinds["delete"] += 1
+        return [ev.delete_parameter_event(name)]
+
+
+def seed_burst(args: argparse.Namespace, rng: random.Random) -> Model:
     ssm = clients.ssm(SOURCE)
     model: Model = {}
     types = ["String", "SecureString", "StringList"]
@@ -174,82 +233,98 @@ def burst(args: argparse.Namespace, targets: list[str]) -> dict[str, Any]:
         type_ = types[i % 3]
         tags = {"team": f"t{i % 4}"} if i % 2 else {}
         value = f"initial-{i}-{rng.random():.6f}"
-        ssm.put_parameter(
-            Name=name, Value=value, Type=type_, Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
-        )
+        ssm.put_parameter(Name=name, Value=value, Type=type_, Tags=_tag_list(tags))
         model[name] = (type_, value, dict(tags))
     replicate.reconcile_handler({}, None)  # initial sync, not measured, no cap
-    initial: Model = {k: (v[0], v[1], dict(v[2])) if v else None for k, v in model.items()}
+    return model
 
-    events: list[dict[str, Any]] = []
-    names = sorted(model)
-    kinds = Counter[str]()
-    for n in range(args.changes):
-        name = rng.choice(names)
-        state = model[name]
-        roll = rng.random()
-        if state is None:  # deleted earlier in the burst: re-create it
-            value = f"recreated-{n}"
-            ssm.put_parameter(Name=name, Value=value, Type="String")
-            model[name] = ("String", value, {})
-            events.append(ev.put_parameter_event(name))
-            kinds["recreate"] += 1
-        elif roll < 0.70:
-            value = f"value-{n}-{rng.random():.6f}"
-            ssm.put_parameter(Name=name, Value=value, Type=state[0], Overwrite=True)
-            model[name] = (state[0], value, state[2])
-            events.append(ev.put_parameter_event(name, state[0], overwrite=True))
-            kinds["overwrite"] += 1
-        elif roll < 0.85:
-            key, val = f"k{rng.randrange(3)}", f"v{n}"
-            ssm.add_tags_to_resource(
-                ResourceType="Parameter", ResourceId=name, Tags=[{"Key": key, "Value": val}]
-            )
-            model[name] = (state[0], state[1], {**state[2], key: val})
-            events.append(ev.add_tags_event(name, {key: val}))
-            kinds["add-tag"] += 1
-        elif roll < 0.95 and state[2]:
-            key = rng.choice(sorted(state[2]))
-            ssm.remove_tags_from_resource(ResourceType="Parameter", ResourceId=name, TagKeys=[key])
-            model[name] = (state[0], state[1], {k: v for k, v in state[2].items() if k != key})
-            events.append(ev.remove_tags_event(name, [key]))
-            kinds["remove-tag"] += 1
-        else:
-            ssm.delete_parameter(Name=name)
-            model[name] = None
-            events.append(ev.delete_parameter_event(name))
-            kinds["delete"] += 1
-    rng.shuffle(events)  # CloudTrail delivery is late and unordered
+
+def burst(args: argparse.Namespace, targets: list[str]) -> dict[str, Any]:
+    """Concurrent burst: changes keep arriving while events are handled (see module docstring)."""
+    rng = random.Random(args.seed)
+    model = seed_burst(args, rng)
+    initial: Model = {k: (v[0], v[1], dict(v[2])) if v else None for k, v in model.items()}
+    producer = Producer(args, model, rng)
 
     counter = CallCounter()
     buckets = {r: TokenBucket(args.rate, args.burst) for r in targets}
     install([SOURCE, *targets], counter, buckets)
 
+    queue: list[tuple[float, int, int, dict[str, Any]]] = []  # (due, seq, attempt, event)
+    cond = threading.Condition()
+    state = {"seq": 0, "produced": False, "busy": 0, "last_due": 0.0}
     invocations = Counter[str]()
     dead: list[str] = []
-    lock = threading.Lock()
+    start = time.monotonic()
 
-    def deliver(event: dict[str, Any]) -> None:
-        for attempt in range(3):  # Lambda async invocation: 1 try + 2 retries, then the DLQ
-            with lock:
+    def schedule(event: dict[str, Any], delay: float, attempt: int = 0) -> None:
+        with cond:
+            due = time.monotonic() + delay
+            state["last_due"] = max(state["last_due"], due - start)
+            state["seq"] += 1
+            heapq.heappush(queue, (due, state["seq"], attempt, event))
+            cond.notify()
+
+    def produce() -> None:
+        interval = 1.0 / args.arrival if args.arrival > 0 else 0.0
+        for n in range(args.changes):
+            target_time = start + n * interval
+            pause = target_time - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            for event in producer.change(n):
+                late = rng.uniform(0, args.late)
+                schedule(event, late)
+                if rng.random() < args.duplicates:  # EventBridge delivers at least once
+                    schedule(event, late + rng.uniform(0, args.late))
+        with cond:
+            state["produced"] = True
+            cond.notify_all()
+
+    def worker() -> None:
+        while True:
+            with cond:
+                while True:
+                    if queue and queue[0][0] <= time.monotonic():
+                        _, _, attempt, event = heapq.heappop(queue)
+                        state["busy"] += 1
+                        break
+                    if not queue and state["produced"] and state["busy"] == 0:
+                        cond.notify_all()
+                        return
+                    cond.wait(timeout=min(0.05, max(0.0, queue[0][0] - time.monotonic())) if queue else 0.05)
                 invocations["total"] += 1
             try:
                 replicate.handler(event, None)
-                return
             except Exception:
-                with lock:
+                with cond:
                     invocations["failed"] += 1
-                if attempt == 2:
-                    with lock:
+                    if attempt < 2:  # Lambda async: 2 retries, then the dead-letter queue
+                        state["seq"] += 1
+                        heapq.heappush(
+                            queue, (time.monotonic() + args.retry_delay, state["seq"], attempt + 1, event)
+                        )
+                    else:
                         dead.append(event["id"])
+            finally:
+                with cond:
+                    state["busy"] -= 1
+                    cond.notify_all()
 
-    start = time.monotonic()
-    with ThreadPoolExecutor(args.concurrency) as pool:
-        list(pool.map(deliver, events))
+    threads = [threading.Thread(target=worker) for _ in range(args.concurrency)]
+    if args.sequential:  # the old shape: every change applied before any event is handled
+        produce()
+    for t in threads:
+        t.start()
+    if not args.sequential:
+        produce()
+    produced_at = time.monotonic() - start
+    for t in threads:
+        t.join()
     elapsed = time.monotonic() - start
 
     lost = wrong = 0
-    for name, state in model.items():
+    for name, expected in model.items():
         for region in targets:
             client = clients.ssm(region)
             try:
@@ -258,11 +333,11 @@ def burst(args: argparse.Namespace, targets: list[str]) -> dict[str, Any]:
                 tag_map = {t["Key"]: t["Value"] for t in tags if t["Key"] != MARKER_TAG_KEY}
             except ClientError:
                 got = None
-            if state is None:
+            if expected is None:
                 wrong += got is not None
             elif got is None:
                 lost += 1
-            elif (got["Type"], got["Value"], tag_map) != state:
+            elif (got["Type"], got["Value"], tag_map) != expected:
                 wrong += 1
 
     minimum = min_writes(initial, model)
@@ -276,14 +351,17 @@ def burst(args: argparse.Namespace, targets: list[str]) -> dict[str, Any]:
                 "writes_issued": bucket.granted,
                 "throttled": bucket.throttled,
                 "reads": counter.total(region) - counter.total(region, WRITE_OPS),
-                "lower_bound_s": max(0.0, (minimum - args.burst) / args.rate),
             }
         )
+    write_bound = max(0.0, (minimum - args.burst) / args.rate)
     return {
-        "kinds": dict(kinds),
-        "events": len(events),
+        "kinds": dict(producer.kinds),
+        "events": state["seq"],
+        "produced_at": produced_at,
+        "last_due": state["last_due"],
         "elapsed": elapsed,
-        "lower_bound": minimum / args.rate,
+        "lower_bound": max(state["last_due"], write_bound),
+        "write_bound": write_bound,
         "rows": rows,
         "invocations": dict(invocations),
         "dead": len(dead),
@@ -293,36 +371,79 @@ def burst(args: argparse.Namespace, targets: list[str]) -> dict[str, Any]:
     }
 
 
-def reconcile_bench(count: int, targets: list[str]) -> dict[str, Any]:
+def reconcile_bench(args: argparse.Namespace, targets: list[str]) -> dict[str, Any]:
+    """R parameters; runs: initial (targets empty), in sync, 1 % drift, then until fully deep-checked."""
+    count = args.reconcile
     ssm = clients.ssm(SOURCE)
     t0 = time.monotonic()
     for i in range(count):
-        extra: dict[str, Any] = {"Tags": [{"Key": "owner", "Value": f"o{i % 7}"}]} if i % 3 == 0 else {}
-        ssm.put_parameter(
-            Name=f"/fleet/svc{i % 50:02d}/p{i:05d}",
-            Value=f"v{i}",
-            Type=("String", "SecureString")[i % 2],
-            **extra,
-        )
-    setup = time.monotonic() - t0
-    out: dict[str, Any] = {"setup_s": setup, "runs": []}
-    for label in ("initial (targets empty)", "second (in sync)"):
+        tags = [{"Key": "owner", "Value": f"o{i % 7}"}] if i % 3 == 0 else []
+        kwargs = {
+            "Name": f"/fleet/svc{i % 50:02d}/p{i:05d}",
+            "Value": f"v{i}",
+            "Type": ("String", "SecureString")[i % 2],
+        }
+        ssm.put_parameter(**kwargs, **({"Tags": tags} if tags else {}))
+        if args.presync:  # replicas written directly (as a previous reconcile would have)
+            for region in targets:
+                marker = [{"Key": MARKER_TAG_KEY, "Value": SOURCE}]
+                clients.ssm(region).put_parameter(**kwargs, Tags=tags + marker)
+    out: dict[str, Any] = {"setup_s": time.monotonic() - t0, "runs": []}
+    rng = random.Random(args.seed)
+    deep_checked = 0
+
+    def run(label: str, measure_memory: bool = False) -> dict[str, Any]:
+        nonlocal deep_checked
         counter = CallCounter()
         install([SOURCE, *targets], counter, {})
+        for region in [SOURCE, *targets]:
+            clients.client("resourcegroupstaggingapi", region).meta.events.register(
+                "before-call", counter.hook(region)
+            )
+        if measure_memory:
+            tracemalloc.start()
         start = time.monotonic()
         summary = replicate.reconcile_handler({}, None)
         elapsed = time.monotonic() - start
-        out["runs"].append(
-            {
-                "label": label,
-                "elapsed": elapsed,
-                "calls": counter.total(),
-                "writes": counter.total(ops=WRITE_OPS),
-                "by_op_total": Counter(op for (_, op), n in counter.calls.items() for _ in range(n)),
-                "actions": summary["regions"],
-            }
-        )
+        peak = 0
+        if measure_memory:
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+        deep_checked += summary["deepCheck"]["parameters"]
+        row = {
+            "label": label,
+            "elapsed": elapsed,
+            "calls": counter.total(),
+            # writes to the targets (the source only gets the small state parameter)
+            "writes": sum(n for (r, op), n in counter.calls.items() if op in WRITE_OPS and r != SOURCE),
+            "per_param_region": counter.total() / (count * len(targets)),
+            "by_op_total": Counter(op for (_, op), n in counter.calls.items() for _ in range(n)),
+            "actions": summary["regions"],
+            "deep": summary["deepCheck"],
+            "peak_mb": peak / 1e6,
+        }
+        out["runs"].append(row)
         clients.reset()  # drop this run's hooks
+        return row
+
+    if not args.presync:
+        run("initial (targets empty)")
+    run("in sync", measure_memory=args.memory)
+    drifted = rng.sample(range(count), max(1, count // 100))
+    for i in drifted:  # 1 % drift in the first target: a value edited there
+        clients.ssm(targets[0]).put_parameter(
+            Name=f"/fleet/svc{i % 50:02d}/p{i:05d}",
+            Value=f"drift{i}",
+            Type=("String", "SecureString")[i % 2],
+            Overwrite=True,
+        )
+    run("1 % drift (1st region)")
+    runs = 2 if args.presync else 3
+    while runs < min(max(args.deep_every, 3), args.max_runs):  # slices 0..K-1: one full deep check
+        run("in sync (deep slice)")
+        runs += 1
+    out["runs_for_full_deep_check"] = args.deep_every
+    out["deep_checked_total"] = deep_checked
     return out
 
 
@@ -336,12 +457,28 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0, help="write calls per second per target region")
     parser.add_argument("--burst", type=float, default=None, help="token bucket size (default: = rate)")
     parser.add_argument("--concurrency", type=int, default=10, help="concurrent handler invocations")
+    parser.add_argument("--arrival", type=float, default=100.0, help="changes per second (0: all at once)")
     parser.add_argument(
-        "--reconcile",
-        type=int,
-        default=2000,
-        help="parameters for the reconcile runs (0: skip; 10000 takes about 5 minutes under moto)",
+        "--sequential", action="store_true", help="apply every change before handling any event (no overlap)"
     )
+    parser.add_argument(
+        "--late", type=float, default=2.0, help="events are delivered 0..LATE s after the change"
+    )
+    parser.add_argument("--duplicates", type=float, default=0.05, help="share of events delivered twice")
+    parser.add_argument(
+        "--retry-delay", type=float, default=1.0, help="seconds before a failed event is retried"
+    )
+    parser.add_argument(
+        "--reconcile", type=int, default=2000, help="parameters for the reconcile runs (0: skip)"
+    )
+    parser.add_argument(
+        "--deep-every", type=int, default=4, help="RECONCILE_DEEP_EVERY for the reconcile runs"
+    )
+    parser.add_argument("--max-runs", type=int, default=8, help="stop the reconcile runs after this many")
+    parser.add_argument(
+        "--presync", action="store_true", help="write the replicas directly instead of an initial reconcile"
+    )
+    parser.add_argument("--memory", action="store_true", help="trace the in-sync run's peak memory (slower)")
     parser.add_argument("--seed", type=int, default=4)
     args = parser.parse_args()
     args.burst = args.rate if args.burst is None else args.burst
@@ -351,47 +488,64 @@ def main() -> None:
     logging.getLogger("rotation_handlers").setLevel(logging.CRITICAL)
     os.environ["REPLICA_REGIONS"] = ",".join(targets)
     os.environ["REPLICATOR_ROLE_ARN"] = ev.role_arn(ev.ROLE_NAME_REPLICATOR)
+    os.environ["RECONCILE_REQUESTS_PER_SECOND"] = "0"  # moto: measure calls, not the budget
+    os.environ["RECONCILE_DEEP_EVERY"] = str(args.deep_every)
     _patch_moto_page_size()
 
     cmd = " ".join(["bench/bench_replicate.py", *sys.argv[1:]])
     print(f"command: .venv/bin/python {cmd}")
-    print(
-        f"burst: {args.changes} changes over {args.params} parameters, {SOURCE} -> {','.join(targets)}, "
-        f"write cap {args.rate:g}/s per region (bucket {args.burst:g}), "
-        f"{args.concurrency} concurrent invocations"
-    )
     if args.changes:
+        print(
+            f"burst: {args.changes} changes over {args.params} parameters (half on the hottest 10 %), "
+            f"arriving at {args.arrival:g}/s, events 0-{args.late:g} s late, "
+            f"{args.duplicates:.0%} duplicated; "
+            f"{SOURCE} -> {','.join(targets)}, write cap {args.rate:g}/s per region (bucket {args.burst:g}), "
+            f"{args.concurrency} concurrent invocations"
+        )
         with mock_aws():
             clients.reset()
             res = burst(args, targets)
-        print(f"changes applied: {res['kinds']}; events delivered: {res['events']} (shuffled)")
-        print(
-            f"{'region':<16}{'min writes':>11}{'issued':>8}{'throttled':>10}{'reads':>8}"
-            f"{'lower bound s':>15}{'elapsed s':>11}"
-        )
+        print(f"changes applied: {res['kinds']}; events delivered: {res['events']}")
+        print(f"{'region':<16}{'min writes':>11}{'issued':>8}{'throttled':>10}{'reads':>8}")
         for row in res["rows"]:
             print(
                 f"{row['region']:<16}{row['min_writes']:>11}{row['writes_issued']:>8}{row['throttled']:>10}"
-                f"{row['reads']:>8}{row['lower_bound_s']:>15.1f}{res['elapsed']:>11.1f}"
+                f"{row['reads']:>8}"
             )
         print(
             f"source reads: {res['source_reads']}; invocations: {res['invocations']}; "
-            f"dead-lettered: {res['dead']}; lost parameters: {res['lost']}; wrong parameters: {res['wrong']}"
+            f"dead-lettered: {res['dead']}; lost: {res['lost']}; wrong: {res['wrong']}"
         )
         print(
-            f"time {res['elapsed']:.1f} s vs lower bound {res['lower_bound']:.1f} s (min writes / rate; "
-            f"{max(r['lower_bound_s'] for r in res['rows']):.1f} s counting the initial bucket)"
+            f"time {res['elapsed']:.1f} s vs lower bound {res['lower_bound']:.1f} s "
+            f"= {res['elapsed'] / max(res['lower_bound'], 1e-9):.2f}x (bound: last event due at "
+            f"{res['last_due']:.1f} s, min writes / rate {res['write_bound']:.1f} s; changes done at "
+            f"{res['produced_at']:.1f} s)"
         )
     if args.reconcile:
         with mock_aws():
             clients.reset()
-            rec = reconcile_bench(args.reconcile, targets)
-        print(f"\nreconcile: {args.reconcile} parameters (setup {rec['setup_s']:.1f} s), no write cap")
-        print(f"{'run':<26}{'time s':>8}{'API calls':>11}{'writes':>8}  calls by operation")
-        for run in rec["runs"]:
-            ops = ", ".join(f"{op} {n}" for op, n in sorted(run["by_op_total"].items()))
-            print(f"{run['label']:<26}{run['elapsed']:>8.1f}{run['calls']:>11}{run['writes']:>8}  {ops}")
-        print(f"actions (second run): {rec['runs'][-1]['actions']}")
+            rec = reconcile_bench(args, targets)
+        print(
+            f"\nreconcile: {args.reconcile} parameters to {len(targets)} regions "
+            f"(setup {rec['setup_s']:.1f} s), "
+            f"RECONCILE_DEEP_EVERY={args.deep_every}, no write cap"
+        )
+        print(
+            f"{'run':<26}{'time s':>8}{'calls':>8}{'/param/region':>14}{'writes':>8}{'deep':>6}"
+            f"{'peak MB':>8}  by operation"
+        )
+        for row in rec["runs"]:
+            ops = ", ".join(f"{op} {n}" for op, n in sorted(row["by_op_total"].items()))
+            peak = f"{row['peak_mb']:.1f}" if row["peak_mb"] else "-"
+            print(
+                f"{row['label']:<26}{row['elapsed']:>8.1f}{row['calls']:>8}{row['per_param_region']:>14.3f}"
+                f"{row['writes']:>8}{row['deep']['parameters']:>6}{peak:>8}  {ops}"
+            )
+        print(
+            f"deep-checked over the runs: {rec['deep_checked_total']} parameter checks; every parameter is "
+            f"deep-checked once every {rec['runs_for_full_deep_check']} runs"
+        )
     print(f"\ncommand: .venv/bin/python {cmd}")
 
 

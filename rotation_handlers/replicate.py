@@ -1,9 +1,10 @@
-"""Lambda entry points for SSM Parameter Store cross-region replication (issue 4).
+"""Lambda entry points for SSM Parameter Store cross-region replication.
 
 * ``rotation_handlers.replicate.handler`` - EventBridge rule target: "AWS API Call via
   CloudTrail" or "Parameter Store Change" events from ``aws.ssm``.
 * ``rotation_handlers.replicate.reconcile_handler`` - scheduled full sync; ``{"dryRun": true}``
-  in the event or ``RECONCILE_DRY_RUN=true`` only reports.
+  in the event or ``RECONCILE_DRY_RUN=true`` only reports. Stops before the Lambda timeout
+  (``context``) and continues on the next run.
 
 Both return a small summary dict (action counts per target region, never a value) and raise
 :class:`~rotation_handlers.replication.ReplicationError` when some parameter/region pair
@@ -15,13 +16,17 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any
 
 from rotation_handlers.logs import log
+from rotation_handlers.replication.budget import RegionBudget
 from rotation_handlers.replication.config import load_config
-from rotation_handlers.replication.engine import LOGGER, Engine, resolve_own_role
+from rotation_handlers.replication.engine import LOGGER, Engine, _sleep, resolve_own_role
 from rotation_handlers.replication.events import parse_event
+from rotation_handlers.replication.guards import check_at_startup
 from rotation_handlers.replication.reconcile import reconcile
+from rotation_handlers.replication.retry import RetryPolicy
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -39,6 +44,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         )
         return {"sourceRegion": config.source_region, "ignored": trigger.ignored, "regions": {}}
     engine = Engine(config)
+    check_at_startup(config, engine.ssm_factory, engine.retry)
     engine.sync_names(trigger.names)
     summary = engine.summary(operation=trigger.operation, parameters=list(trigger.names))
     log(LOGGER, "event handled", logging.INFO, **summary)
@@ -57,8 +63,18 @@ def reconcile_handler(event: dict[str, Any] | None = None, context: Any = None) 
     dry_run = _truthy(os.environ.get("RECONCILE_DRY_RUN", "false")) or _truthy(
         (event or {}).get("dryRun", False)
     )
-    engine = Engine(config, dry_run=dry_run)
-    summary = reconcile(engine)
+    budget = RegionBudget(config.requests_per_second)
+    retry = RetryPolicy(
+        config.max_attempts, config.backoff_base, config.backoff_cap, sleep=_sleep, before=budget.before_call
+    )
+    engine = Engine(config, dry_run=dry_run, retry=retry)
+    check_at_startup(config, engine.ssm_factory, engine.retry)
+    deadline = None
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining):
+        deadline = time.monotonic() + remaining() / 1000 - config.time_margin
+    summary = reconcile(engine, deadline=deadline)
+    summary["budgetWaitSeconds"] = round(budget.waited(), 1)
     log(
         LOGGER,
         "reconcile finished",

@@ -1,4 +1,4 @@
-"""SSM Parameter Store cross-region replication (issue 4).
+"""SSM Parameter Store cross-region replication.
 
 Modules:
 
@@ -8,8 +8,13 @@ Modules:
 * :mod:`.retry` - bounded full-jitter retry of throttled calls.
 * :mod:`.state` - reading a parameter's full state (value, attributes, tags, labels).
 * :mod:`.sync` - diff source vs. target into a :class:`~.sync.Plan` and apply it.
-* :mod:`.engine` - fan-out over target regions, logging, summaries, failure reporting.
-* :mod:`.reconcile` - scheduled full sync, stale replica cleanup, dry run.
+* :mod:`.engine` - fan-out over target regions, the converging per-parameter sync, logging,
+  summaries, failure reporting.
+* :mod:`.guards` - refusal of DELETE_UNMANAGED_REPLICAS with two-way replication.
+* :mod:`.index` - reconcile's cheap pass: batched fingerprints of a region's parameters.
+* :mod:`.budget` - reconcile's per-region request budget (token buckets).
+* :mod:`.reconcile` - scheduled full sync: cheap pass, stale replicas, drift, rotating deep
+  check, resumable state, dry run.
 """
 
 from rotation_handlers.replication.config import MARKER_TAG_KEY, ConfigError, ReplicationConfig, load_config

@@ -19,6 +19,9 @@ ALWAYS_EXCLUDED: tuple[str, ...] = ("/aws/", "/cdk-bootstrap/", "/cdk/exports/")
 
 DEFAULT_KMS_KEY = "alias/aws/ssm"
 
+#: Where reconcile keeps its position (run number, rotating-slice cursor) in the source region.
+DEFAULT_STATE_PARAMETER = "/parameter-replicator/reconcile-state"
+
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no", ""}
@@ -58,12 +61,20 @@ class ReplicationConfig:
     backoff_base: float = 0.2
     backoff_cap: float = 10.0
     concurrency: int = 4
+    max_rounds: int = 5
+    bulk_tags: bool = True
+    deep_every: int = 24
+    requests_per_second: float = 20.0
+    state_parameter: str = DEFAULT_STATE_PARAMETER
+    time_margin: float = 60.0
 
     def kms_key_for(self, region: str) -> str:
         return self.kms_keys.get(region, DEFAULT_KMS_KEY)
 
     def exclusion_reason(self, name: str) -> str | None:
         """Why ``name`` is not replicated, or ``None`` if it is."""
+        if name == self.state_parameter:
+            return "reconcile-state-parameter"
         for prefix in ALWAYS_EXCLUDED:
             if path_matches(name, prefix):
                 return f"always-excluded-path:{prefix}"
@@ -165,6 +176,12 @@ def load_config(env: Mapping[str, str]) -> ReplicationConfig:
     if role_arn is not None and not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+", role_arn):
         raise ConfigError(f"REPLICATOR_ROLE_ARN must be an IAM role ARN, got {role_arn!r}")
 
+    state_parameter = env.get("RECONCILE_STATE_PARAMETER", "").strip() or DEFAULT_STATE_PARAMETER
+    if not state_parameter.startswith("/"):
+        raise ConfigError(
+            f"RECONCILE_STATE_PARAMETER must be a parameter name starting with '/', got {state_parameter!r}"
+        )
+
     return ReplicationConfig(
         source_region=source,
         target_regions=tuple(targets),
@@ -178,4 +195,10 @@ def load_config(env: Mapping[str, str]) -> ReplicationConfig:
         backoff_base=_number(env, "REPLICATION_BACKOFF_BASE_SECONDS", 0.2, 0, integer=False),
         backoff_cap=_number(env, "REPLICATION_BACKOFF_MAX_SECONDS", 10.0, 0, integer=False),
         concurrency=int(_number(env, "RECONCILE_CONCURRENCY", 4, 1, integer=True)),
+        max_rounds=int(_number(env, "REPLICATION_MAX_ROUNDS", 5, 1, integer=True)),
+        bulk_tags=_bool(env, "RECONCILE_BULK_TAGS", True),
+        deep_every=int(_number(env, "RECONCILE_DEEP_EVERY", 24, 1, integer=True)),
+        requests_per_second=_number(env, "RECONCILE_REQUESTS_PER_SECOND", 20.0, 0, integer=False),
+        state_parameter=state_parameter,
+        time_margin=_number(env, "RECONCILE_TIME_MARGIN_SECONDS", 60.0, 0, integer=False),
     )

@@ -25,13 +25,16 @@ from rotation_handlers.logs import get_logger, log
 from rotation_handlers.replication import clients
 from rotation_handlers.replication.config import ReplicationConfig
 from rotation_handlers.replication.events import RoleIdentity
-from rotation_handlers.replication.retry import RetryPolicy, error_code
+from rotation_handlers.replication.guards import refuse_two_way_delete_unmanaged
+from rotation_handlers.replication.retry import RetryPolicy, error_code, is_throttling
 from rotation_handlers.replication.state import ParameterState, read_parameter
-from rotation_handlers.replication.sync import Plan, apply_plan, plan_sync
+from rotation_handlers.replication.sync import UNMANAGED_DELETE_REASON, Plan, apply_plan, plan_sync
 
 LOGGER = get_logger("replication")
 MAX_LISTED_CHANGES = 1000
 _RACE_CODES = {"ParameterAlreadyExists", "ParameterNotFound", "ParameterVersionNotFound"}
+#: ``sync_pair`` reads the source itself (right before reading the target).
+UNREAD = object()
 
 SsmFactory = Callable[[str], Any]
 
@@ -41,6 +44,10 @@ SLEEP: Callable[[float], None] = time.sleep
 
 def _sleep(seconds: float) -> None:
     SLEEP(seconds)
+
+
+class NotConverged(RuntimeError):
+    """The source changed during every round of a sync; the invocation fails and is retried."""
 
 
 class ReplicationError(RuntimeError):
@@ -129,16 +136,21 @@ class Engine:
         config: ReplicationConfig,
         *,
         ssm_factory: SsmFactory = clients.ssm,
+        client_factory: Callable[[str, str], Any] = clients.client,
         retry: RetryPolicy | None = None,
         dry_run: bool = False,
     ) -> None:
         self.config = config
         self.ssm_factory = ssm_factory
+        self.client_factory = client_factory
         self.retry = retry or RetryPolicy(
             config.max_attempts, config.backoff_base, config.backoff_cap, sleep=_sleep
         )
+        self._write_retry = self.retry.once()
         self.dry_run = dry_run
         self.results: list[Result] = []
+        #: Pairs found in sync without a per-parameter read (reconcile's cheap pass): counted, not logged.
+        self.in_sync: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     # -- single pair ---------------------------------------------------------------------
@@ -178,25 +190,77 @@ class Engine:
     def read_source(self, name: str) -> ParameterState | None:
         return read_parameter(self.ssm_factory(self.config.source_region), name, self.retry)
 
-    def sync_pair(self, region: str, name: str, source: ParameterState | None) -> Result:
-        """Make ``name`` in ``region`` match ``source``; never raises (errors go in the result)."""
+    def sync_pair(self, region: str, name: str, source: ParameterState | object | None = UNREAD) -> Result:
+        """Make ``name`` in ``region`` match the source; never raises (errors go in the result).
+
+        Converges: after writing, the source is read again and, if it changed meanwhile (another
+        invocation may have replicated a newer state before our late write landed), the target is
+        re-read and synced again, at most ``config.max_rounds`` times. A delete re-checks that the
+        source is still absent right before deleting and verifies it after. So when the last
+        invocation for a parameter ends, the target holds the source's state as read after the
+        last write. ``source`` is the state read by the caller, or ``UNREAD`` to read it here.
+        """
         try:
             ssm = self.ssm_factory(region)
-            for attempt in range(2):
+            applied: list[Plan] = []
+            rounds = throttled = 0
+            while True:
+                if source is UNREAD:
+                    source = self.read_source(name)
+                state = source if isinstance(source, ParameterState) else None
                 target = read_parameter(ssm, name, self.retry)
-                plan = plan_sync(name, source, target, region, self.config)
+                plan = plan_sync(name, state, target, region, self.config)
                 if self.dry_run or not plan.operations:
-                    break
+                    return self.record(self._outcome(plan, applied))
+                if rounds >= self.config.max_rounds:
+                    raise NotConverged(f"source kept changing for {rounds} rounds")
+                rounds += 1
+                if state is None and plan.action == "deleted":
+                    source = self._confirm_absent(name, plan)
+                    if source is not None:  # re-created since we read it: sync that instead
+                        continue
                 try:
-                    apply_plan(ssm, plan, self.retry)
-                    break
+                    apply_plan(ssm, plan, self._write_retry)
+                    applied.append(plan)
                 except ClientError as exc:
-                    # Another invocation changed the target between our read and write: re-plan once.
-                    if error_code(exc) not in _RACE_CODES or attempt == 1:
+                    if is_throttling(exc):
+                        # A throttled write is re-planned after the backoff, not replayed: by then
+                        # the source may have moved on, or another invocation written it already.
+                        throttled += 1
+                        if throttled >= self.retry.max_attempts:
+                            raise
+                        self.retry.backoff(throttled - 1)
+                        rounds -= 1
+                    elif error_code(exc) not in _RACE_CODES:
                         raise
-            return self.record(result_from_plan(plan))
+                    # else: another invocation changed the target between our read and write
+                    source = UNREAD
+                    continue
+                verified = self.read_source(name)
+                if verified == state:
+                    return self.record(self._outcome(None, applied))
+                source = verified  # the source moved while we wrote: sync again
         except Exception as exc:
             return self.record(Result(name, region, "failed", "error", error=error_code(exc)))
+
+    def _confirm_absent(self, name: str, plan: Plan) -> ParameterState | None:
+        """Right before a delete: the source again (``None`` = still absent), and the two-way guard."""
+        source = self.read_source(name)
+        if source is None and plan.reason == UNMANAGED_DELETE_REASON:
+            refuse_two_way_delete_unmanaged(self.config, self.ssm_factory, self.retry)
+        return source
+
+    @staticmethod
+    def _outcome(last: Plan | None, applied: list[Plan]) -> Result:
+        """One result per pair: the last applied change (all operations), else the plan."""
+        if not applied:
+            assert last is not None
+            return result_from_plan(last)
+        result = result_from_plan(applied[-1])
+        result.operations = [op.describe() for plan in applied for op in plan.operations]
+        if len(applied) > 1:
+            result.reason += f" (source changed while syncing; {len(applied)} rounds)"
+        return result
 
     def skip_excluded(self, name: str, reason: str) -> None:
         for region in self.config.target_regions:
@@ -234,6 +298,9 @@ class Engine:
 
     def summary(self, **extra: Any) -> dict[str, Any]:
         counts: dict[str, Counter[str]] = {region: Counter() for region in self.config.target_regions}
+        for region, n in self.in_sync.items():
+            if n:
+                counts[region]["unchanged"] += n
         for r in self.results:
             counts.setdefault(r.region, Counter())[r.action] += 1
             for warning in r.warnings:

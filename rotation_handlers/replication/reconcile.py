@@ -1,134 +1,278 @@
-"""Scheduled full sync: every included source parameter, in every target region.
+"""Scheduled full sync: cheap batched comparison every run, per-parameter work only where needed.
 
-Catches what CloudTrail/EventBridge never delivered, and replicas whose source was deleted
-(including by an expiration policy, which emits no API call). Dry run plans and reports
-but writes nothing.
+1. **Cheap pass** (:mod:`.index`): a fingerprint of every included parameter in the source and
+   in each target region, from batched reads (all regions at once).
+2. **Stale replicas** first (marker-tagged replicas whose source is gone: deleted, expired by
+   a policy, or a delete event that never arrived), so timeouts never starve deletes.
+3. **Drifted** parameters (missing, different value or attributes or tags, wrong KMS key,
+   source changed after the replica): the precise per-parameter sync of the event path
+   (:meth:`Engine.sync_pair`), which reads the source right before each target and converges.
+4. **Deep check** of a rotating slice (labels, which no batched API returns): the parameters
+   whose name hashes to ``run % RECONCILE_DEEP_EVERY``; history reads in the source and each
+   target, and a full sync where the labels differ. Every parameter is deep-checked at least
+   once every ``RECONCILE_DEEP_EVERY`` completed runs.
 
-API calls: the source listing is ``DescribeParameters`` (50 a page); per parameter and
-region, one ``GetParameterHistory`` + one ``ListTagsForResource`` (no bulk API returns tags
-or labels); stale replicas are found per region with one ``DescribeParameters`` filtered on
-the marker tag.
+Work runs in bounded chunks on ``RECONCILE_CONCURRENCY`` threads; every API call takes a
+token from its region's budget (:mod:`.budget`). When the deadline nears (the Lambda
+timeout minus ``RECONCILE_TIME_MARGIN_SECONDS``), the run stops between chunks and saves its
+slice position in the state parameter; the next run continues that slice. Stale and drifted
+parameters are found again by the next cheap pass. A dry run reads, plans and reports, and
+writes nothing (not even the state).
+
+Library entry points (the handler, the local run and the operator CLI use these):
+:func:`reconcile` (full run; dry run with ``Engine(dry_run=True)``) and :func:`compare`
+(cheap pass only: what differs, without any per-parameter read or write).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+import json
+import logging
+import time
+import zlib
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
-from rotation_handlers.replication.config import MARKER_TAG_KEY
-from rotation_handlers.replication.engine import Engine, Result
+from botocore.exceptions import ClientError
+
+from rotation_handlers.logs import log
+from rotation_handlers.replication.engine import LOGGER, Engine, Result
+from rotation_handlers.replication.index import Entry, drift, index_region
 from rotation_handlers.replication.retry import error_code
-from rotation_handlers.replication.state import ParameterState
+from rotation_handlers.replication.state import read_parameter
+from rotation_handlers.replication.sync import place_labels
 
-CHUNK = 50
-
-
-def _describe(engine: Engine, region: str, filters: list[dict[str, Any]]) -> Iterator[str]:
-    ssm = engine.ssm_factory(region)
-    kwargs: dict[str, Any] = {"MaxResults": 50}
-    if filters:
-        kwargs["ParameterFilters"] = filters
-    while True:
-        page = engine.retry.call(ssm.describe_parameters, **kwargs)
-        for item in page.get("Parameters") or []:
-            yield item["Name"]
-        token = page.get("NextToken")
-        if not token:
-            return
-        kwargs["NextToken"] = token
+#: Work items handed to the thread pool at a time (bounded queue), per worker thread.
+CHUNK_PER_WORKER = 4
 
 
-def list_source_names(engine: Engine) -> list[str]:
-    """All included parameter names in the source region (one listing pass per 50 prefixes)."""
-    config = engine.config
-    if "/" in config.include_paths:
-        filter_sets: list[list[dict[str, Any]]] = [[]]
-    else:
-        prefixes: list[str] = []
-        for path in config.include_paths:
-            prefixes.append(path)
-            if path.strip("/") and "/" not in path.strip("/"):
-                prefixes.append(path.strip("/"))  # root-level names without a leading slash
-        unique = list(dict.fromkeys(prefixes))
-        filter_sets = [
-            [{"Key": "Name", "Option": "BeginsWith", "Values": unique[i : i + 50]}]
-            for i in range(0, len(unique), 50)
-        ]
-    names: set[str] = set()
-    for filters in filter_sets:
-        names.update(n for n in _describe(engine, config.source_region, filters) if config.is_included(n))
-    return sorted(names)
+@dataclass
+class RunState:
+    """Reconcile's position, kept in the source region's ``RECONCILE_STATE_PARAMETER``."""
+
+    run: int = 0  # completed deep-check slices
+    cursor: str = ""  # last deep-checked name of the current slice ("" = from the start)
+
+    def dumps(self) -> str:
+        return json.dumps({"run": self.run, "cursor": self.cursor}, separators=(",", ":"))
 
 
-def list_managed_replicas(engine: Engine, region: str) -> list[str]:
-    """Parameters in ``region`` that carry this replicator's marker tag for our source region."""
-    filters = [{"Key": f"tag:{MARKER_TAG_KEY}", "Option": "Equals", "Values": [engine.config.source_region]}]
-    return sorted(set(_describe(engine, region, filters)))
-
-
-def reconcile(engine: Engine) -> dict[str, Any]:
-    config = engine.config
-    regions = config.target_regions
-    names = list_source_names(engine)
-
-    # Snapshot the managed replicas first (before this run writes anything), all regions at once.
-    def managed(region: str) -> tuple[str, list[str] | None]:
-        try:
-            return region, list_managed_replicas(engine, region)
-        except Exception as exc:
-            engine.record(Result("*", region, "failed", "listing replicas failed", error=error_code(exc)))
-            return region, None
-
-    with ThreadPoolExecutor(len(regions), thread_name_prefix="reconcile-list") as pool:
-        replicas = dict(pool.map(managed, regions))
-
-    def read(name: str) -> tuple[str, ParameterState | None, str | None]:
-        try:
-            return name, engine.read_source(name), None
-        except Exception as exc:
-            return name, None, error_code(exc)
-
-    futures: list[Future[Result]] = []
-    present = set(names)
-    pools = {r: ThreadPoolExecutor(config.concurrency, thread_name_prefix=f"reconcile-{r}") for r in regions}
+def load_state(engine: Engine) -> RunState:
+    ssm = engine.ssm_factory(engine.config.source_region)
     try:
-        with ThreadPoolExecutor(config.concurrency, thread_name_prefix="reconcile-source") as source_pool:
-            for start in range(0, len(names), CHUNK):
-                for name, state, error in source_pool.map(read, names[start : start + CHUNK]):
-                    if error:
-                        for region in regions:
-                            engine.record(Result(name, region, "failed", "source read failed", error=error))
-                        continue
-                    if state is None:  # deleted since listing: handled as a delete below
-                        present.discard(name)
-                        continue
-                    for region in regions:
-                        futures.append(pools[region].submit(engine.sync_pair, region, name, state))
+        raw = engine.retry.call(ssm.get_parameter, Name=engine.config.state_parameter)["Parameter"]["Value"]
+        data = json.loads(raw)
+        return RunState(int(data.get("run", 0)), str(data.get("cursor", "")))
+    except ClientError as exc:
+        if error_code(exc) != "ParameterNotFound":
+            raise
+    except (ValueError, TypeError, AttributeError):
+        log(LOGGER, "reconcile state unreadable; starting a new slice cycle", logging.WARNING)
+    return RunState()
 
-            # Replicas whose source is gone (deleted, expired by policy, or missed delete events);
-            # replicas under paths that are excluded now are left alone.
-            stale = {
-                region: [n for n in listed if n not in present and config.is_included(n)]
-                for region, listed in replicas.items()
-                if listed is not None
-            }
-            confirm = sorted({n for listed in stale.values() for n in listed})
-            # Re-read each: it may have been created since the listing.
-            sources = {name: (state, error) for name, state, error in source_pool.map(read, confirm)}
-            for region, listed in stale.items():
-                for name in listed:
-                    state, error = sources[name]
-                    if error:
-                        engine.record(Result(name, region, "failed", "source read failed", error=error))
-                        continue
-                    futures.append(pools[region].submit(engine.sync_pair, region, name, state))
-        for future in futures:
-            future.result()
-    finally:
-        for pool in pools.values():
-            pool.shutdown(wait=True)
+
+def save_state(engine: Engine, state: RunState) -> None:
+    ssm = engine.ssm_factory(engine.config.source_region)
+    engine.retry.call(
+        ssm.put_parameter,
+        Name=engine.config.state_parameter,
+        Value=state.dumps(),
+        Type="String",
+        Tier="Standard",
+        Overwrite=True,
+    )
+
+
+def slice_of(name: str, every: int) -> int:
+    return zlib.crc32(name.encode()) % every
+
+
+@dataclass
+class Comparison:
+    """Outcome of the cheap pass (names only: no value, digest or tag leaves this object)."""
+
+    source_names: int = 0
+    replicated: list[str] = field(default_factory=list)  # source names that replicate (not skipped)
+    skipped: dict[str, str] = field(default_factory=dict)  # source name -> why not replicated
+    drifted: dict[str, dict[str, str]] = field(default_factory=dict)  # region -> name -> reason
+    stale: dict[str, list[str]] = field(default_factory=dict)  # region -> managed replicas w/o source
+    failed_regions: dict[str, str] = field(default_factory=dict)  # region -> error code
+
+
+def compare(engine: Engine) -> Comparison:
+    """Cheap pass: index the source and every target (in parallel) and diff them."""
+    config = engine.config
+    regions = [config.source_region, *config.target_regions]
+
+    def index(region: str) -> tuple[str, dict[str, Entry] | str]:
+        try:
+            return region, index_region(engine, region)
+        except Exception as exc:
+            return region, error_code(exc)
+
+    with ThreadPoolExecutor(len(regions), thread_name_prefix="reconcile-index") as pool:
+        indexes = dict(pool.map(index, regions))
+    source = indexes.pop(config.source_region)
+    if isinstance(source, str):
+        raise RuntimeError(f"listing the source region {config.source_region} failed ({source})")
+    out = Comparison(source_names=len(source))
+    for name, entry in sorted(source.items()):
+        if entry.skip:
+            out.skipped[name] = entry.skip
+        else:
+            out.replicated.append(name)
+    for region in config.target_regions:
+        target = indexes.pop(region)
+        if isinstance(target, str):
+            out.failed_regions[region] = target
+            continue
+        out.drifted[region] = {
+            name: reason
+            for name in out.replicated
+            if (reason := drift(source[name], target.get(name), region, config))
+        }
+        out.stale[region] = sorted(
+            name
+            for name, entry in target.items()
+            if entry.marker == config.source_region and name not in source and config.is_included(name)
+        )
+        del target
+    return out
+
+
+def _labels_differ(engine: Engine, name: str, regions: Iterable[str]) -> list[str]:
+    """Deep check: regions whose labels (or existence) differ from the source's, from histories."""
+    config = engine.config
+    src = read_parameter(engine.ssm_factory(config.source_region), name, engine.retry, with_tags=False)
+    out = []
+    for region in regions:
+        dst = read_parameter(engine.ssm_factory(region), name, engine.retry, with_tags=False)
+        if src is None or dst is None:
+            out.append(region)
+            continue
+        placement = place_labels(src, dst)
+        if placement.existing or placement.new_versions or placement.unlabel:
+            out.append(region)
+    return out
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def reconcile(
+    engine: Engine,
+    *,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Any]:
+    """One reconcile run (see module docstring). ``deadline``: a ``clock()`` value to stop before."""
+    config = engine.config
+    state = load_state(engine)
+    every = config.deep_every
+    current_slice = state.run % every
+    comparison = compare(engine)
+    for region, code in comparison.failed_regions.items():
+        engine.record(Result("*", region, "failed", "listing the region failed", error=code))
+    for name, reason in comparison.skipped.items():
+        for region in config.target_regions:
+            engine.record(Result(name, region, "skipped", f"not replicated: {reason}"))
+
+    regions = [r for r in config.target_regions if r not in comparison.failed_regions]
+    drifted_by_name: dict[str, list[str]] = {}
+    for region in regions:
+        for name in comparison.drifted[region]:
+            drifted_by_name.setdefault(name, []).append(region)
+    deep = [
+        name
+        for name in comparison.replicated
+        if slice_of(name, every) == current_slice and name > state.cursor
+    ]
+    escalated: dict[str, int] = {region: 0 for region in regions}
+
+    def sync_stale(item: tuple[str, str]) -> None:
+        region, name = item
+        engine.sync_pair(region, name)  # re-reads the source first: it may exist again
+
+    def sync_drifted(name: str) -> None:
+        try:
+            source = engine.read_source(name)  # right before this parameter's targets
+        except Exception as exc:
+            for region in drifted_by_name[name]:
+                engine.record(Result(name, region, "failed", "source read failed", error=error_code(exc)))
+            return
+        for region in drifted_by_name[name]:
+            engine.sync_pair(region, name, source)
+
+    def deep_check(name: str) -> None:
+        todo = [r for r in regions if r not in drifted_by_name.get(name, [])]
+        if not todo:  # synced in full already
+            return
+        try:
+            differ = _labels_differ(engine, name, todo)
+        except Exception as exc:
+            for region in todo:
+                engine.record(Result(name, region, "failed", "deep check failed", error=error_code(exc)))
+            return
+        for region in differ:
+            with engine._lock:
+                escalated[region] += 1
+            engine.sync_pair(region, name)
+
+    stopped = False
+    size = max(1, config.concurrency * CHUNK_PER_WORKER)
+    cursor = state.cursor
+    stages: list[tuple[str, list[Any], Callable[[Any], None]]] = [
+        ("stale", [(r, n) for r in regions for n in comparison.stale[r]], sync_stale),
+        ("drifted", sorted(drifted_by_name), sync_drifted),
+        ("deep", deep, deep_check),
+    ]
+    with ThreadPoolExecutor(config.concurrency, thread_name_prefix="reconcile") as pool:
+        for stage, items, work in stages:
+            for chunk in _chunks(items, size):
+                if deadline is not None and clock() >= deadline:
+                    stopped = True
+                    break
+                list(pool.map(work, chunk))
+                if stage == "deep":
+                    cursor = chunk[-1]
+            if stopped:
+                break
+
+    next_state = RunState(state.run, cursor) if stopped else RunState(state.run + 1, "")
+    if not engine.dry_run:
+        try:
+            save_state(engine, next_state)
+        except Exception as exc:
+            engine.record(
+                Result(
+                    config.state_parameter,
+                    config.source_region,
+                    "failed",
+                    "saving state",
+                    error=error_code(exc),
+                )
+            )
+    for region in regions:
+        engine.in_sync[region] += (
+            len(comparison.replicated) - len(comparison.drifted[region]) - escalated[region]
+        )
     changes, truncated = engine.changes()
     return engine.summary(
-        mode="reconcile", parameters=len(names), changes=changes, changesTruncated=truncated
+        mode="reconcile",
+        parameters=comparison.source_names,
+        drifted={r: len(comparison.drifted[r]) for r in regions},
+        stale={r: len(comparison.stale[r]) for r in regions},
+        deepCheck={
+            "slice": current_slice,
+            "of": every,
+            "parameters": len(deep),
+            "resumedAfter": state.cursor,
+        },
+        complete=not stopped,
+        changes=changes,
+        changesTruncated=truncated,
     )

@@ -54,21 +54,33 @@ class RetryPolicy:
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
     retries: int = 0
+    #: Called with the API method before every attempt (reconcile's per-region request budget).
+    before: Callable[[Callable[..., Any]], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def delay(self, attempt: int) -> float:
         with self._lock:
             return self.rng.uniform(0, min(self.cap, self.base * (2**attempt)))
 
+    def backoff(self, attempt: int) -> None:
+        """Count a throttling retry and sleep the full-jitter delay for ``attempt`` (0-based)."""
+        with self._lock:
+            self.retries += 1
+        self.sleep(self.delay(attempt))
+
+    def once(self) -> RetryPolicy:
+        """The same policy without throttling retries (the caller re-plans instead)."""
+        return RetryPolicy(1, self.base, self.cap, self.sleep, self.rng, before=self.before)
+
     def call(self, fn: Callable[..., dict[str, Any]], /, **kwargs: Any) -> dict[str, Any]:
         attempt = 0
         while True:
+            if self.before is not None:
+                self.before(fn)
             try:
                 return fn(**kwargs)
             except ClientError as exc:
                 attempt += 1
                 if not is_throttling(exc) or attempt >= self.max_attempts:
                     raise
-                with self._lock:
-                    self.retries += 1
-                self.sleep(self.delay(attempt - 1))
+                self.backoff(attempt - 1)

@@ -102,8 +102,13 @@ def from_history(name: str, history: list[dict[str, Any]], tags: Mapping[str, st
     )
 
 
-def read_parameter(ssm: Any, name: str, retry: RetryPolicy) -> ParameterState | None:
-    """Current state of ``name`` in the region of ``ssm``; ``None`` if it does not exist."""
+def read_parameter(
+    ssm: Any, name: str, retry: RetryPolicy, *, with_tags: bool = True
+) -> ParameterState | None:
+    """Current state of ``name`` in the region of ``ssm``; ``None`` if it does not exist.
+
+    ``with_tags=False`` skips ``ListTagsForResource`` (the state then has no tags): for label checks.
+    """
     history: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"Name": name, "WithDecryption": True, "MaxResults": 50}
     try:
@@ -116,6 +121,8 @@ def read_parameter(ssm: Any, name: str, retry: RetryPolicy) -> ParameterState | 
             kwargs["NextToken"] = token
         if not history:
             return None
+        if not with_tags:
+            return from_history(name, history, {})
         tags = retry.call(ssm.list_tags_for_resource, ResourceType="Parameter", ResourceId=name)
     except ClientError as exc:
         if error_code(exc) in _NOT_FOUND:

@@ -20,6 +20,7 @@ from rotation_handlers.replication.retry import RetryPolicy, error_code
 from rotation_handlers.replication.state import ParameterState, policies_payload
 
 EC2_IMAGE_DATA_TYPE = "aws:ec2:image"
+UNMANAGED_DELETE_REASON = "source deleted; unmanaged replica deleted (DELETE_UNMANAGED_REPLICAS=true)"
 WRITE_KINDS = ("create", "overwrite", "add_tags", "remove_tags", "label", "unlabel", "delete")
 
 
@@ -115,6 +116,64 @@ def _attribute_diffs(
     return diffs
 
 
+#: Parameter Store allows at most 10 labels on one parameter version
+#: (ParameterVersionLabelLimitExceeded; https://docs.aws.amazon.com/systems-manager/latest/userguide/sysman-paramstore-labels.html).
+LABELS_PER_VERSION = 10
+
+
+@dataclass
+class LabelPlacement:
+    """Where each source label goes in the target: version numbers are regional, values are not."""
+
+    existing: dict[int, list[str]] = field(default_factory=dict)  # target version -> labels to put
+    new_versions: dict[str, list[list[str]]] = field(default_factory=dict)  # value -> label chunks
+    order: dict[str, int] = field(default_factory=dict)  # value -> oldest source version holding it
+    unlabel: dict[int, list[str]] = field(default_factory=dict)  # target version -> labels to remove
+
+
+def place_labels(source: ParameterState, target: ParameterState | None) -> LabelPlacement:
+    """Put every source label on a target version holding the labelled value, 10 at most each.
+
+    A label already on a version with the right value stays. The others fill the versions
+    holding their value, newest first, up to 10 labels (labels that are about to move away
+    still count, so no call can exceed the limit whatever the order); what does not fit goes
+    on new versions written with that value, 10 per version.
+    """
+    out = LabelPlacement()
+    desired = {label: version.value for label, version in source.labels.items()}
+    occupancy: dict[int, int] = defaultdict(int)
+    staying: set[str] = set()
+    unlabel: dict[int, list[str]] = defaultdict(list)
+    for label, version in sorted((target.labels if target is not None else {}).items()):
+        if label not in desired:
+            unlabel[version.number].append(label)
+            continue
+        occupancy[version.number] += 1
+        if version.value == desired[label]:
+            staying.add(label)
+    out.unlabel = dict(unlabel)
+    to_place: dict[str, list[str]] = defaultdict(list)
+    for label, version in sorted(source.labels.items()):
+        if label not in staying:
+            to_place[version.value].append(label)
+            out.order[version.value] = min(out.order.get(version.value, version.number), version.number)
+    existing: dict[int, list[str]] = defaultdict(list)
+    for value, labels in to_place.items():
+        rest = labels
+        for number in target.versions_holding(value) if target is not None else []:
+            room = LABELS_PER_VERSION - occupancy[number]
+            if room > 0 and rest:
+                existing[number].extend(rest[:room])
+                occupancy[number] += len(rest[:room])
+                rest = rest[room:]
+        if rest:
+            out.new_versions[value] = [
+                rest[i : i + LABELS_PER_VERSION] for i in range(0, len(rest), LABELS_PER_VERSION)
+            ]
+    out.existing = dict(existing)
+    return out
+
+
 def _plan_delete(plan: Plan, target: ParameterState | None, config: ReplicationConfig) -> Plan:
     if target is None:
         plan.reason = "absent in source and target"
@@ -123,7 +182,7 @@ def _plan_delete(plan: Plan, target: ParameterState | None, config: ReplicationC
     if marker == config.source_region:
         plan.reason = "source deleted"
     elif config.delete_unmanaged:
-        plan.reason = "source deleted; unmanaged replica deleted (DELETE_UNMANAGED_REPLICAS=true)"
+        plan.reason = UNMANAGED_DELETE_REASON
     else:
         plan.action = "skipped"
         plan.reason = (
@@ -167,32 +226,26 @@ def plan_sync(
             "Advanced to Standard, so the replica stays Advanced (delete it to have it recreated Standard)"
         )
 
-    # Labels: find, for each labelled source value, a target version that holds it.
-    labelled_old: dict[str, list[str]] = defaultdict(list)  # old value -> labels (values never logged)
-    fixed_labels: dict[int, list[str]] = defaultdict(list)  # target version -> labels
-    current_labels: list[str] = []
-    old_order: dict[str, int] = {}
-    for label, version in sorted(source.labels.items()):
-        if version.value == source.value:
-            current_labels.append(label)
-            continue
-        holders = target.versions_holding(version.value) if target is not None else []
-        if holders:
-            fixed_labels[holders[0]].append(label)
-        else:
-            labelled_old[version.value].append(label)
-            old_order[version.value] = min(old_order.get(version.value, version.number), version.number)
-
+    placement = place_labels(source, target)
     desired_tags = _user_tags(source.tags)
     puts: list[tuple[str, list[str], str]] = []  # (value, labels to put on the version, detail)
-    for value in sorted(labelled_old, key=lambda v: old_order[v]):
-        puts.append((value, labelled_old[value], "labelled older value"))
+    for value in sorted(placement.new_versions, key=lambda v: placement.order[v]):
+        if value != source.value:
+            puts.extend((value, chunk, "labelled older value") for chunk in placement.new_versions[value])
     diffs = _attribute_diffs(source, target, tier, key_id) if target is not None else ["all"]
-    if puts or diffs:
-        puts.append((source.value, current_labels, ",".join(diffs) if diffs else "restore current value"))
-    elif current_labels:
-        assert target is not None
-        fixed_labels[target.version].extend(current_labels)
+    current_chunks = placement.new_versions.get(source.value, [])
+    if puts or diffs or current_chunks:
+        if diffs:
+            detail = ",".join(diffs)
+        elif puts:
+            detail = "restore current value"
+        else:
+            detail = f"another version for labels ({LABELS_PER_VERSION} per version)"
+        puts.append((source.value, current_chunks[0] if current_chunks else [], detail))
+        puts.extend(
+            (source.value, chunk, f"another version for labels ({LABELS_PER_VERSION} per version)")
+            for chunk in current_chunks[1:]
+        )
 
     for value, labels, detail in puts:
         first_create = target is None and not plan.operations
@@ -201,11 +254,14 @@ def plan_sync(
         plan.operations.append(
             Operation(kind, detail, _put_kwargs(source, value, target, tier, key_id, tags))
         )
-        index = len(plan.operations) - 1
-        for i in range(0, len(labels), 10):  # LabelParameterVersion takes at most 10 labels
-            chunk = sorted(labels)[i : i + 10]
+        if labels:
             plan.operations.append(
-                Operation("label", f"labels={','.join(chunk)} -> new version", {"Labels": chunk}, index)
+                Operation(
+                    "label",
+                    f"labels={','.join(labels)} -> new version",
+                    {"Labels": labels},
+                    len(plan.operations) - 1,
+                )
             )
 
     if target is not None:
@@ -222,31 +278,20 @@ def plan_sync(
             )
         if remove:
             plan.operations.append(Operation("remove_tags", f"keys={','.join(remove)}", {"TagKeys": remove}))
-
-        target_labels = {label: v.number for label, v in target.labels.items()}
-        unlabel: dict[int, list[str]] = defaultdict(list)
-        for label, number in target_labels.items():
-            if label not in source.labels:
-                unlabel[number].append(label)
-        for number, labels in sorted(unlabel.items()):
-            for i in range(0, len(labels), 10):
-                chunk = sorted(labels)[i : i + 10]
+        for number, labels in sorted(placement.unlabel.items()):
+            for i in range(0, len(labels), LABELS_PER_VERSION):
+                chunk = labels[i : i + LABELS_PER_VERSION]
                 plan.operations.append(
                     Operation(
                         "unlabel", f"labels={','.join(chunk)} v{number}", {"Labels": chunk, "Version": number}
                     )
                 )
-        for number, labels in sorted(fixed_labels.items()):
-            missing = sorted(label for label in labels if target_labels.get(label) != number)
-            for i in range(0, len(missing), 10):
-                chunk = missing[i : i + 10]
-                plan.operations.append(
-                    Operation(
-                        "label",
-                        f"labels={','.join(chunk)} -> v{number}",
-                        {"Labels": chunk, "Version": number},
-                    )
+        for number, labels in sorted(placement.existing.items()):
+            plan.operations.append(
+                Operation(
+                    "label", f"labels={','.join(labels)} -> v{number}", {"Labels": labels, "Version": number}
                 )
+            )
 
     kinds = {op.kind for op in plan.operations}
     if "create" in kinds:

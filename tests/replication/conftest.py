@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from rotation_handlers.logs import JsonFormatter  # noqa: E402
-from rotation_handlers.replication import clients, engine  # noqa: E402
+from rotation_handlers.replication import clients, engine, guards  # noqa: E402
 from rotation_handlers.replication.events import CLOUDTRAIL_EVENT_NAMES  # noqa: E402
 from tests.replication.events import ROLE_NAME_REPLICATOR, role_arn  # noqa: E402
 
@@ -84,6 +84,12 @@ def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
         "COPY_EC2_IMAGE_PARAMETERS",
         "RECONCILE_DRY_RUN",
         "REPLICATION_MAX_ATTEMPTS",
+        "REPLICATION_MAX_ROUNDS",
+        "RECONCILE_BULK_TAGS",
+        "RECONCILE_DEEP_EVERY",
+        "RECONCILE_STATE_PARAMETER",
+        "RECONCILE_TIME_MARGIN_SECONDS",
+        "RECONCILE_CONCURRENCY",
     ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -93,6 +99,7 @@ def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     monkeypatch.setenv("AWS_REGION", SOURCE)
     monkeypatch.setenv("REPLICA_REGIONS", ",".join(TARGETS))
     monkeypatch.setenv("REPLICATOR_ROLE_ARN", REPLICATOR_ROLE)
+    monkeypatch.setenv("RECONCILE_REQUESTS_PER_SECOND", "0")  # tests count calls; the budget has its own
     return monkeypatch
 
 
@@ -122,6 +129,8 @@ class Aws:
                 self.calls[(region, model.name)] += 1
 
             self.on(client, "before-call.ssm", count)
+            # reconcile reads tags in bulk with the Resource Groups Tagging API: count those too
+            self.on(clients.client("resourcegroupstaggingapi", region), "before-call", count)
         return client
 
     def reset_counts(self) -> None:
@@ -180,6 +189,7 @@ class Aws:
 def aws(env: pytest.MonkeyPatch) -> Iterator[Aws]:
     sleeps: list[float] = []
     env.setattr(engine, "SLEEP", sleeps.append)
+    guards.reset()
     # The replicator's cached clients are kept across tests (creating them is the slow part);
     # moto intercepts them whenever a mock is active, and our hooks are removed after each test.
     with mock_aws():

@@ -52,18 +52,80 @@ def test_reconcile_creates_updates_and_deletes(aws: Aws) -> None:
     assert aws.writes(EU) == 4 and aws.writes(US) == 3
 
 
-def test_reconcile_in_sync_costs_only_reads(aws: Aws) -> None:
+def test_reconcile_in_sync_costs_only_batched_reads(aws: Aws) -> None:
     seed(aws)
     replicate.reconcile_handler({}, None)
     aws.reset_counts()
     summary = replicate.reconcile_handler({}, None)
     assert summary["regions"] == {EU: {"unchanged": 12}, US: {"unchanged": 12}}
-    assert aws.writes() == 0
-    # per parameter and region: history + tags; listing is batched (moto pages by 10, AWS by 50)
-    assert aws.count(EU, "GetParameterHistory") == 12 and aws.count(EU, "ListTagsForResource") == 12
-    assert aws.count(SOURCE, "DescribeParameters") == 2
-    assert aws.count(EU, "DescribeParameters") == 2  # marker-tagged replicas listing
-    assert aws.count() == 12 * 2 * 3 + 2 + 2 * 2
+    assert summary["drifted"] == {EU: 0, US: 0} and summary["complete"] is True
+    assert aws.writes(EU) == aws.writes(US) == 0
+    assert aws.count(SOURCE, "PutParameter") == 1  # the state parameter (run number, slice cursor)
+    for region in (SOURCE, *TARGETS):
+        # moto pages DescribeParameters by 10 (AWS by 50); values 10 names a call; tags in one page
+        assert aws.count(region, "DescribeParameters") == 2
+        assert aws.count(region, "GetParameters") == 2
+        assert aws.count(region, "GetResources") == 1
+        assert aws.count(region, "ListTagsForResource") == 0
+    deep = summary["deepCheck"]["parameters"]  # this run's slice: histories, no tags
+    assert aws.count(EU, "GetParameterHistory") == deep
+    assert aws.count(SOURCE, "GetParameterHistory") == deep
+    assert aws.count() == 3 * 5 + 2 + deep * 3
+
+
+def test_reconcile_per_parameter_tags_when_bulk_tags_off(aws: Aws, env: pytest.MonkeyPatch) -> None:
+    env.setenv("RECONCILE_BULK_TAGS", "false")
+    seed(aws)
+    replicate.reconcile_handler({}, None)
+    aws.ssm(SOURCE).add_tags_to_resource(
+        ResourceType="Parameter", ResourceId="/app/p4", Tags=[{"Key": "new", "Value": "1"}]
+    )
+    aws.reset_counts()
+    summary = replicate.reconcile_handler({}, None)
+    assert summary["regions"][EU] == {"tagged": 1, "unchanged": 11}
+    assert aws.count(EU, "GetResources") == 0
+    assert aws.count(EU, "ListTagsForResource") >= 12
+    assert aws.tags("/app/p4", US)["new"] == "1"
+
+
+def test_labels_are_deep_checked_by_rotating_slice(aws: Aws, env: pytest.MonkeyPatch) -> None:
+    env.setenv("RECONCILE_DEEP_EVERY", "3")
+    seed(aws)
+    replicate.reconcile_handler({}, None)
+    # label drift in the targets: invisible to the cheap pass
+    for name in ("/app/p1", "/app/p7", "/app/p10"):
+        aws.ssm(EU).label_parameter_version(Name=name, ParameterVersion=1, Labels=["stray"])
+    checked = 0
+    for _ in range(3):
+        summary = replicate.reconcile_handler({}, None)
+        checked += summary["deepCheck"]["parameters"]
+        assert summary["drifted"] == {EU: 0, US: 0}
+    assert checked == 12  # every parameter once in 3 runs
+    for name in ("/app/p1", "/app/p7", "/app/p10"):
+        assert aws.labels(name, EU) == {}
+
+
+def test_stops_before_the_deadline_and_resumes(aws: Aws, env: pytest.MonkeyPatch) -> None:
+    from rotation_handlers.replication.config import load_config
+    from rotation_handlers.replication.engine import Engine
+    from rotation_handlers.replication.reconcile import load_state, reconcile
+
+    env.setenv("RECONCILE_DEEP_EVERY", "1")  # every parameter is in the slice
+    env.setenv("RECONCILE_CONCURRENCY", "1")  # chunks of 4
+    values = seed(aws)
+    replicate.reconcile_handler({}, None)
+    aws.ssm(SOURCE).delete_parameter(Name="/app/p0")  # a stale replica: handled before anything else
+    config = load_config(__import__("os").environ)
+    ticks = iter(range(100))
+    summary = reconcile(Engine(config), deadline=2, clock=lambda: next(ticks))
+    assert summary["complete"] is False
+    assert summary["regions"][EU]["deleted"] == 1  # the delete was not starved
+    state = load_state(Engine(config))
+    assert state.run == 1 and state.cursor  # same slice, with the position reached
+    summary = replicate.reconcile_handler({}, None)
+    assert summary["complete"] is True and summary["deepCheck"]["resumedAfter"] == state.cursor
+    assert summary["deepCheck"]["parameters"] == len([n for n in values if n > state.cursor])
+    assert load_state(Engine(config)).run == 2
 
 
 @pytest.mark.parametrize("how", ["event", "env"])
@@ -109,3 +171,60 @@ def test_reconcile_region_failure_reported(aws: Aws) -> None:
         replicate.reconcile_handler({}, None)
     assert "eu-west-1" not in str(info.value)
     assert aws.get("/app/p5", EU) is not None
+
+
+def test_every_reconcile_call_takes_a_token_from_its_regions_budget(
+    aws: Aws, env: pytest.MonkeyPatch
+) -> None:
+    from collections import Counter
+
+    from rotation_handlers.replication.budget import RegionBudget
+
+    taken: Counter[str] = Counter()
+
+    class Recording(RegionBudget):
+        def before_call(self, method):  # type: ignore[no-untyped-def]
+            taken[method.__self__.meta.region_name] += 1
+            super().before_call(method)
+
+    env.setenv("RECONCILE_REQUESTS_PER_SECOND", "1000")
+    env.setattr(replicate, "RegionBudget", Recording)
+    seed(aws)
+    aws.reset_counts()
+    replicate.reconcile_handler({}, None)
+    for region in (SOURCE, *TARGETS):
+        assert taken[region] == aws.count(region) > 0
+
+
+def test_compare_is_the_cheap_pass_alone(aws: Aws) -> None:
+    """The library entry point an operator check uses: names only, no per-parameter read, no write."""
+    import os
+
+    from rotation_handlers.replication.config import load_config
+    from rotation_handlers.replication.engine import Engine
+    from rotation_handlers.replication.reconcile import compare
+
+    seed(aws)
+    replicate.reconcile_handler({}, None)
+    aws.put("/app/p3", secret("edited"), region=US, Overwrite=True)
+    aws.ssm(SOURCE).delete_parameter(Name="/app/p5")
+    aws.reset_counts()
+    result = compare(Engine(load_config(os.environ), dry_run=True))
+    assert result.drifted == {EU: {}, US: {"/app/p3": "differs"}}
+    assert result.stale == {EU: ["/app/p5"], US: ["/app/p5"]}
+    assert aws.writes() == 0
+    assert aws.count(op="GetParameterHistory") == aws.count(op="ListTagsForResource") == 0
+
+
+def test_handler_stops_near_the_lambda_timeout(aws: Aws, env: pytest.MonkeyPatch) -> None:
+    class Context:
+        def get_remaining_time_in_millis(self) -> int:
+            return 30_000  # less than the margin: no time for any per-parameter work
+
+    env.setenv("RECONCILE_TIME_MARGIN_SECONDS", "60")
+    seed(aws)
+    summary = replicate.reconcile_handler({}, Context())
+    assert summary["complete"] is False and summary["drifted"] == {EU: 12, US: 12}
+    assert aws.writes(EU) == aws.writes(US) == 0
+    summary = replicate.reconcile_handler({}, None)  # the next run (no deadline) does the work
+    assert summary["complete"] is True and summary["regions"][EU] == {"created": 12}

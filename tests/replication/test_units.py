@@ -42,6 +42,11 @@ def test_config_defaults() -> None:
         ({"COPY_EC2_IMAGE_PARAMETERS": "yes please"}, "COPY_EC2_IMAGE_PARAMETERS"),
         ({"REPLICATOR_ROLE_ARN": "my-role"}, "REPLICATOR_ROLE_ARN"),
         ({"REPLICATION_MAX_ATTEMPTS": "0"}, "REPLICATION_MAX_ATTEMPTS"),
+        ({"REPLICATION_MAX_ROUNDS": "0"}, "REPLICATION_MAX_ROUNDS"),
+        ({"RECONCILE_DEEP_EVERY": "0"}, "RECONCILE_DEEP_EVERY"),
+        ({"RECONCILE_REQUESTS_PER_SECOND": "fast"}, "RECONCILE_REQUESTS_PER_SECOND"),
+        ({"RECONCILE_BULK_TAGS": "maybe"}, "RECONCILE_BULK_TAGS"),
+        ({"RECONCILE_STATE_PARAMETER": "state"}, "RECONCILE_STATE_PARAMETER"),
     ],
 )
 def test_bad_config_names_the_variable(extra: dict[str, str], variable: str) -> None:
@@ -227,3 +232,42 @@ def test_clients_cached_with_standard_retries_and_env_endpoint(monkeypatch: pyte
         assert client.meta.region_name == "eu-west-1"
     finally:
         clients.reset()  # later tests get clients without the endpoint override
+
+
+def test_token_bucket_waits_for_tokens_shared_by_threads() -> None:
+    from rotation_handlers.replication.budget import RegionBudget
+
+    now = [0.0]
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    budget = RegionBudget(5, clock=lambda: now[0], sleep=sleep)
+    bucket = budget.bucket("eu-west-1")
+    for _ in range(15):
+        bucket.take()
+    # 5 from the full bucket, then one every 0.2 s
+    assert len(sleeps) == 10 and abs(now[0] - 2.0) < 1e-9
+    assert budget.bucket("eu-west-1") is bucket and budget.bucket("us-west-2") is not bucket
+
+
+def test_label_placement_never_exceeds_ten_per_version() -> None:
+    from rotation_handlers.replication.sync import place_labels
+
+    value = "same"
+    labels = tuple(f"l{i:02d}" for i in range(23))
+    src = state(
+        value,
+        history=(
+            Version(1, value, labels[:10]),
+            Version(2, value, labels[10:20]),
+            Version(3, value, labels[20:]),
+        ),
+    )
+    tgt = state(value, history=(Version(1, value, ("l00", "stray")), Version(2, "other")))
+    placement = place_labels(src, tgt)
+    assert placement.unlabel == {1: ["stray"]}
+    assert placement.existing == {1: list(labels[1:10])}  # l00 stays; "stray" still counts
+    assert placement.new_versions == {value: [list(labels[10:20]), list(labels[20:])]}
