@@ -119,7 +119,7 @@ def check(config: ReplicationConfig, ssm_factory: Callable[[str], Any], *, apply
     """Compare (and with ``apply`` repair) every target region through the replicator's reconcile."""
     engine = Engine(config, ssm_factory=ssm_factory, dry_run=not apply)
     with _quiet_replicator():
-        summary = reconcile(engine)
+        summary = reconcile(engine, full=True)
     findings = [f for f in (_finding(r) for r in engine.results) if f is not None]
     findings.sort(key=lambda f: (f.parameter, f.region))
     return Report(

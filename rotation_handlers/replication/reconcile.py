@@ -168,11 +168,16 @@ def reconcile(
     *,
     deadline: float | None = None,
     clock: Callable[[], float] = time.monotonic,
+    full: bool = False,
 ) -> dict[str, Any]:
-    """One reconcile run (see module docstring). ``deadline``: a ``clock()`` value to stop before."""
+    """One reconcile run (see module docstring). ``deadline``: a ``clock()`` value to stop before.
+
+    ``full``: deep-check every parameter in this run (an operator's check), neither reading nor
+    saving the scheduled runs' position, so their rotating slices carry on undisturbed.
+    """
     config = engine.config
-    state = load_state(engine)
-    every = config.deep_every
+    state = RunState() if full else load_state(engine)
+    every = 1 if full else config.deep_every
     current_slice = state.run % every
     comparison = compare(engine)
     for region, code in comparison.failed_regions.items():
@@ -243,7 +248,7 @@ def reconcile(
                 break
 
     next_state = RunState(state.run, cursor) if stopped else RunState(state.run + 1, "")
-    if not engine.dry_run:
+    if not engine.dry_run and not full:
         try:
             save_state(engine, next_state)
         except Exception as exc:

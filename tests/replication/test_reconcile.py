@@ -105,6 +105,27 @@ def test_labels_are_deep_checked_by_rotating_slice(aws: Aws, env: pytest.MonkeyP
         assert aws.labels(name, EU) == {}
 
 
+def test_full_run_deep_checks_everything_and_leaves_the_slices_alone(
+    aws: Aws, env: pytest.MonkeyPatch
+) -> None:
+    from rotation_handlers.replication.config import load_config
+    from rotation_handlers.replication.engine import Engine
+    from rotation_handlers.replication.reconcile import load_state, reconcile
+
+    env.setenv("RECONCILE_DEEP_EVERY", "3")
+    seed(aws)
+    replicate.reconcile_handler({}, None)
+    config = load_config(__import__("os").environ)
+    before = load_state(Engine(config))
+    for name in ("/app/p1", "/app/p7", "/app/p10"):
+        aws.ssm(EU).label_parameter_version(Name=name, ParameterVersion=1, Labels=["stray"])
+    summary = reconcile(Engine(config), full=True)
+    assert summary["deepCheck"]["parameters"] == 12  # all of them, in one run
+    for name in ("/app/p1", "/app/p7", "/app/p10"):
+        assert aws.labels(name, EU) == {}
+    assert load_state(Engine(config)) == before  # the scheduled runs' position is untouched
+
+
 def test_stops_before_the_deadline_and_resumes(aws: Aws, env: pytest.MonkeyPatch) -> None:
     from rotation_handlers.replication.config import load_config
     from rotation_handlers.replication.engine import Engine
