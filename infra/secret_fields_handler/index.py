@@ -11,6 +11,13 @@ switched to) as it is:
 * ``SeedFields`` (JSON object): set only when the key is absent (``username``: after the first
   rotation of an alternating secret it names ``<user>_clone``, and a deploy must not reset it).
 
+Upgrading from a template that put the connection fields into ``GenerateSecretString``: the first
+deploy of this one changes that property, and CloudFormation then generates a new password (a new
+AWSCURRENT version holding ``{"password"}`` only) that the database never got. When this function
+finds exactly that — a password-only AWSCURRENT whose AWSPREVIOUS is a full secret with a user name
+— it merges the fields into that previous value (the password the database knows) and writes the
+result as the new AWSCURRENT. A freshly created secret has no AWSPREVIOUS, so it is never affected.
+
 A value that is already right is not written again. While a rotation is in progress (AWSPENDING on
 another version) the update is refused with a clear reason: the deploy fails and can be retried. If a
 rotation finishes between the read and the write, the write is repeated on the rotated version, so
@@ -53,7 +60,8 @@ def apply(props: dict[str, Any], client: Any) -> str:
             "a rotation of the secret is in progress (AWSPENDING is on another version); "
             "deploy again after it completes"
         )
-    source = expected = current
+    restored = _full_secret_under_regenerated(client, secret_id, current)
+    source, expected = restored or current, current
     for attempt in range(MAX_ATTEMPTS):
         data = _secret_object(client.get_secret_value(SecretId=secret_id, VersionId=source)["SecretString"])
         merged = dict(data)
@@ -62,7 +70,7 @@ def apply(props: dict[str, Any], client: Any) -> str:
             merged.pop(key, None)
         for key, field_value in seed.items():
             merged.setdefault(key, field_value)
-        if attempt == 0 and merged == data:
+        if attempt == 0 and merged == data and restored is None:
             return "unchanged"
         put = client.put_secret_value(
             SecretId=secret_id, SecretString=json.dumps(merged), VersionStages=["AWSCURRENT"]
@@ -72,7 +80,7 @@ def apply(props: dict[str, Any], client: Any) -> str:
         # the password the database has: write again from it.
         displaced = _displaced(client, secret_id, put["VersionId"])
         if displaced == expected:
-            return "updated"
+            return "restored the password the database knows; updated" if restored else "updated"
         if displaced is None:
             raise FieldsError("another write replaced the connection fields just written; deploy again")
         source, expected = displaced, put["VersionId"]
@@ -88,6 +96,26 @@ def _stages(client: Any, secret_id: str) -> tuple[str, str | None]:
         raise FieldsError("the secret has no AWSCURRENT version")
     pending = next((v for v, stages in versions.items() if "AWSPENDING" in stages and v != current), None)
     return current, pending
+
+
+def _full_secret_under_regenerated(client: Any, secret_id: str, current: str) -> str | None:
+    """The AWSPREVIOUS version to restore when a deploy regenerated an upgraded secret (module docstring)."""
+    current_data = _secret_object(
+        client.get_secret_value(SecretId=secret_id, VersionId=current)["SecretString"]
+    )
+    if set(current_data) != {"password"}:
+        return None
+    versions = client.describe_secret(SecretId=secret_id).get("VersionIdsToStages", {})
+    previous = next((v for v, stages in versions.items() if "AWSPREVIOUS" in stages), None)
+    if previous is None:
+        return None
+    try:
+        previous_data = _secret_object(
+            client.get_secret_value(SecretId=secret_id, VersionId=previous)["SecretString"]
+        )
+    except FieldsError:
+        return None
+    return previous if isinstance(previous_data.get("username"), str) else None
 
 
 def _displaced(client: Any, secret_id: str, written: str) -> str | None:

@@ -47,7 +47,7 @@ def _props(arn: str, fields: dict[str, Any] | None = None, remove: list[str] | N
 
 
 def _current(sm: Any, arn: str) -> dict[str, Any]:
-    return json.loads(sm.get_secret_value(SecretId=arn)["SecretString"])
+    return json.loads(sm.get_secret_value(SecretId=arn, VersionStage="AWSCURRENT")["SecretString"])
 
 
 def _event(request_type: str, props: dict[str, str]) -> dict[str, Any]:
@@ -150,3 +150,23 @@ def test_the_password_is_never_a_field(sm: Any) -> None:
     arn = _created(sm)
     with pytest.raises(index.FieldsError, match="never written"):
         index.apply(_props(arn, {"password": "x"}), sm)
+
+
+def test_upgrade_regeneration_is_undone_and_the_known_password_kept(sm: Any) -> None:
+    # As an earlier template left it: the connection fields inside the generated value.
+    arn = sm.create_secret(
+        Name="prod/app", SecretString=json.dumps({"password": PASSWORD, "username": "app", **FIELDS})
+    )["ARN"]
+    # The first deploy of the new template changes GenerateSecretString: CloudFormation generates anew.
+    sm.put_secret_value(SecretId=arn, SecretString=json.dumps({"password": ROTATED}))
+    moved = dict(FIELDS, host="db2.internal")
+    assert index.apply(_props(arn, moved), sm).startswith("restored the password the database knows")
+    assert _current(sm, arn) == {"password": PASSWORD, "username": "app", **moved}
+    assert index.apply(_props(arn, moved), sm) == "unchanged"  # and the retry is a no-op
+
+
+def test_a_password_only_current_with_no_full_previous_is_left_as_generated(sm: Any) -> None:
+    arn = _created(sm)
+    sm.put_secret_value(SecretId=arn, SecretString=json.dumps({"password": ROTATED}))  # no username before
+    index.apply(_props(arn), sm)
+    assert _current(sm, arn)["password"] == ROTATED
