@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from rotation_handlers.logs import get_logger, log
 from rotation_handlers.replication import clients
-from rotation_handlers.replication.config import ReplicationConfig
+from rotation_handlers.replication.config import MARKER_TAG_KEY, ReplicationConfig
 from rotation_handlers.replication.events import RoleIdentity
 from rotation_handlers.replication.guards import refuse_two_way_delete_unmanaged
 from rotation_handlers.replication.retry import RetryPolicy, error_code, is_throttling
@@ -32,7 +32,14 @@ from rotation_handlers.replication.sync import UNMANAGED_DELETE_REASON, Plan, ap
 
 LOGGER = get_logger("replication")
 MAX_LISTED_CHANGES = 1000
-_RACE_CODES = {"ParameterAlreadyExists", "ParameterNotFound", "ParameterVersionNotFound"}
+#: Another invocation (or a user) changed the target between our read and our write: re-plan.
+#: HierarchyTypeMismatchException: the target was re-created with another type meanwhile.
+_RACE_CODES = {
+    "ParameterAlreadyExists",
+    "ParameterNotFound",
+    "ParameterVersionNotFound",
+    "HierarchyTypeMismatchException",
+}
 #: ``sync_pair`` reads the source itself (right before reading the target).
 UNREAD = object()
 
@@ -219,6 +226,11 @@ class Engine:
                     source = self._confirm_absent(name, plan)
                     if source is not None:  # re-created since we read it: sync that instead
                         continue
+                elif plan.recreates:
+                    fresh = self._confirm_recreate(ssm, name, state, target)
+                    if fresh is not UNREAD:  # source or target moved since we read them: re-plan
+                        source = fresh
+                        continue
                 try:
                     apply_plan(ssm, plan, self._write_retry)
                     applied.append(plan)
@@ -249,6 +261,22 @@ class Engine:
         if source is None and plan.reason == UNMANAGED_DELETE_REASON:
             refuse_two_way_delete_unmanaged(self.config, self.ssm_factory, self.retry)
         return source
+
+    def _confirm_recreate(
+        self, ssm: Any, name: str, state: ParameterState | None, target: ParameterState | None
+    ) -> ParameterState | object | None:
+        """Right before deleting a replica to re-create it with the source's type.
+
+        Reads the source and the target again: ``UNREAD`` if both are still as planned (go on),
+        else the fresh source to re-plan with, so that a replica another invocation already
+        re-created is not deleted again. An unmanaged target also passes the two-way guard.
+        """
+        fresh = self.read_source(name)
+        if fresh != state or read_parameter(ssm, name, self.retry) != target:
+            return fresh
+        if target is not None and target.tags.get(MARKER_TAG_KEY) != self.config.source_region:
+            refuse_two_way_delete_unmanaged(self.config, self.ssm_factory, self.retry)
+        return UNREAD
 
     @staticmethod
     def _outcome(last: Plan | None, applied: list[Plan]) -> Result:

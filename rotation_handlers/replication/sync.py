@@ -48,6 +48,11 @@ class Plan:
     def writes(self) -> int:
         return len(self.operations)
 
+    @property
+    def recreates(self) -> bool:
+        """The replica is deleted and created anew (a type change Parameter Store cannot overwrite)."""
+        return self.action == "updated" and bool(self.operations) and self.operations[0].kind == "delete"
+
 
 def key_matches(current: str | None, desired: str) -> bool:
     """Whether a KMS key reported by SSM is the configured one (id, alias or ARN forms)."""
@@ -174,22 +179,28 @@ def place_labels(source: ParameterState, target: ParameterState | None) -> Label
     return out
 
 
+def _may_delete(target: ParameterState, config: ReplicationConfig) -> bool:
+    """Whether the replicator may delete ``target``: its own replica, or DELETE_UNMANAGED_REPLICAS."""
+    return target.tags.get(MARKER_TAG_KEY) == config.source_region or config.delete_unmanaged
+
+
+def _unmanaged(config: ReplicationConfig) -> str:
+    return (
+        f"the target was not created by this replicator (no {MARKER_TAG_KEY}={config.source_region} "
+        "tag; DELETE_UNMANAGED_REPLICAS=false)"
+    )
+
+
 def _plan_delete(plan: Plan, target: ParameterState | None, config: ReplicationConfig) -> Plan:
     if target is None:
         plan.reason = "absent in source and target"
         return plan
-    marker = target.tags.get(MARKER_TAG_KEY)
-    if marker == config.source_region:
-        plan.reason = "source deleted"
-    elif config.delete_unmanaged:
-        plan.reason = UNMANAGED_DELETE_REASON
-    else:
+    if not _may_delete(target, config):
         plan.action = "skipped"
-        plan.reason = (
-            "source deleted but the target was not created by this replicator "
-            f"(no {MARKER_TAG_KEY}={config.source_region} tag; DELETE_UNMANAGED_REPLICAS=false)"
-        )
+        plan.reason = f"source deleted but {_unmanaged(config)}"
         return plan
+    managed = target.tags.get(MARKER_TAG_KEY) == config.source_region
+    plan.reason = "source deleted" if managed else UNMANAGED_DELETE_REASON
     plan.action = "deleted"
     plan.operations.append(Operation("delete", "", {"Name": plan.name}))
     return plan
@@ -218,6 +229,19 @@ def plan_sync(
         return plan
 
     key_id = config.kms_key_for(region) if source.type == "SecureString" else None
+    retyped = ""
+    if target is not None and target.type != source.type:
+        # Parameter Store refuses to change the type of an existing parameter: PutParameter with
+        # Overwrite raises HierarchyTypeMismatchException ("You must create a new, unique
+        # parameter"; https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html).
+        # So the replica is deleted and created anew, as a new replica (tags, marker, labels).
+        retyped = f"type {target.type} -> {source.type}"
+        if not _may_delete(target, config):
+            plan.action = "skipped"
+            plan.reason = f"{retyped} needs the replica deleted and re-created, but {_unmanaged(config)}"
+            return plan
+        plan.operations.append(Operation("delete", retyped, {"Name": name}))
+        target = None
     tier = source.tier
     if target is not None and target.tier == "Advanced" and source.tier != "Advanced":
         tier = "Advanced"
@@ -247,8 +271,8 @@ def plan_sync(
             for chunk in current_chunks[1:]
         )
 
-    for value, labels, detail in puts:
-        first_create = target is None and not plan.operations
+    for index, (value, labels, detail) in enumerate(puts):
+        first_create = target is None and index == 0
         tags = {**desired_tags, MARKER_TAG_KEY: config.source_region} if first_create else None
         kind = "create" if first_create else "overwrite"
         plan.operations.append(
@@ -294,7 +318,9 @@ def plan_sync(
             )
 
     kinds = {op.kind for op in plan.operations}
-    if "create" in kinds:
+    if retyped:
+        plan.action, plan.reason = "updated", f"{retyped} (delete and re-create the replica)"
+    elif "create" in kinds:
         plan.action, plan.reason = "created", "missing in target"
     elif "overwrite" in kinds:
         plan.action, plan.reason = (

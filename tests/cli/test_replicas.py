@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 from rotation_handlers import replicate
-from rotation_handlers.replication import clients
+from rotation_handlers.replication import MARKER_TAG_KEY, clients
 from secretsctl.errors import EXIT_DIFFERENT, EXIT_ERROR
 from tests.cli.params_support import param_run, prefix, value  # noqa: F401
 
@@ -35,6 +35,27 @@ def replication_env(run, monkeypatch):
     clients.reset()
 
 
+@pytest.fixture
+def type_change_refused(monkeypatch):
+    """The emulated Parameter Store refuses to change an existing parameter's type, as AWS does
+    (``HierarchyTypeMismatchException``; moto allows it):
+    https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html"""
+    from moto.ssm.exceptions import SSMException
+    from moto.ssm.models import SimpleSystemManagerBackend
+
+    put = SimpleSystemManagerBackend.put_parameter
+
+    def strict(self, name, description, value, parameter_type, allowed_pattern, keyid, overwrite, *a, **kw):
+        existing = self.get_parameter(name)
+        if overwrite and existing is not None and existing.parameter_type != parameter_type:
+            raise SSMException("HierarchyTypeMismatchException", "Parameter type cannot be changed")
+        return put(
+            self, name, description, value, parameter_type, allowed_pattern, keyid, overwrite, *a, **kw
+        )
+
+    monkeypatch.setattr(SimpleSystemManagerBackend, "put_parameter", strict)
+
+
 def ssm(run, region: str):
     import boto3
 
@@ -45,7 +66,9 @@ def findings(doc: dict) -> dict[tuple[str, str], tuple[str, str]]:
     return {(f["parameter"], f["region"]): (f["kind"], f["detail"]) for f in doc["findings"]}
 
 
-def test_check_finds_each_kind_of_drift_and_apply_repairs_it(run, replication_env, monkeypatch) -> None:
+def test_check_finds_each_kind_of_drift_and_apply_repairs_it(
+    run, replication_env, monkeypatch, type_change_refused
+) -> None:
     p, env = replication_env
     src, eu, us = ssm(run, SOURCE), ssm(run, EU), ssm(run, US)
     src.put_parameter(Name=f"{p}plain", Value=value("plain"), Type="String")
@@ -63,7 +86,12 @@ def test_check_finds_each_kind_of_drift_and_apply_repairs_it(run, replication_en
     eu.delete_parameter(Name=f"{p}plain")  # missing
     us.put_parameter(Name=f"{p}plain", Value=value("drift"), Type="String", Overwrite=True)  # value
     secret_now = us.get_parameter(Name=f"{p}secret", WithDecryption=True)["Parameter"]["Value"]
-    us.put_parameter(Name=f"{p}secret", Value=secret_now, Type="String", Overwrite=True)  # type
+    with pytest.raises(us.exceptions.ClientError, match="HierarchyTypeMismatchException"):
+        us.put_parameter(Name=f"{p}secret", Value=secret_now, Type="String", Overwrite=True)
+    us.delete_parameter(Name=f"{p}secret")  # type: the replica re-created as a String (marker kept)
+    us.put_parameter(
+        Name=f"{p}secret", Value=secret_now, Type="String", Tags=[{"Key": MARKER_TAG_KEY, "Value": SOURCE}]
+    )
     eu_secret = eu.get_parameter(Name=f"{p}secret", WithDecryption=True)["Parameter"]["Value"]
     eu.put_parameter(
         Name=f"{p}secret", Value=eu_secret, Type="SecureString", KeyId="alias/other", Overwrite=True
@@ -106,6 +134,7 @@ def test_check_finds_each_kind_of_drift_and_apply_repairs_it(run, replication_en
         == "alias/replica-eu"
     )
     assert not eu.get_parameters(Names=[f"{p}gone"])["Parameters"]
+    assert us.get_parameter(Name=f"{p}secret")["Parameter"]["Type"] == "SecureString"
 
     # The same check with the configuration read from a deployed replication function.
     function = _deploy_replicator(run, env)
@@ -113,6 +142,32 @@ def test_check_finds_each_kind_of_drift_and_apply_repairs_it(run, replication_en
         if key != "AWS_REGION":
             monkeypatch.delenv(key)
     assert run.json("replicas", "check", "--function", function)["findings"] == []
+
+
+def test_apply_recreates_a_replica_whose_type_differs(run, replication_env, type_change_refused) -> None:
+    p, _ = replication_env
+    src, eu = ssm(run, SOURCE), ssm(run, EU)
+    name, tags = f"{p}retyped", [{"Key": "team", "Value": "a"}]
+    src.put_parameter(Name=name, Value=value("plain"), Type="String", Tags=tags)
+    replicate.reconcile_handler({})
+    src.delete_parameter(Name=name)  # the only way to change a type: delete, create anew
+    src.put_parameter(Name=name, Value=value("secret"), Type="SecureString", Tags=tags)
+
+    found = findings(run.json("replicas", "check", expect=EXIT_DIFFERENT))
+    for region in (EU, US):
+        assert found[(name, region)] == (
+            "different",
+            "type String -> SecureString (delete and re-create the replica)",
+        )
+    repaired = run.json("replicas", "check", "--apply", "--yes")
+    assert [f["operations"][:2] for f in repaired["findings"]] == [
+        ["delete(type String -> SecureString)", "create(all)"]
+    ] * 2
+    assert run.json("replicas", "check")["findings"] == []
+    meta = eu.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": [name]}])["Parameters"][0]
+    assert (meta["Type"], meta["KeyId"]) == ("SecureString", "alias/replica-eu")
+    listed = eu.list_tags_for_resource(ResourceType="Parameter", ResourceId=name)["TagList"]
+    assert {t["Key"]: t["Value"] for t in listed} == {"team": "a", MARKER_TAG_KEY: SOURCE}
 
 
 def _deploy_replicator(run, env: dict[str, str]) -> str:
