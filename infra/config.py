@@ -532,6 +532,7 @@ def _rotation_config(rot: schema.Rotation, base_dir: Path) -> RotationConfig:
             password_policy=PasswordPolicyConfig(**f.password_policy.model_dump()),
             reserved_concurrency=f.reserved_concurrency,
             lock_timeout_seconds=f.db_lock_timeout_seconds,
+            statement_timeout_seconds=f.db_statement_timeout_seconds,
         ),
         key_groups=tuple(groups),
         secrets=tuple(_secret_config(s) for s in rot.secrets),

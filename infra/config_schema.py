@@ -389,8 +389,10 @@ class Function(Section):
     ca_bundle: str | None = None  # relative to the configuration file
     password_policy: PasswordPolicy = PasswordPolicy()
     reserved_concurrency: int_in(1, 1000) | None = None  # type: ignore[valid-type]
-    # How long the master's transaction waits for a lock on the user (DB_LOCK_TIMEOUT_SECONDS).
+    # How long one master statement waits for a lock on the user (DB_LOCK_TIMEOUT).
     db_lock_timeout_seconds: int_in(1, 60) | None = None  # type: ignore[valid-type]
+    # How long one master statement may run, PostgreSQL only (DB_STATEMENT_TIMEOUT).
+    db_statement_timeout_seconds: int_in(1, 300) | None = None  # type: ignore[valid-type]
 
 
 class KeyGroup(Section):

@@ -122,7 +122,8 @@ class RotationFunctionConfig:
     ca_bundle: Path | None = None  # resolved, absolute
     password_policy: PasswordPolicyConfig = field(default_factory=PasswordPolicyConfig)
     reserved_concurrency: int | None = None
-    lock_timeout_seconds: int | None = None  # DB_LOCK_TIMEOUT_SECONDS; None: the function's default
+    lock_timeout_seconds: int | None = None  # DB_LOCK_TIMEOUT; None: the function's default
+    statement_timeout_seconds: int | None = None  # DB_STATEMENT_TIMEOUT; None: the function's default
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,10 @@ def _retention(days: int) -> logs.RetentionDays:
     return logs.RetentionDays[_RETENTION[days]]
 
 
+def _seconds(value: int | None) -> Duration | None:
+    return None if value is None else Duration.seconds(value)
+
+
 class SecretsRotationStack(Stack):
     """Rotation function, KMS keys, created secrets, schedules, and alerts for one account/region."""
 
@@ -103,9 +107,8 @@ class SecretsRotationStack(Stack):
             ),
             create_rds_endpoint=bool(net and net.create_rds_endpoint),
             existing_rds_endpoint=_existing(net.existing_rds_endpoint if net else None),
-            lock_timeout=Duration.seconds(fn_cfg.lock_timeout_seconds)
-            if fn_cfg.lock_timeout_seconds
-            else None,
+            lock_timeout=_seconds(fn_cfg.lock_timeout_seconds),
+            statement_timeout=_seconds(fn_cfg.statement_timeout_seconds),
             password_policy=PasswordPolicy(**dataclasses.asdict(pp)),
             ca_bundle=fn_cfg.ca_bundle,
             memory_size=fn_cfg.memory_mb,
