@@ -38,7 +38,7 @@ from infra.config import (
     RotationConfig,
     SecretConfig,
 )
-from infra.replication import EventSource, ParameterReplicator
+from infra.replication import EventSource, ParameterReplicator, ReconcileTuning
 from infra.rotation import ExistingEndpoint, PasswordPolicy, RotationFunction, RotationSchedule
 from infra.secret_fields import SecretConnectionFields, password_only_generator
 
@@ -321,6 +321,14 @@ class ParameterReplicationStack(Stack):
             reconcile_timeout=Duration.seconds(config.reconcile_timeout_seconds),
             log_retention=_retention(config.log_retention_days),
             reserved_concurrent_executions=config.reserved_concurrency,
+            reconcile_tuning=ReconcileTuning(
+                concurrency=config.reconcile_concurrency,
+                max_rounds=config.max_rounds,
+                deep_every=config.reconcile_deep_every,
+                requests_per_second=config.reconcile_requests_per_second,
+                bulk_tags=config.reconcile_bulk_tags,
+                time_margin=_seconds(config.reconcile_time_margin_seconds),
+            ),
         )
         self.alerts = OperationsAlerts(self, "Alerts", email=alert_email, existing_topic_arn=alert_topic_arn)
         self.alerts.alarm_on_function_errors("ReplicationErrorsAlarm", self.replicator.function)
