@@ -124,8 +124,14 @@ def name_matchers(include_paths: Sequence[str]) -> list[dict[str, str]]:
     return out
 
 
-def cloudtrail_event_pattern(include_paths: Sequence[str] = ("/",)) -> events.EventPattern:
+def cloudtrail_event_pattern(
+    include_paths: Sequence[str] = ("/",), ignored_names: Sequence[str] = ()
+) -> events.EventPattern:
     """Successful SSM write calls recorded by CloudTrail for parameters under the included paths.
+
+    ``ignored_names`` (the reconcile state parameter) are left out when every path is included; with
+    named paths a name outside them is left out anyway, and one inside them reaches the handler, which
+    ignores it.
 
     No filter on the caller: EventBridge's ``anything-but`` never matches an event that lacks the
     field (only ``{"exists": false}`` does), so filtering ``userIdentity.arn`` would drop calls made
@@ -141,14 +147,29 @@ def cloudtrail_event_pattern(include_paths: Sequence[str] = ("/",)) -> events.Ev
         # The name is in requestParameters.name (Put, Delete, (Un)Label), .names (DeleteParameters)
         # or .resourceId (Add/RemoveTagsToResource): exactly one of them is present.
         detail["$or"] = [{"requestParameters": {key: names}} for key in ("name", "names", "resourceId")]
+    elif ignored_names:
+        # Calls naming one parameter carry requestParameters.name ("/x" or "x"); DeleteParameters and
+        # the tag calls carry none ("anything-but" never matches an absent field, "exists": false does).
+        forms = sorted({form for n in ignored_names for form in (n, n.lstrip("/"))})
+        detail["$or"] = [
+            {"requestParameters": {"name": [{"anything-but": forms}]}},
+            {"requestParameters": {"name": [{"exists": False}]}},
+        ]
     return events.EventPattern(source=["aws.ssm"], detail_type=["AWS API Call via CloudTrail"], detail=detail)
 
 
-def parameter_store_event_pattern(include_paths: Sequence[str]) -> events.EventPattern:
-    """Native Parameter Store change events for parameters under the included paths."""
+def parameter_store_event_pattern(
+    include_paths: Sequence[str], ignored_names: Sequence[str] = ()
+) -> events.EventPattern:
+    """Native Parameter Store change events for parameters under the included paths.
+
+    ``ignored_names``: as in :func:`cloudtrail_event_pattern` (left out when every path is included).
+    """
     detail: dict[str, object] = {"operation": list(PARAMETER_STORE_OPERATIONS)}
     if "/" not in include_paths:
         detail["name"] = [{"prefix": p} for p in include_paths]
+    elif ignored_names:
+        detail["name"] = [{"anything-but": sorted(set(ignored_names))}]
     return events.EventPattern(source=["aws.ssm"], detail_type=["Parameter Store Change"], detail=detail)
 
 
@@ -338,10 +359,10 @@ class ParameterReplicator(Construct):
         )
 
         if event_source is EventSource.CLOUDTRAIL:
-            pattern = cloudtrail_event_pattern(include)
+            pattern = cloudtrail_event_pattern(include, [reconcile_state_parameter])
             description = "Successful SSM parameter writes (CloudTrail) under the replicated paths"
         else:
-            pattern = parameter_store_event_pattern(include)
+            pattern = parameter_store_event_pattern(include, [reconcile_state_parameter])
             description = "Parameter Store changes under the replicated paths"
         self.rule = events.Rule(self, "ChangeRule", description=description, event_pattern=pattern)
         self.rule.add_target(
