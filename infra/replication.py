@@ -42,12 +42,11 @@ PARAMETER_STORE_OPERATIONS = CHANGE_OPERATIONS
 # handlers' source and fails on a call that is not granted here, or a grant no call needs):
 # per parameter, GetParameterHistory (decrypted values, attributes and labels) plus
 # ListTagsForResource; reconcile's cheap pass, GetParameters (10 decrypted values a call) in every region.
-PARAMETER_READ_ACTIONS = (
+SOURCE_READ_ACTIONS = (
     "ssm:GetParameterHistory",
     "ssm:ListTagsForResource",
     "ssm:GetParameters",
 )
-SOURCE_READ_ACTIONS = PARAMETER_READ_ACTIONS
 TARGET_WRITE_ACTIONS = (
     "ssm:PutParameter",
     "ssm:DeleteParameter",
@@ -55,7 +54,7 @@ TARGET_WRITE_ACTIONS = (
     "ssm:UnlabelParameterVersion",
     "ssm:AddTagsToResource",
     "ssm:RemoveTagsFromResource",
-    *PARAMETER_READ_ACTIONS,
+    *SOURCE_READ_ACTIONS,  # the same reads in the targets
 )
 # Reconcile keeps its position (run number, deep-check cursor) in one String parameter of the source
 # region. The stack sets the name (RECONCILE_STATE_PARAMETER) and grants exactly that parameter; it is
@@ -75,6 +74,20 @@ class ReconcileTuning:
     requests_per_second: int | None = None  # RECONCILE_REQUESTS_PER_SECOND per region (0: unlimited)
     bulk_tags: bool = True  # RECONCILE_BULK_TAGS: tags in bulk with tag:GetResources
     time_margin: Duration | None = None  # RECONCILE_TIME_MARGIN_SECONDS: stop this long before the timeout
+
+    def __post_init__(self) -> None:
+        for name, value, minimum in (
+            ("concurrency", self.concurrency, 1),
+            ("max_rounds", self.max_rounds, 1),
+            ("deep_every", self.deep_every, 1),
+            ("requests_per_second", self.requests_per_second, 0),
+        ):
+            if value is not None and value < minimum:
+                raise ValueError(f"ReconcileTuning.{name} must be at least {minimum}, got {value}")
+        if self.time_margin is not None and self.time_margin.to_seconds() != int(
+            self.time_margin.to_seconds()
+        ):
+            raise ValueError("ReconcileTuning.time_margin must be a whole number of seconds")
 
     def margin_seconds(self) -> float:
         return RECONCILE_TIME_MARGIN_SECONDS if self.time_margin is None else self.time_margin.to_seconds()

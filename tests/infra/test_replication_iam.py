@@ -214,3 +214,5 @@ def test_construct_refuses_a_margin_as_long_as_the_timeout() -> None:
             reconcile_tuning=ReconcileTuning(time_margin=Duration.minutes(5)),
             code=cdk.aws_lambda.Code.from_inline("x"),
         )
+    with pytest.raises(ValueError, match="concurrency must be at least 1"):
+        ReconcileTuning(concurrency=0)
