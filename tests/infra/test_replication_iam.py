@@ -48,6 +48,16 @@ def called_actions(paths: list[Path] = HANDLER_SOURCES) -> set[str]:
         for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
             if isinstance(node, ast.Attribute) and node.attr in operations:
                 found.add(operations[node.attr])
+            # client.get_paginator("describe_parameters") names its operation as a string.
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "get_paginator"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and node.args[0].value in operations
+            ):
+                found.add(operations[node.args[0].value])
     return found
 
 
@@ -65,11 +75,19 @@ def _actions(statement: dict[str, Any]) -> list[str]:
     return [action] if isinstance(action, str) else action
 
 
-def test_the_scan_finds_the_known_calls() -> None:
+def test_the_scan_finds_the_known_calls(tmp_path: Path) -> None:
     found = called_actions()
     # A few calls every version of the replicator makes; the scan is not vacuous.
     assert {"ssm:PutParameter", "ssm:GetParameterHistory", "ssm:DescribeParameters"} <= found
     assert all(a.split(":")[0] in SERVICES.values() for a in found)
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "def f(ssm, tagging, retry):\n"
+        "    retry.call(ssm.get_parameters_by_path, Path='/a')\n"
+        "    tagging.get_paginator('get_tag_keys')\n"
+        "    ssm.meta.region_name\n"
+    )
+    assert called_actions([sample]) == {"ssm:GetParametersByPath", "tag:GetTagKeys"}
 
 
 @pytest.mark.parametrize("which", ["example", "minimal"])
