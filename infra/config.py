@@ -34,6 +34,7 @@ from infra.config_schema import (
 from infra.config_types import (
     DEFAULT_KEY_GROUP,
     DEFAULT_RECONCILE_SCHEDULE,
+    RECONCILE_TIME_MARGIN_SECONDS,
     AlertsConfig,
     ConfigError,
     DatabaseAccessConfig,
@@ -390,6 +391,19 @@ def _check_replication(err: _Errors, rep: schema.Replication, cfg: schema.Deploy
             err.check(i, key, kms_arn_check(cfg.account, source))
     if rep.create_trail and rep.event_source == "parameter-store":
         err.add("createTrail", "the trail is only needed for eventSource 'cloudtrail'")
+    margin = rep.reconcile_time_margin_seconds
+    if margin is not None and margin >= rep.reconcile_timeout_seconds:
+        err.add(
+            "reconcileTimeMarginSeconds",
+            f"{margin} s is not shorter than reconcileTimeoutSeconds ({rep.reconcile_timeout_seconds} s): "
+            "reconcile would stop before it started",
+        )
+    elif margin is None and RECONCILE_TIME_MARGIN_SECONDS >= rep.reconcile_timeout_seconds:
+        err.add(
+            "reconcileTimeoutSeconds",
+            f"{rep.reconcile_timeout_seconds} s leaves no time after the handler's default margin of "
+            f"{RECONCILE_TIME_MARGIN_SECONDS} s: raise it or set a smaller reconcileTimeMarginSeconds",
+        )
 
 
 def _check_two_way(err: _Errors, reps: list[schema.Replication], region: str) -> None:
@@ -532,6 +546,7 @@ def _rotation_config(rot: schema.Rotation, base_dir: Path) -> RotationConfig:
             password_policy=PasswordPolicyConfig(**f.password_policy.model_dump()),
             reserved_concurrency=f.reserved_concurrency,
             lock_timeout_seconds=f.db_lock_timeout_seconds,
+            statement_timeout_seconds=f.db_statement_timeout_seconds,
         ),
         key_groups=tuple(groups),
         secrets=tuple(_secret_config(s) for s in rot.secrets),
@@ -558,6 +573,12 @@ def _replication_config(rep: schema.Replication, region: str) -> ReplicationConf
         reconcile_timeout_seconds=rep.reconcile_timeout_seconds,
         log_retention_days=rep.log_retention_days,
         reserved_concurrency=rep.reserved_concurrency,
+        reconcile_concurrency=rep.reconcile_concurrency,
+        max_rounds=rep.max_rounds,
+        reconcile_deep_every=rep.reconcile_deep_every,
+        reconcile_requests_per_second=rep.reconcile_requests_per_second,
+        reconcile_bulk_tags=rep.reconcile_bulk_tags,
+        reconcile_time_margin_seconds=rep.reconcile_time_margin_seconds,
     )
 
 

@@ -389,8 +389,10 @@ class Function(Section):
     ca_bundle: str | None = None  # relative to the configuration file
     password_policy: PasswordPolicy = PasswordPolicy()
     reserved_concurrency: int_in(1, 1000) | None = None  # type: ignore[valid-type]
-    # How long the master's transaction waits for a lock on the user (DB_LOCK_TIMEOUT_SECONDS).
+    # How long one master statement waits for a lock on the user (DB_LOCK_TIMEOUT).
     db_lock_timeout_seconds: int_in(1, 60) | None = None  # type: ignore[valid-type]
+    # How long one master statement may run, PostgreSQL only (DB_STATEMENT_TIMEOUT).
+    db_statement_timeout_seconds: int_in(1, 300) | None = None  # type: ignore[valid-type]
 
 
 class KeyGroup(Section):
@@ -460,6 +462,14 @@ class Replication(Section):
     log_retention_days: LogRetention = 90  # type: ignore[valid-type]
     # Concurrent replication invocations: a bulk import must not throttle the targets.
     reserved_concurrency: int_in(1, 100) = 5  # type: ignore[valid-type]
+    # Optional handler settings; unset: the handler's default (README, replication settings).
+    reconcile_concurrency: int_in(1, 64) | None = None  # type: ignore[valid-type]  # threads in total
+    max_rounds: int_in(1, 20) | None = None  # type: ignore[valid-type]
+    reconcile_deep_every: int_in(1, 1000) | None = None  # type: ignore[valid-type]
+    reconcile_requests_per_second: int_in(0, 1000) | None = None  # type: ignore[valid-type]  # 0: no limit
+    reconcile_bulk_tags: bool = True
+    # Reconcile stops this long before its timeout (must be shorter than reconcileTimeoutSeconds).
+    reconcile_time_margin_seconds: int_in(0, 899) | None = None  # type: ignore[valid-type]
 
 
 class Alerts(Section):

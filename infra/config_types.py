@@ -122,7 +122,8 @@ class RotationFunctionConfig:
     ca_bundle: Path | None = None  # resolved, absolute
     password_policy: PasswordPolicyConfig = field(default_factory=PasswordPolicyConfig)
     reserved_concurrency: int | None = None
-    lock_timeout_seconds: int | None = None  # DB_LOCK_TIMEOUT_SECONDS; None: the function's default
+    lock_timeout_seconds: int | None = None  # DB_LOCK_TIMEOUT; None: the function's default
+    statement_timeout_seconds: int | None = None  # DB_STATEMENT_TIMEOUT; None: the function's default
 
 
 @dataclass(frozen=True)
@@ -158,12 +159,22 @@ class ReplicationConfig:
     reconcile_timeout_seconds: int = 900
     log_retention_days: int = 90
     reserved_concurrency: int = 5  # of the event function; the reconcile function always gets 1
+    # Handler settings (None: the handler's default).
+    reconcile_concurrency: int | None = None  # RECONCILE_CONCURRENCY (threads in total)
+    max_rounds: int | None = None  # REPLICATION_MAX_ROUNDS
+    reconcile_deep_every: int | None = None  # RECONCILE_DEEP_EVERY
+    reconcile_requests_per_second: int | None = None  # RECONCILE_REQUESTS_PER_SECOND
+    reconcile_bulk_tags: bool = True  # RECONCILE_BULK_TAGS
+    reconcile_time_margin_seconds: int | None = None  # RECONCILE_TIME_MARGIN_SECONDS
 
 
 #: Reconcile schedules by event source: native Parameter Store events carry no tag changes, so tag
 #: edits reach the targets only through reconcile.
 DEFAULT_RECONCILE_SCHEDULE = {"cloudtrail": "rate(6 hours)", "parameter-store": "rate(1 hour)"}
 DEFAULT_KEY_GROUP = "default"
+#: The replication handler's default RECONCILE_TIME_MARGIN_SECONDS: reconcile stops this long before
+#: its Lambda timeout, so the timeout must be longer.
+RECONCILE_TIME_MARGIN_SECONDS = 60
 
 
 @dataclass(frozen=True)

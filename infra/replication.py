@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -23,6 +24,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IValidation
 
 from infra.bundling import replication_code
+from infra.config_types import RECONCILE_TIME_MARGIN_SECONDS
 from infra.nag import ENV_KMS, LOG_GROUP_KMS, NO_VPC, acknowledge, checkov_skip, nag_resource
 from infra.topology import replicates_both_ways
 from rotation_handlers.replication.events import CHANGE_OPERATIONS, CLOUDTRAIL_EVENT_NAMES
@@ -36,11 +38,14 @@ RECONCILE_HANDLER = "rotation_handlers.replicate.reconcile_handler"
 REPLICATED_EVENT_NAMES = CLOUDTRAIL_EVENT_NAMES
 PARAMETER_STORE_OPERATIONS = CHANGE_OPERATIONS
 
-# Exactly the calls rotation_handlers.replication makes: one GetParameterHistory (decrypted values,
-# attributes and labels) plus ListTagsForResource per parameter and region.
+# Exactly the calls rotation_handlers.replication makes (tests/infra/test_replication_iam.py reads the
+# handlers' source and fails on a call that is not granted here, or a grant no call needs):
+# per parameter, GetParameterHistory (decrypted values, attributes and labels) plus
+# ListTagsForResource; reconcile's cheap pass, GetParameters (10 decrypted values a call) in every region.
 SOURCE_READ_ACTIONS = (
     "ssm:GetParameterHistory",
     "ssm:ListTagsForResource",
+    "ssm:GetParameters",
 )
 TARGET_WRITE_ACTIONS = (
     "ssm:PutParameter",
@@ -49,10 +54,58 @@ TARGET_WRITE_ACTIONS = (
     "ssm:UnlabelParameterVersion",
     "ssm:AddTagsToResource",
     "ssm:RemoveTagsFromResource",
-    "ssm:GetParameterHistory",
-    "ssm:ListTagsForResource",
+    *SOURCE_READ_ACTIONS,  # the same reads in the targets
 )
+# Reconcile keeps its position (run number, deep-check cursor) in one String parameter of the source
+# region. The stack sets the name (RECONCILE_STATE_PARAMETER) and grants exactly that parameter; it is
+# the handler's default name, and the handler never replicates it.
+RECONCILE_STATE_PARAMETER = "/parameter-replicator/reconcile-state"
+STATE_ACTIONS = ("ssm:GetParameter", "ssm:PutParameter")
 _KEY_ID_RE = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$")
+
+
+@dataclass(frozen=True)
+class ReconcileTuning:
+    """Optional handler settings (None: the handler's default, see the README's replication table)."""
+
+    concurrency: int | None = None  # RECONCILE_CONCURRENCY: worker threads of a reconcile run in total
+    max_rounds: int | None = None  # REPLICATION_MAX_ROUNDS (both functions): re-reads of a changing source
+    deep_every: int | None = None  # RECONCILE_DEEP_EVERY: every parameter's labels checked every N runs
+    requests_per_second: int | None = None  # RECONCILE_REQUESTS_PER_SECOND per region (0: unlimited)
+    bulk_tags: bool = True  # RECONCILE_BULK_TAGS: tags in bulk with tag:GetResources
+    time_margin: Duration | None = None  # RECONCILE_TIME_MARGIN_SECONDS: stop this long before the timeout
+
+    def __post_init__(self) -> None:
+        for name, value, minimum in (
+            ("concurrency", self.concurrency, 1),
+            ("max_rounds", self.max_rounds, 1),
+            ("deep_every", self.deep_every, 1),
+            ("requests_per_second", self.requests_per_second, 0),
+        ):
+            if value is not None and value < minimum:
+                raise ValueError(f"ReconcileTuning.{name} must be at least {minimum}, got {value}")
+        if self.time_margin is not None and self.time_margin.to_seconds() != int(
+            self.time_margin.to_seconds()
+        ):
+            raise ValueError("ReconcileTuning.time_margin must be a whole number of seconds")
+
+    def margin_seconds(self) -> float:
+        return RECONCILE_TIME_MARGIN_SECONDS if self.time_margin is None else self.time_margin.to_seconds()
+
+    def reconcile_environment(self) -> dict[str, str]:
+        env: dict[str, str] = {}
+        for name, value in (
+            ("RECONCILE_CONCURRENCY", self.concurrency),
+            ("RECONCILE_DEEP_EVERY", self.deep_every),
+            ("RECONCILE_REQUESTS_PER_SECOND", self.requests_per_second),
+        ):
+            if value is not None:
+                env[name] = str(value)
+        if not self.bulk_tags:
+            env["RECONCILE_BULK_TAGS"] = "false"
+        if self.time_margin is not None:
+            env["RECONCILE_TIME_MARGIN_SECONDS"] = str(int(self.time_margin.to_seconds()))
+        return env
 
 
 class EventSource(Enum):
@@ -84,8 +137,14 @@ def name_matchers(include_paths: Sequence[str]) -> list[dict[str, str]]:
     return out
 
 
-def cloudtrail_event_pattern(include_paths: Sequence[str] = ("/",)) -> events.EventPattern:
+def cloudtrail_event_pattern(
+    include_paths: Sequence[str] = ("/",), ignored_names: Sequence[str] = ()
+) -> events.EventPattern:
     """Successful SSM write calls recorded by CloudTrail for parameters under the included paths.
+
+    ``ignored_names`` (the reconcile state parameter) are left out when every path is included; with
+    named paths a name outside them is left out anyway, and one inside them reaches the handler, which
+    ignores it.
 
     No filter on the caller: EventBridge's ``anything-but`` never matches an event that lacks the
     field (only ``{"exists": false}`` does), so filtering ``userIdentity.arn`` would drop calls made
@@ -101,14 +160,29 @@ def cloudtrail_event_pattern(include_paths: Sequence[str] = ("/",)) -> events.Ev
         # The name is in requestParameters.name (Put, Delete, (Un)Label), .names (DeleteParameters)
         # or .resourceId (Add/RemoveTagsToResource): exactly one of them is present.
         detail["$or"] = [{"requestParameters": {key: names}} for key in ("name", "names", "resourceId")]
+    elif ignored_names:
+        # Calls naming one parameter carry requestParameters.name ("/x" or "x"); DeleteParameters and
+        # the tag calls carry none ("anything-but" never matches an absent field, "exists": false does).
+        forms = sorted({form for n in ignored_names for form in (n, n.lstrip("/"))})
+        detail["$or"] = [
+            {"requestParameters": {"name": [{"anything-but": forms}]}},
+            {"requestParameters": {"name": [{"exists": False}]}},
+        ]
     return events.EventPattern(source=["aws.ssm"], detail_type=["AWS API Call via CloudTrail"], detail=detail)
 
 
-def parameter_store_event_pattern(include_paths: Sequence[str]) -> events.EventPattern:
-    """Native Parameter Store change events for parameters under the included paths."""
+def parameter_store_event_pattern(
+    include_paths: Sequence[str], ignored_names: Sequence[str] = ()
+) -> events.EventPattern:
+    """Native Parameter Store change events for parameters under the included paths.
+
+    ``ignored_names``: as in :func:`cloudtrail_event_pattern` (left out when every path is included).
+    """
     detail: dict[str, object] = {"operation": list(PARAMETER_STORE_OPERATIONS)}
     if "/" not in include_paths:
         detail["name"] = [{"prefix": p} for p in include_paths]
+    elif ignored_names:
+        detail["name"] = [{"anything-but": sorted(set(ignored_names))}]
     return events.EventPattern(source=["aws.ssm"], detail_type=["Parameter Store Change"], detail=detail)
 
 
@@ -145,6 +219,8 @@ class ParameterReplicator(Construct):
         reconcile_timeout: Duration | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
         reserved_concurrent_executions: int = 5,
+        reconcile_tuning: ReconcileTuning | None = None,
+        reconcile_state_parameter: str = RECONCILE_STATE_PARAMETER,
         code: lambda_.Code | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -152,6 +228,16 @@ class ParameterReplicator(Construct):
         source_region = stack.region
         if reserved_concurrent_executions < 1:
             raise ValueError("reserved_concurrent_executions must be at least 1")
+        tuning = reconcile_tuning or ReconcileTuning()
+        reconcile_timeout = reconcile_timeout or Duration.minutes(15)
+        if tuning.margin_seconds() >= reconcile_timeout.to_seconds():
+            raise ValueError(
+                f"the reconcile time margin ({tuning.margin_seconds():g} s) must be shorter than the "
+                f"reconcile timeout ({reconcile_timeout.to_seconds():g} s): reconcile would stop before it "
+                "started"
+            )
+        if not reconcile_state_parameter.startswith("/"):
+            raise ValueError("reconcile_state_parameter must be a parameter name starting with '/'")
         if not target_regions:
             raise ValueError("target_regions is empty")
         if source_region in target_regions:
@@ -166,6 +252,7 @@ class ParameterReplicator(Construct):
         self.include_paths = include
         self.event_source = event_source
         self.delete_unmanaged_replicas = delete_unmanaged_replicas
+        self.reconcile_state_parameter = reconcile_state_parameter
         self.node.add_validation(_NoTwoWayDeletes(self))
 
         self.role = iam.Role(
@@ -175,7 +262,9 @@ class ParameterReplicator(Construct):
             description="SSM parameter replication (included paths only)",
         )
         self.policy = iam.Policy(self, "Policy", roles=[self.role])
-        self._add_permissions(stack, include, target_kms_keys, source_kms_keys, copy_ec2_image_parameters)
+        self._add_permissions(
+            stack, include, target_kms_keys, source_kms_keys, copy_ec2_image_parameters, tuning.bulk_tags
+        )
 
         self.dead_letter_queue = sqs.Queue(
             self,
@@ -203,7 +292,11 @@ class ParameterReplicator(Construct):
             "DELETE_UNMANAGED_REPLICAS": "true" if delete_unmanaged_replicas else "false",
             "REPLICATOR_ROLE_ARN": self.role.role_arn,
             "COPY_EC2_IMAGE_PARAMETERS": "true" if copy_ec2_image_parameters else "false",
+            # Both functions: the event function ignores changes of the state parameter.
+            "RECONCILE_STATE_PARAMETER": reconcile_state_parameter,
         }
+        if tuning.max_rounds is not None:
+            environment["REPLICATION_MAX_ROUNDS"] = str(tuning.max_rounds)
         code = code or replication_code(REPLICATION_RUNTIME, lambda_.Architecture.ARM_64)
         self.log_group = logs.LogGroup(self, "LogGroup", retention=log_retention)
         self.reconcile_log_group = logs.LogGroup(self, "ReconcileLogGroup", retention=log_retention)
@@ -219,7 +312,6 @@ class ParameterReplicator(Construct):
             "architecture": lambda_.Architecture.ARM_64,
             "code": code,
             "role": self.role,
-            "environment": environment,
             "memory_size": memory_size,
             "logging_format": lambda_.LoggingFormat.JSON,
             "on_failure": destinations.SqsDestination(self.dead_letter_queue),
@@ -229,6 +321,7 @@ class ParameterReplicator(Construct):
             "Function",
             description="Replicates one SSM parameter change to the target regions",
             handler=REPLICATE_HANDLER,
+            environment=environment,
             timeout=timeout or Duration.minutes(2),
             log_group=self.log_group,
             retry_attempts=2,
@@ -243,7 +336,8 @@ class ParameterReplicator(Construct):
             "ReconcileFunction",
             description="Compares source and replica parameters and repairs drift",
             handler=RECONCILE_HANDLER,
-            timeout=reconcile_timeout or Duration.minutes(15),
+            environment={**environment, **tuning.reconcile_environment()},
+            timeout=reconcile_timeout,
             log_group=self.reconcile_log_group,
             retry_attempts=0,
             reserved_concurrent_executions=1,  # runs never overlap
@@ -278,10 +372,10 @@ class ParameterReplicator(Construct):
         )
 
         if event_source is EventSource.CLOUDTRAIL:
-            pattern = cloudtrail_event_pattern(include)
+            pattern = cloudtrail_event_pattern(include, [reconcile_state_parameter])
             description = "Successful SSM parameter writes (CloudTrail) under the replicated paths"
         else:
-            pattern = parameter_store_event_pattern(include)
+            pattern = parameter_store_event_pattern(include, [reconcile_state_parameter])
             description = "Parameter Store changes under the replicated paths"
         self.rule = events.Rule(self, "ChangeRule", description=description, event_pattern=pattern)
         self.rule.add_target(
@@ -322,18 +416,31 @@ class ParameterReplicator(Construct):
         target_kms_keys: dict[str, str],
         source_kms_keys: Sequence[str],
         copy_ec2_image_parameters: bool,
+        bulk_tags: bool,
     ) -> None:
         source = stack.region
         source_arns = [a for p in include for a in parameter_arns(stack, source, p)]
+        state_arn = (
+            f"arn:{stack.partition}:ssm:{source}:{stack.account}:parameter{self.reconcile_state_parameter}"
+        )
         statements = [
             iam.PolicyStatement(
                 sid="ReadSourceParameters", actions=list(SOURCE_READ_ACTIONS), resources=source_arns
             ),
-            # ssm:DescribeParameters has no resource-level permissions: AWS only accepts "*".
+            # ssm:DescribeParameters has no resource-level permissions: AWS only accepts "*". Reconcile
+            # lists every region; the event function lists the source with DELETE_UNMANAGED_REPLICAS.
             iam.PolicyStatement(
                 sid="DescribeParameters", actions=["ssm:DescribeParameters"], resources=["*"]
             ),
+            iam.PolicyStatement(sid="ReconcileState", actions=list(STATE_ACTIONS), resources=[state_arn]),
         ]
+        if bulk_tags:
+            # Reconcile reads the tags of every parameter in bulk. tag:GetResources has no resource types
+            # (Service Authorization Reference, https://docs.aws.amazon.com/service-authorization/latest/
+            # reference/list_amazonresourcegrouptaggingapi.html): AWS only accepts "*".
+            statements.append(
+                iam.PolicyStatement(sid="ReadTagsInBulk", actions=["tag:GetResources"], resources=["*"])
+            )
         for region in self.target_regions:
             statements.append(
                 iam.PolicyStatement(
@@ -357,8 +464,8 @@ class ParameterReplicator(Construct):
         acks = [
             (
                 "AwsSolutions-IAM5[Resource::*]",
-                "ssm:DescribeParameters (and ec2:DescribeImages for AMI parameters) have no resource-level "
-                "permissions.",
+                "ssm:DescribeParameters, tag:GetResources (reconcile's bulk tag reads) and "
+                "ec2:DescribeImages (AMI parameters) have no resource-level permissions.",
             ),
         ]
         if not source_kms_keys:

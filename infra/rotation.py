@@ -18,6 +18,7 @@ from constructs import Construct
 from infra.bundling import ca_bundle_path_in_function, rotation_code
 from infra.grants import SecretKeyGrants
 from infra.nag import ENV_KMS, LOG_GROUP_KMS, acknowledge, checkov_skip, nag_resource
+from rotation_handlers.rds_endpoints import RDS_ACTIONS
 
 ROTATION_RUNTIME = lambda_.Runtime.PYTHON_3_14
 ROTATION_HANDLER = "rotation_handlers.rotate.handler"
@@ -26,13 +27,13 @@ ROTATION_HANDLER = "rotation_handlers.rotate.handler"
 # SECRETS_MANAGER): https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html
 SECRETS_MANAGER_ENDPOINT_ENV = "AWS_ENDPOINT_URL_SECRETS_MANAGER"
 RDS_ENDPOINT_ENV = "AWS_ENDPOINT_URL_RDS"
-LOCK_TIMEOUT_ENV = "DB_LOCK_TIMEOUT_SECONDS"
-
-# The alternating strategy checks through the RDS API that a secret's host is an endpoint of the
-# master's cluster or instance. Per the Service Authorization Reference
-# (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html) these
-# actions take only the cluster / db resource types: no condition narrows them further.
-RDS_DESCRIBE_ACTIONS = ("rds:DescribeDBClusters", "rds:DescribeDBInstances")
+# The handler's database timeouts (rotation_handlers.engines.users): whole seconds, with their ranges.
+LOCK_TIMEOUT_ENV = "DB_LOCK_TIMEOUT"  # PostgreSQL and MySQL: longest wait of one statement for a lock
+STATEMENT_TIMEOUT_ENV = "DB_STATEMENT_TIMEOUT"  # PostgreSQL only: longest run of one statement
+DB_TIMEOUTS = {
+    LOCK_TIMEOUT_ENV: ("lock_timeout", 1, 60),
+    STATEMENT_TIMEOUT_ENV: ("statement_timeout", 1, 300),
+}
 
 # Secrets Manager calls of the rotation steps (createSecret, setSecret, testSecret, finishSecret).
 # GetRandomPassword is deliberately absent: the handler generates passwords locally with `secrets`.
@@ -157,6 +158,7 @@ class RotationFunction(Construct):
         log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
         reserved_concurrent_executions: int | None = None,
         lock_timeout: Duration | None = None,
+        statement_timeout: Duration | None = None,
         code: lambda_.Code | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -293,11 +295,13 @@ class RotationFunction(Construct):
         environment = self.password_policy.environment()
         if ca_bundle is not None:
             environment["DB_CA_BUNDLE"] = ca_bundle_path_in_function()
-        if lock_timeout is not None:
-            seconds = lock_timeout.to_seconds()
-            if not 1 <= seconds <= 60 or seconds != int(seconds):
-                raise ValueError("lock_timeout must be a whole number of seconds, 1 to 60")
-            environment[LOCK_TIMEOUT_ENV] = str(int(seconds))
+        for env_name, value in ((LOCK_TIMEOUT_ENV, lock_timeout), (STATEMENT_TIMEOUT_ENV, statement_timeout)):
+            if value is not None:
+                argument, low, high = DB_TIMEOUTS[env_name]
+                seconds = value.to_seconds()
+                if not low <= seconds <= high or seconds != int(seconds):
+                    raise ValueError(f"{argument} must be a whole number of seconds, {low} to {high}")
+                environment[env_name] = str(int(seconds))
         environment.update(endpoint_env)
 
         self.function = lambda_.Function(
@@ -363,6 +367,12 @@ class RotationFunction(Construct):
         self._grant_rds_describe(stack)
 
     def _grant_rds_describe(self, stack: Stack) -> None:
+        """The RDS calls of the alternating strategy's endpoint check (the handler's RDS_ACTIONS).
+
+        Per the Service Authorization Reference
+        (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html)
+        these actions take only the cluster / db resource types: no condition narrows them further.
+        """
         resources = [
             stack.format_arn(
                 service="rds", resource=kind, resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME
@@ -370,7 +380,7 @@ class RotationFunction(Construct):
             for kind in ("cluster", "db")
         ]
         statement = iam.PolicyStatement(
-            sid="DescribeDatabases", actions=list(RDS_DESCRIBE_ACTIONS), resources=resources
+            sid="DescribeDatabases", actions=list(RDS_ACTIONS), resources=resources
         )
         policy = iam.Policy(self, "DescribeDatabasesPolicy", roles=[self.role], statements=[statement])
         acknowledge(

@@ -38,7 +38,7 @@ from infra.config import (
     RotationConfig,
     SecretConfig,
 )
-from infra.replication import EventSource, ParameterReplicator
+from infra.replication import EventSource, ParameterReplicator, ReconcileTuning
 from infra.rotation import ExistingEndpoint, PasswordPolicy, RotationFunction, RotationSchedule
 from infra.secret_fields import SecretConnectionFields, password_only_generator
 
@@ -72,6 +72,10 @@ def _retention(days: int) -> logs.RetentionDays:
     return logs.RetentionDays[_RETENTION[days]]
 
 
+def _seconds(value: int | None) -> Duration | None:
+    return None if value is None else Duration.seconds(value)
+
+
 class SecretsRotationStack(Stack):
     """Rotation function, KMS keys, created secrets, schedules, and alerts for one account/region."""
 
@@ -103,9 +107,8 @@ class SecretsRotationStack(Stack):
             ),
             create_rds_endpoint=bool(net and net.create_rds_endpoint),
             existing_rds_endpoint=_existing(net.existing_rds_endpoint if net else None),
-            lock_timeout=Duration.seconds(fn_cfg.lock_timeout_seconds)
-            if fn_cfg.lock_timeout_seconds
-            else None,
+            lock_timeout=_seconds(fn_cfg.lock_timeout_seconds),
+            statement_timeout=_seconds(fn_cfg.statement_timeout_seconds),
             password_policy=PasswordPolicy(**dataclasses.asdict(pp)),
             ca_bundle=fn_cfg.ca_bundle,
             memory_size=fn_cfg.memory_mb,
@@ -318,6 +321,14 @@ class ParameterReplicationStack(Stack):
             reconcile_timeout=Duration.seconds(config.reconcile_timeout_seconds),
             log_retention=_retention(config.log_retention_days),
             reserved_concurrent_executions=config.reserved_concurrency,
+            reconcile_tuning=ReconcileTuning(
+                concurrency=config.reconcile_concurrency,
+                max_rounds=config.max_rounds,
+                deep_every=config.reconcile_deep_every,
+                requests_per_second=config.reconcile_requests_per_second,
+                bulk_tags=config.reconcile_bulk_tags,
+                time_margin=_seconds(config.reconcile_time_margin_seconds),
+            ),
         )
         self.alerts = OperationsAlerts(self, "Alerts", email=alert_email, existing_topic_arn=alert_topic_arn)
         self.alerts.alarm_on_function_errors("ReplicationErrorsAlarm", self.replicator.function)

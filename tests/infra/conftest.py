@@ -91,7 +91,8 @@ def minimal_raw(ca_bundle: str) -> dict[str, Any]:
 
 def variant_raw() -> dict[str, Any]:
     """The example with the other choices: an existing alert topic, the AWS Config rotation check, an
-    existing Secrets Manager endpoint, an RDS endpoint, a lock timeout, and a trail the app creates."""
+    existing Secrets Manager endpoint, an RDS endpoint, lock and statement timeouts, and a trail the app
+    creates."""
     raw = json.loads(EXAMPLE.read_text())
     raw["alerts"] = {"topicArn": "arn:aws:sns:eu-west-1:123456789012:platform-pager"}
     raw["rotation"]["scheduledRotationCheck"] = True
@@ -103,6 +104,7 @@ def variant_raw() -> dict[str, Any]:
     }
     network["createRdsEndpoint"] = True
     raw["rotation"]["function"]["dbLockTimeoutSeconds"] = 10
+    raw["rotation"]["function"]["dbStatementTimeoutSeconds"] = 30
     raw["replication"]["createTrail"] = True
     return raw
 

@@ -295,10 +295,13 @@ def test_two_way_replication_with_deletes_is_refused() -> None:
 def test_lock_timeout_and_rotation_check() -> None:
     raw = _example()
     raw["rotation"]["function"]["dbLockTimeoutSeconds"] = 0
+    raw["rotation"]["function"]["dbStatementTimeoutSeconds"] = 301
     raw["rotation"]["scheduledRotationCheck"] = "yes"
     errors = _errors(raw)
     timeout = "rotation.function.dbLockTimeoutSeconds: 0 is out of range (1..60)"
     assert any(e.startswith(timeout) for e in errors)
+    statement = "rotation.function.dbStatementTimeoutSeconds: 301 is out of range (1..300)"
+    assert any(e.startswith(statement) for e in errors), errors
     assert any(e.startswith("rotation.scheduledRotationCheck: expected a boolean") for e in errors)
 
 

@@ -210,6 +210,38 @@ def test_root_path_has_no_name_filter() -> None:
     assert matches({"detail": pattern}, put_parameter_event("/anything/x", **OTHER))
 
 
+STATE = "/parameter-replicator/reconcile-state"
+
+
+@pytest.mark.parametrize("source", ["cloudtrail", "parameter-store"])
+def test_root_path_leaves_out_the_reconcile_state(source: str) -> None:
+    """With every path replicated, reconcile's own state writes invoke nothing; all else still does."""
+    import aws_cdk as cdk
+
+    from infra.replication import cloudtrail_event_pattern, parameter_store_event_pattern
+
+    stack = cdk.Stack(cdk.App())
+    if source == "cloudtrail":
+        pattern = stack.resolve(cloudtrail_event_pattern(["/"], [STATE]).detail)
+        state_events = [put_parameter_event(STATE, **OWN), put_parameter_event(STATE[1:], **OWN)]
+        other_events = [
+            put_parameter_event("/anything/x", **OTHER),
+            put_parameter_event("/parameter-replicator/other", **OTHER),
+            delete_parameters_event(["/a", STATE], **OTHER),  # names, no name: still delivered
+            add_tags_event("/anything/x", {"team": "x"}, **OTHER),
+            remove_tags_event("/anything/x", ["team"], **OTHER),
+            label_event("/anything/x", 2, ["prod"], **OTHER),
+        ]
+    else:
+        pattern = stack.resolve(parameter_store_event_pattern(["/"], [STATE]).detail)
+        state_events = [parameter_store_change_event(STATE, "Update")]
+        other_events = [parameter_store_change_event("/anything/x", op) for op in ("Create", "Delete")]
+    for event in state_events:
+        assert not matches({"detail": pattern}, event), event["detail"]
+    for event in other_events:
+        assert matches({"detail": pattern}, event), event["detail"]
+
+
 @pytest.fixture(scope="module")
 def parameter_store_pattern(minimal: Synth) -> dict[str, Any]:
     raw = minimal.raw("ParameterReplication")

@@ -48,6 +48,7 @@ def test_functions_and_environment(example: Synth) -> None:
             "DELETE_UNMANAGED_REPLICAS": "false",
             "REPLICATOR_ROLE_ARN": f"<{role}.Arn>",
             "COPY_EC2_IMAGE_PARAMETERS": "false",
+            "RECONCILE_STATE_PARAMETER": "/parameter-replicator/reconcile-state",
         }
     assert fns["rotation_handlers.replicate.handler"]["Timeout"] == 120
     assert fns["rotation_handlers.replicate.reconcile_handler"]["Timeout"] == 900
@@ -68,16 +69,24 @@ def test_replication_iam_is_limited_to_paths_and_keys(example: Synth) -> None:
         "ssm:RemoveTagsFromResource",
         "ssm:GetParameterHistory",
         "ssm:ListTagsForResource",
+        "ssm:GetParameters",
     ]
     assert statements(raw, "ReplicatorPolicy") == [
         {
-            "Action": ["ssm:GetParameterHistory", "ssm:ListTagsForResource"],
+            "Action": ["ssm:GetParameterHistory", "ssm:ListTagsForResource", "ssm:GetParameters"],
             "Effect": "Allow",
             "Resource": _param_arns(SRC),
             "Sid": "ReadSourceParameters",
         },
-        # "*": ssm:DescribeParameters has no resource-level permissions.
+        # "*": ssm:DescribeParameters and tag:GetResources have no resource-level permissions.
         {"Action": "ssm:DescribeParameters", "Effect": "Allow", "Resource": "*", "Sid": "DescribeParameters"},
+        {
+            "Action": ["ssm:GetParameter", "ssm:PutParameter"],
+            "Effect": "Allow",
+            "Resource": f"arn:aws:ssm:{SRC}:{ACCOUNT}:parameter/parameter-replicator/reconcile-state",
+            "Sid": "ReconcileState",
+        },
+        {"Action": "tag:GetResources", "Effect": "Allow", "Resource": "*", "Sid": "ReadTagsInBulk"},
         {
             "Action": write,
             "Effect": "Allow",

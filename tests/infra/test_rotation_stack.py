@@ -64,7 +64,7 @@ def test_function_runtime_memory_timeout_and_environment(example: Synth) -> None
     t.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 90})
     fn = raw["Resources"][ids["fn"]]["Properties"]
     assert "DB_CA_BUNDLE" not in fn["Environment"]["Variables"]
-    assert "DB_LOCK_TIMEOUT_SECONDS" not in fn["Environment"]["Variables"]  # the function's default
+    assert "DB_LOCK_TIMEOUT" not in fn["Environment"]["Variables"]  # the function's default
     assert "ROTATION_STRATEGY" not in fn["Environment"]["Variables"]  # the secret's masterarn decides
 
 

@@ -277,7 +277,29 @@ def test_rds_describe_is_read_only_and_regional(example: Synth, variant: Synth) 
             "Sid": "DescribeDatabases",
         }
     ]
-    assert _rotation_env(variant)["DB_LOCK_TIMEOUT_SECONDS"] == "10"
+    # One list: the actions the handler's RDS check names are the ones granted.
+    from rotation_handlers.rds_endpoints import RDS_ACTIONS
+
+    assert statements(raw, "RotationDescribeDatabasesPolicy")[0]["Action"] == list(RDS_ACTIONS)
+
+
+def test_database_timeouts_reach_the_handler(
+    example: Synth, variant: Synth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The timeout variables the stack sets are the ones the rotation handler reads."""
+    from rotation_handlers.engines import users
+
+    env = _rotation_env(variant)
+    assert (env["DB_LOCK_TIMEOUT"], env["DB_STATEMENT_TIMEOUT"]) == ("10", "30")
+    assert not {k for k in env if k.startswith("DB_") and k != "DB_CA_BUNDLE"} - {
+        "DB_LOCK_TIMEOUT",
+        "DB_STATEMENT_TIMEOUT",
+    }
+    for name in ("DB_LOCK_TIMEOUT", "DB_STATEMENT_TIMEOUT"):
+        monkeypatch.setenv(name, env[name])
+    assert (users.lock_timeout(), users.statement_timeout()) == (10, 30)
+    # Unset (the example): the function's defaults.
+    assert not {"DB_LOCK_TIMEOUT", "DB_STATEMENT_TIMEOUT"} & set(_rotation_env(example))
 
 
 def test_the_handlers_client_follows_the_endpoint_variable(monkeypatch: pytest.MonkeyPatch) -> None:
