@@ -80,7 +80,7 @@ class MySQLEngine(Engine):
         self._hook("after", "connect")
         return conn
 
-    def current_user(self, conn: Any) -> str:
+    def login_identity(self, conn: Any) -> str:
         rows = self.execute(conn, "select current_user", "SELECT CURRENT_USER()")
         return str(rows[0][0]).rsplit("@", 1)[0]
 
