@@ -26,11 +26,6 @@ from .test_connections import rotate_fails_in_set_secret, silent_server  # noqa:
 def test_network_failure_makes_one_attempt_and_never_reads_previous(
     harness: Harness, db: Db, target: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if db.name == "mariadb" and target == "silent server":
-        pytest.skip(
-            "pymysql waits its 30 s read timeout, not DB_CONNECT_TIMEOUT, for a silent server's greeting; "
-            "test_connections covers MariaDB's silent-server error, the fallback logic is engine-neutral"
-        )
     monkeypatch.setenv("DB_CONNECT_TIMEOUT", "2")
     user, password = unique_user(), new_password()
     db.make_user(user, password)
