@@ -175,8 +175,9 @@ class Engine(ABC):
         return rows
 
     @abstractmethod
-    def current_user(self, conn: Any) -> str:
-        """Run a statement on ``conn`` and return the user it is logged in as."""
+    def login_identity(self, conn: Any) -> str:
+        """Run a statement on ``conn`` and return the user the server authenticated (not a role
+        the session acts as after login)."""
 
     @abstractmethod
     def set_own_password(self, conn: Any, creds: Credentials, new_password: str) -> dict[str, Any] | None:

@@ -21,6 +21,10 @@ _REJECTED = {
     3118,  # MySQL ER_ACCOUNT_HAS_BEEN_LOCKED
 }
 
+#: Seconds a statement may wait for the server once logged in (the login itself is bounded by
+#: DB_CONNECT_TIMEOUT).
+STATEMENT_TIMEOUT = 30
+
 
 def is_mariadb(conn: Any) -> bool:
     return "mariadb" in str(getattr(conn, "server_version", "")).lower()
@@ -34,6 +38,7 @@ class MySQLEngine(Engine):
     driver_error = pymysql.err.MySQLError
 
     def _connect(self, creds: Credentials) -> Any:
+        timeout = connect_timeout()
         kwargs: dict[str, Any] = {
             "host": creds.host,
             "port": creds.port,
@@ -43,9 +48,12 @@ class MySQLEngine(Engine):
             # utf8mb4 connections through which passwords are set (ours included).
             "password": creds.password.encode("utf-8"),
             "database": creds.dbname or None,
-            "connect_timeout": connect_timeout(),
-            "read_timeout": 30,
-            "write_timeout": 30,
+            # pymysql's connect_timeout bounds only the TCP connect; the greeting, the TLS handshake
+            # and authentication wait on its read/write timeouts. They get the connect timeout too,
+            # so a server that accepts and never answers fails within DB_CONNECT_TIMEOUT.
+            "connect_timeout": timeout,
+            "read_timeout": timeout,
+            "write_timeout": timeout,
             "autocommit": True,
             "charset": "utf8mb4",
         }
@@ -77,10 +85,14 @@ class MySQLEngine(Engine):
             raise ConnectError(
                 f"cannot connect to {creds.where} as {creds.username}: {detail}", detail
             ) from None
+        # Logged in: statements get their own timeouts. pymysql has no public setter; its
+        # Connection applies these attributes before each read and write (pymysql 1.2).
+        conn._read_timeout = STATEMENT_TIMEOUT
+        conn._write_timeout = STATEMENT_TIMEOUT
         self._hook("after", "connect")
         return conn
 
-    def current_user(self, conn: Any) -> str:
+    def login_identity(self, conn: Any) -> str:
         rows = self.execute(conn, "select current_user", "SELECT CURRENT_USER()")
         return str(rows[0][0]).rsplit("@", 1)[0]
 

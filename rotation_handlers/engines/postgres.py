@@ -110,13 +110,20 @@ class PostgresEngine(Engine):
         self._hook("after", "connect")
         return conn
 
-    def current_user(self, conn: Any) -> str:
-        rows = self.execute(conn, "select current_user", "SELECT current_user")
+    def login_identity(self, conn: Any) -> str:
+        # session_user, not current_user: a role default (ALTER ROLE app SET role = other) makes
+        # every session of app act as other from its first statement, but app is who logged in.
+        rows = self.execute(conn, "select session_user", "SELECT session_user")
         return str(rows[0][0])
 
     def set_own_password(self, conn: Any, creds: Credentials, new_password: str) -> None:
-        # CURRENT_USER: the role the server authenticated, whatever its spelling or case.
-        statement = sql.SQL("ALTER ROLE CURRENT_USER WITH PASSWORD {}").format(
+        # A role default (ALTER ROLE app SET role = other) makes the session act as another role,
+        # and PostgreSQL lets a role change its own password only while it is the current user.
+        # SET ROLE NONE returns to the login role (RESET ROLE would return to the role default:
+        # https://www.postgresql.org/docs/current/sql-set-role.html), and SESSION_USER names
+        # the role the server authenticated, whatever its spelling or case.
+        self.execute(conn, "set role none", "SET ROLE NONE")
+        statement = sql.SQL("ALTER ROLE SESSION_USER WITH PASSWORD {}").format(
             sql.Literal(scram_verifier(new_password))
         )
         self.execute(conn, "alter role", statement, secrets=(new_password, creds.password))

@@ -52,7 +52,7 @@ class Strategy(ABC):
         engine = ctx.engine
         conn = engine.connect(pending.credentials)
         try:
-            user = engine.current_user(conn)
+            user = engine.login_identity(conn)
         finally:
             engine.close(conn)
         if user != pending.username:

@@ -14,6 +14,7 @@ import pytest
 
 from devtools.dbservers import PostgresServer, free_port
 from rotation_handlers import secrets_manager
+from rotation_handlers.engines import postgres as postgres_engine
 from rotation_handlers.engines.base import Engine
 from rotation_handlers.errors import ConnectError, LoginRejected
 
@@ -25,11 +26,6 @@ from .test_connections import rotate_fails_in_set_secret, silent_server  # noqa:
 def test_network_failure_makes_one_attempt_and_never_reads_previous(
     harness: Harness, db: Db, target: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if db.name == "mariadb" and target == "silent server":
-        pytest.skip(
-            "pymysql waits its 30 s read timeout, not DB_CONNECT_TIMEOUT, for a silent server's greeting; "
-            "test_connections covers MariaDB's silent-server error, the fallback logic is engine-neutral"
-        )
     monkeypatch.setenv("DB_CONNECT_TIMEOUT", "2")
     user, password = unique_user(), new_password()
     db.make_user(user, password)
@@ -69,30 +65,43 @@ def test_network_failure_makes_one_attempt_and_never_reads_previous(
     assert harness.value(arn)["port"] == port  # AWSCURRENT untouched
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="setSecret's AWSPREVIOUS fallback compares user and host but not the port: a secret moved to "
-    "another server on the same host logs in to the old server and changes the password there",
-)
 def test_previous_password_on_another_server_is_not_used(
-    harness: Harness, pg_server: PostgresServer, pg_plain: PostgresServer
+    harness: Harness, pg_server: PostgresServer, pg_plain: PostgresServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """AWSCURRENT now points at another server (same host, other port) where its password is wrong.
 
-    The AWSPREVIOUS version still points at the old server: its password must not be changed
-    there, since the secret no longer names that server.
+    The AWSPREVIOUS version still points at the old server, where its password works: the fallback
+    tries that password on the server AWSCURRENT names only, and never logs in to the old server
+    (the secret no longer names it), so the old server's password is not changed.
     """
     user, password = unique_user(), new_password()
     create_pg_user(pg_server, user, password)
     arn = harness.create_secret(pg_server.secret(user, password))
     harness.rotate(arn)
     old_server_password = harness.value(arn)["password"]
-    create_pg_user(pg_plain, user, new_password())  # the new server has another password
-    moved = dict(harness.value(arn), port=pg_plain.port, ssl=False)
+    new_server_password = new_password()
+    create_pg_user(pg_plain, user, new_server_password)  # the new server has another password
+    moved = dict(harness.value(arn), port=pg_plain.port, ssl=False, password=new_password())
     harness.sm.put_secret_value(SecretId=arn, SecretString=json.dumps(moved))
+    previous = harness.sm.get_secret_value(SecretId=arn, VersionStage="AWSPREVIOUS")["SecretString"]
+    assert json.loads(previous)["port"] == pg_server.port  # AWSPREVIOUS names the old server
+    assert json.loads(previous)["password"] == old_server_password
+
+    ports: list[int] = []
+    real_connect = postgres_engine.psycopg2.connect
+
+    def record_port(**kwargs: Any) -> Any:  # the real driver on the real server, port noted
+        ports.append(kwargs["port"])
+        return real_connect(**kwargs)
+
+    monkeypatch.setattr(postgres_engine.psycopg2, "connect", record_port)
 
     failure = rotate_fails_in_set_secret(harness, arn)
 
     assert isinstance(failure.error, LoginRejected), failure.error
-    assert f"127.0.0.1:{pg_plain.port}" in str(failure.error)
+    message = str(failure.error)
+    assert f"127.0.0.1:{pg_plain.port}" in message
+    assert "current, pending or previous password" in message, message  # the fallback ran
+    assert ports == [pg_plain.port] * 3, ports  # current, pending, previous: all on the new server
     assert pg_login(pg_server, user, old_server_password)  # the old server was left alone
+    assert pg_login(pg_plain, user, new_server_password, tls=False)
