@@ -43,6 +43,12 @@ def test_tls_is_on_without_the_key() -> None:
 
 @pytest.mark.parametrize("value", [0, 1, None, "", "yes", "no", "0", "off", "f", "truee", [], {}, 1.0])
 def test_other_ssl_values_are_refused(value: Any) -> None:
-    with pytest.raises(InvalidSecretError, match=r"'ssl' must be true or false, got ") as failure:
+    expected = (
+        r"'ssl' must be true or false \(a boolean or the string \"true\" or \"false\"\), "
+        r"got (an? |null$)"
+    )
+    with pytest.raises(InvalidSecretError, match=expected) as failure:
         parse_secret(secret_with_ssl(value), "AWSCURRENT")
     assert "Pw-123456" not in str(failure.value)
+    if isinstance(value, str) and value:
+        assert repr(value) not in str(failure.value)  # the kind of value is named, never the value
