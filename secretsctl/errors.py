@@ -7,7 +7,7 @@ import click
 EXIT_OK = 0  # success / no difference / no finding
 EXIT_ERROR = 1  # error or refused
 EXIT_USAGE = 2  # usage error (click's own code)
-EXIT_DIFFERENT = 3  # `secret diff`: the two versions differ
+EXIT_DIFFERENT = 3  # differences: `secret diff`, `param diff`, `param plan`, `replicas check`
 EXIT_FINDINGS = 4  # `status --fail-on`: a listed finding is present
 EXIT_ABORTED = 5  # the operator said no at a prompt
 
