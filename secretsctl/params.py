@@ -17,7 +17,6 @@ botocore's retry of ``ThrottlingException`` remains the backstop.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -28,6 +27,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from rotation_handlers.logs import redact
+from rotation_handlers.replication.budget import TokenBucket
 from rotation_handlers.replication.sync import key_matches
 from secretsctl.desired_state import DesiredParameter, DesiredState
 
@@ -53,7 +53,7 @@ class ConcurrentChangeError(ParamError):
 
 
 class RequestBudget:
-    """Token bucket shared by every call of the clients it is attached to; counts calls too."""
+    """The replicator's token bucket, shared by every call of the clients it is attached to; counts calls."""
 
     def __init__(
         self,
@@ -66,23 +66,17 @@ class RequestBudget:
         if rate <= 0 or burst < 1:
             raise ValueError("the request rate must be > 0 and the burst >= 1")
         self.rate, self.burst = rate, float(burst)
-        self._clock, self._sleep = clock, sleep
-        self._tokens = float(burst)
-        self._last = clock()
-        self._lock = threading.Lock()
+        self._sleep = sleep
+        self._bucket = TokenBucket(rate, float(burst), clock=clock, sleep=self._wait)
         self.calls: Counter[str] = Counter()
         self.waits = 0
 
+    def _wait(self, seconds: float) -> None:
+        self.waits += 1
+        self._sleep(seconds)
+
     def acquire(self) -> None:
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-            self._last = now
-            self._tokens -= 1
-            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
-        if wait > 0:
-            self.waits += 1
-            self._sleep(wait)
+        self._bucket.take()
 
     def _before_call(self, model: Any, **_: Any) -> None:
         self.calls[model.name] += 1
