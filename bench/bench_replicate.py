@@ -8,9 +8,12 @@ twice (Lambda async retries), then counted as dead-lettered. Each target region'
 capped by a token bucket (``--rate`` per second, burst ``--burst``) in a botocore
 ``before-call`` hook that raises ``ThrottlingException`` when the bucket is empty - the way
 Parameter Store answers, so the replicator's own retry loop is what is measured. Reports the
-time against the lower bound (minimum writes / rate), writes issued against the minimum
-(computed independently from the initial and final source states) and lost or wrong
-parameters (every target compared to the source at the end; must be 0).
+time against the lower bound (the largest of: last event delivered, minimum writes / rate,
+and each minimum write issued no earlier than the change it carries, see ``release_bound``),
+writes issued against the minimum (computed independently from the initial and final source
+states), each write sorted as duplicate / stale / current (``WriteLog``), the backoff slept
+and the write capacity left idle, and lost or wrong parameters (every target compared to the
+source at the end; must be 0).
 
 Part 2 - reconcile: R parameters in the source, empty targets: a full reconcile (creates
 everything), then a second one (everything in sync): API calls and time. No write cap here.
@@ -54,7 +57,7 @@ from moto import mock_aws  # noqa: E402
 from moto.ssm.responses import SimpleSystemManagerResponse  # noqa: E402
 
 from rotation_handlers import replicate  # noqa: E402
-from rotation_handlers.replication import MARKER_TAG_KEY, clients  # noqa: E402
+from rotation_handlers.replication import MARKER_TAG_KEY, clients, engine  # noqa: E402
 from rotation_handlers.replication.events import CLOUDTRAIL_EVENT_NAMES  # noqa: E402
 from tests.replication import events as ev  # noqa: E402
 
@@ -105,12 +108,18 @@ class TokenBucket:
         self.lock = threading.Lock()
         self.granted = 0
         self.throttled = 0
+        self.idle = 0.0  # tokens that overflowed a full bucket: write capacity left unused
+
+    def refill(self) -> None:
+        now = time.monotonic()
+        filled = self.tokens + (now - self.stamp) * self.rate
+        self.idle += max(0.0, filled - self.burst)
+        self.tokens = min(self.burst, filled)
+        self.stamp = now
 
     def take(self) -> bool:
         with self.lock:
-            now = time.monotonic()
-            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-            self.stamp = now
+            self.refill()
             if self.tokens >= 1:
                 self.tokens -= 1
                 self.granted += 1
@@ -137,7 +146,13 @@ class CallCounter:
         )
 
 
-def install(regions: list[str], counter: CallCounter, buckets: dict[str, TokenBucket]) -> None:
+def install(
+    regions: list[str],
+    counter: CallCounter,
+    buckets: dict[str, TokenBucket],
+    on_write: Callable[[str, str, dict[str, Any]], None] | None = None,
+) -> None:
+    last_params = threading.local()
     for region in regions:
         client = clients.ssm(region)
         client.meta.events.register("before-call.ssm", counter.hook(region))
@@ -145,11 +160,20 @@ def install(regions: list[str], counter: CallCounter, buckets: dict[str, TokenBu
         if bucket is None:
             continue
 
-        def limit(model: Any, bucket: TokenBucket = bucket, **_: Any) -> None:
-            if model.name in WRITE_OPS and not bucket.take():
+        def keep_params(params: dict[str, Any], **_: Any) -> None:
+            last_params.value = dict(params)  # the API parameters (before-call sees the wire form)
+
+        client.meta.events.register("before-parameter-build.ssm", keep_params)
+
+        def limit(model: Any, bucket: TokenBucket = bucket, region: str = region, **_: Any) -> None:
+            if model.name not in WRITE_OPS:
+                return
+            if not bucket.take():
                 raise ClientError(
                     {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, model.name
                 )
+            if on_write is not None:
+                on_write(region, model.name, last_params.value)
 
         client.meta.events.register("before-call.ssm", limit)
 
@@ -159,7 +183,12 @@ Model = dict[str, tuple[str, str, dict[str, str]] | None]  # name -> (type, valu
 
 
 def min_writes(initial: Model, final: Model) -> int:
-    """Fewest write calls that take a replica from ``initial`` to ``final`` (per region)."""
+    """Fewest write calls that take a replica from ``initial`` to ``final`` (per region).
+
+    A type change is a delete and a create: Parameter Store refuses ``PutParameter`` with
+    ``Overwrite`` that changes the type (HierarchyTypeMismatchException), so the replicator
+    re-creates the replica.
+    """
     total = 0
     for name in set(initial) | set(final):
         before, after = initial.get(name), final.get(name)
@@ -167,8 +196,10 @@ def min_writes(initial: Model, final: Model) -> int:
             total += before is not None  # one DeleteParameter
         elif before is None:
             total += 1  # one PutParameter with tags
+        elif before[0] != after[0]:  # Parameter Store refuses a type change on overwrite
+            total += 2  # DeleteParameter, then PutParameter with the tags
         else:
-            total += (before[0], before[1]) != (after[0], after[1])  # PutParameter (Overwrite)
+            total += before[1] != after[1]  # PutParameter (Overwrite)
             total += any(before[2].get(k) != v for k, v in after[2].items())  # AddTagsToResource
             total += any(k not in after[2] for k in before[2])  # RemoveTagsFromResource
     return total
@@ -176,6 +207,95 @@ def min_writes(initial: Model, final: Model) -> int:
 
 def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def _moto_state(region: str, name: str) -> tuple[str, str, dict[str, str]] | None:
+    """A parameter straight from moto's backend (no API call, so nothing is counted or capped)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ssm.models import ssm_backends
+
+    backend = ssm_backends[DEFAULT_ACCOUNT_ID][region]
+    param = backend.get_parameter(name)
+    if param is None:
+        return None
+    value = param.decrypt(param.value)
+    tags = dict(backend._resource_tags.get("Parameter", {}).get(param.name, {}))
+    tags.pop(MARKER_TAG_KEY, None)
+    return param.parameter_type, str(value), tags
+
+
+class WriteLog:
+    """Sorts every granted write: already in the target (duplicate), already outdated in the source
+    when issued (stale), or the source's state at that moment (current; intermediate or final)."""
+
+    def __init__(self) -> None:
+        self.kinds: Counter[str] = Counter()
+        self.lock = threading.Lock()
+
+    def __call__(self, region: str, op: str, params: dict[str, Any]) -> None:
+        name = params.get("Name") or params.get("ResourceId") or ""
+        target, source = _moto_state(region, name), _moto_state(SOURCE, name)
+
+        def same(state: tuple[str, str, dict[str, str]] | None) -> bool:
+            if op == "PutParameter":
+                return state is not None and state[:2] == (params.get("Type", state[0]), params["Value"])
+            if op == "DeleteParameter":
+                return state is None
+            if op == "AddTagsToResource":
+                tags = {t["Key"]: t["Value"] for t in params["Tags"] if t["Key"] != MARKER_TAG_KEY}
+                return state is not None and all(state[2].get(k) == v for k, v in tags.items())
+            if op == "RemoveTagsFromResource":
+                return state is not None and not set(params["TagKeys"]) & set(state[2])
+            return False
+
+        if op == "DeleteParameter" and source and target and source[0] != target[0]:
+            kind = "current"  # the delete before re-creating a replica with the source's type
+        elif op == "AddTagsToResource" and all(t["Key"] == MARKER_TAG_KEY for t in params["Tags"]):
+            kind = "current"  # the replica marker alone
+        else:
+            kind = "duplicate" if same(target) else "current" if same(source) else "stale"
+        with self.lock:
+            self.kinds[kind] += 1
+
+
+def release_bound(initial: Model, final: Model, times: dict[tuple[str, str], float], args: Any) -> float:
+    """Earliest end for any replicator, even one that knows the future and writes only final states.
+
+    Each minimum write can be issued at the earliest when the source change it carries was made
+    (a value or type change, a tag key's last change, a delete); writes are then drained through
+    the same token bucket (full at the start). Intermediate states cost nothing here, so this is
+    a lower bound, tighter than "last event" or "minimum writes / rate" alone.
+    """
+    releases: list[float] = []
+    for name in set(initial) | set(final):
+        before, after = initial.get(name), final.get(name)
+        value_t = times.get((name, ""), 0.0)
+
+        def tag_t(keys: Any, name: str = name) -> float:
+            return max((times.get((name, k), 0.0) for k in keys), default=0.0)
+
+        if after is None:
+            releases += [value_t] if before is not None else []
+        elif before is None:
+            releases.append(max(value_t, tag_t(after[2])))
+        elif before[0] != after[0]:  # delete, then create with the final tags
+            releases += [value_t, max(value_t, tag_t(after[2]))]
+        else:
+            if before[1] != after[1]:
+                releases.append(value_t)
+            added = [k for k, v in after[2].items() if before[2].get(k) != v]
+            removed = [k for k in before[2] if k not in after[2]]
+            releases += [tag_t(added)] if added else []
+            releases += [tag_t(removed)] if removed else []
+    now, tokens, stamp = 0.0, float(args.burst), 0.0
+    for release in sorted(releases):
+        now = max(now, release)
+        tokens = min(float(args.burst), tokens + (now - stamp) * args.rate)
+        if tokens < 1:
+            now += (1 - tokens) / args.rate
+            tokens = 1.0
+        tokens, stamp = tokens - 1, now
+    return now
 
 
 class Producer:
@@ -188,6 +308,14 @@ class Producer:
         hot = max(1, len(self.names) // 10)
         self.hot = self.names[:hot]  # half of the changes hit these: overlapping invocations
         self.kinds = Counter[str]()
+        #: (name, "") -> when its value/type/existence last changed; (name, key) -> when that tag did
+        self.times: dict[tuple[str, str], float] = {}
+        self.start = time.monotonic()
+
+    def _stamp(self, name: str, *keys: str) -> None:
+        now = time.monotonic() - self.start
+        for key in keys:
+            self.times[(name, key)] = now
 
     def change(self, n: int) -> list[dict[str, Any]]:
         rng, model, ssm = self.rng, self.model, self.ssm
@@ -198,28 +326,33 @@ class Producer:
             value = f"recreated-{n}"
             ssm.put_parameter(Name=name, Value=value, Type="String")
             model[name] = ("String", value, {})
+            self._stamp(name, "")
             self.kinds["recreate"] += 1
             return [ev.put_parameter_event(name)]
         if roll < 0.70:
             value = f"value-{n}-{rng.random():.6f}"
             ssm.put_parameter(Name=name, Value=value, Type=state[0], Overwrite=True)
             model[name] = (state[0], value, state[2])
+            self._stamp(name, "")
             self.kinds["overwrite"] += 1
             return [ev.put_parameter_event(name, state[0], overwrite=True)]
         if roll < 0.85:
             key, val = f"k{rng.randrange(3)}", f"v{n}"
             ssm.add_tags_to_resource(ResourceType="Parameter", ResourceId=name, Tags=_tag_list({key: val}))
             model[name] = (state[0], state[1], {**state[2], key: val})
+            self._stamp(name, key)
             self.kinds["add-tag"] += 1
             return [ev.add_tags_event(name, {key: val})]
         if roll < 0.95 and state[2]:
             key = rng.choice(sorted(state[2]))
             ssm.remove_tags_from_resource(ResourceType="Parameter", ResourceId=name, TagKeys=[key])
             model[name] = (state[0], state[1], {k: v for k, v in state[2].items() if k != key})
+            self._stamp(name, key)
             self.kinds["remove-tag"] += 1
             return [ev.remove_tags_event(name, [key])]
         ssm.delete_parameter(Name=name)
         model[name] = None
+        self._stamp(name, "", *state[2])
         self.kinds["delete"] += 1
         return [ev.delete_parameter_event(name)]
 
@@ -248,14 +381,24 @@ def burst(args: argparse.Namespace, targets: list[str]) -> dict[str, Any]:
 
     counter = CallCounter()
     buckets = {r: TokenBucket(args.rate, args.burst) for r in targets}
-    install([SOURCE, *targets], counter, buckets)
+    writes = WriteLog()
+    install([SOURCE, *targets], counter, buckets, writes)
+    slept = {"s": 0.0}
+    sleep_lock = threading.Lock()
+
+    def sleep(seconds: float) -> None:  # the replicator's throttling backoff, summed over threads
+        with sleep_lock:
+            slept["s"] += seconds
+        time.sleep(seconds)
+
+    engine.SLEEP = sleep
 
     queue: list[tuple[float, int, int, dict[str, Any]]] = []  # (due, seq, attempt, event)
     cond = threading.Condition()
     state = {"seq": 0, "produced": False, "busy": 0, "last_due": 0.0}
     invocations = Counter[str]()
     dead: list[str] = []
-    start = time.monotonic()
+    start = producer.start = time.monotonic()
 
     def schedule(event: dict[str, Any], delay: float, attempt: int = 0) -> None:
         with cond:
@@ -322,6 +465,9 @@ def burst(args: argparse.Namespace, targets: list[str]) -> dict[str, Any]:
     for t in threads:
         t.join()
     elapsed = time.monotonic() - start
+    for bucket in buckets.values():
+        with bucket.lock:
+            bucket.refill()
 
     lost = wrong = 0
     for name, expected in model.items():
@@ -354,13 +500,18 @@ def burst(args: argparse.Namespace, targets: list[str]) -> dict[str, Any]:
             }
         )
     write_bound = max(0.0, (minimum - args.burst) / args.rate)
+    release = release_bound(initial, model, producer.times, args)
     return {
+        "release_bound": release,
+        "write_kinds": dict(writes.kinds),
+        "backoff_s": slept["s"],
+        "idle_s": sum(b.idle for b in buckets.values()) / len(buckets) / args.rate,
         "kinds": dict(producer.kinds),
         "events": state["seq"],
         "produced_at": produced_at,
         "last_due": state["last_due"],
         "elapsed": elapsed,
-        "lower_bound": max(state["last_due"], write_bound),
+        "lower_bound": max(state["last_due"], write_bound, release),
         "write_bound": write_bound,
         "rows": rows,
         "invocations": dict(invocations),
@@ -520,7 +671,13 @@ def main() -> None:
             f"time {res['elapsed']:.1f} s vs lower bound {res['lower_bound']:.1f} s "
             f"= {res['elapsed'] / max(res['lower_bound'], 1e-9):.2f}x (bound: last event due at "
             f"{res['last_due']:.1f} s, min writes / rate {res['write_bound']:.1f} s; changes done at "
-            f"{res['produced_at']:.1f} s)"
+            f"{res['produced_at']:.1f} s; each final write no earlier than its change "
+            f"{res['release_bound']:.1f} s)"
+        )
+        print(
+            f"writes issued (all regions): {res['write_kinds']} (duplicate: the target already held it; "
+            f"stale: the source had moved on); backoff slept {res['backoff_s']:.0f} thread-s; "
+            f"write capacity left idle {res['idle_s']:.1f} s per region"
         )
     if args.reconcile:
         with mock_aws():
