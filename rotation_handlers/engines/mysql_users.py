@@ -238,9 +238,6 @@ def _escape(text: str) -> str:
 
 
 class MySQLUserAdmin(UserAdmin):
-    def login_identity(self, conn: Any) -> str:
-        return self._current_account(conn)[0]
-
     def _current_account(self, conn: Any) -> tuple[str, str]:
         value = str(self.engine.execute(conn, "select current_user", "SELECT CURRENT_USER()")[0][0])
         user, _, host = value.rpartition("@")

@@ -216,9 +216,6 @@ class PostgresUserAdmin(UserAdmin):
     def name_length(username: str) -> int:
         return len(username.encode("utf-8"))  # NAMEDATALEN - 1 bytes; longer names are truncated
 
-    def login_identity(self, conn: Any) -> str:
-        return str(self.engine.execute(conn, "select current_user", "SELECT session_user")[0][0])
-
     # -- setSecret ------------------------------------------------------------------------------
     def ensure_clone(
         self,

@@ -83,10 +83,6 @@ class UserAdmin(ABC):
         return len(username)
 
     @abstractmethod
-    def login_identity(self, conn: Any) -> str:
-        """The user name the server authenticated on ``conn`` (not a role set after login)."""
-
-    @abstractmethod
     def ensure_clone(
         self, conn: Any, current_user: str, clone_user: str, password: str, connect: Connector | None = None
     ) -> dict[str, Any]:

@@ -168,7 +168,7 @@ class AlternatingUserStrategy(Strategy):
                 exc.detail,
             ) from None
         try:
-            identity = admin.login_identity(conn)
+            identity = engine.login_identity(conn)
         finally:
             engine.close(conn)
         if identity != current.username:
@@ -234,7 +234,7 @@ class AlternatingUserStrategy(Strategy):
         other = alternate_name(pending.username)
         conn = self._connect_pending(ctx, pending)
         try:
-            identity = admin.login_identity(conn)
+            identity = engine.login_identity(conn)
             if identity != pending.username:
                 raise DatabaseError(
                     f"the pending credentials logged in to {pending.host}:{pending.port} as "
