@@ -15,6 +15,13 @@ first label is only used to *ask* the API (DescribeDBClusters / DescribeDBInstan
 must list the exact endpoint address and port, otherwise the endpoints are not related.
 See https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.Overview.Endpoints.html
 and https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBInstances.html.
+
+An RDS-managed master secret (``ManageMasterUserPassword``) holds only ``username`` and
+``password``; the instance or cluster it belongs to names it in ``MasterUserSecret.SecretArn``
+(https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-secrets-manager.html,
+https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_MasterUserSecret.html).
+:func:`managed_master_endpoints` lists every endpoint of that owner: the master password may
+only be sent to one of them.
 """
 
 from __future__ import annotations
@@ -114,6 +121,71 @@ def describe_endpoint(rds: Any, host: str, port: int) -> Endpoint | None:
     return None
 
 
+def _scan(rds: Any, operation: str) -> list[dict[str, Any]]:
+    """Every cluster or instance in the region (all pages)."""
+    key = "DBClusters" if operation == "describe_db_clusters" else "DBInstances"
+    out: list[dict[str, Any]] = []
+    try:
+        for page in rds.get_paginator(operation).paginate():
+            out.extend(page.get(key, []))
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        message = exc.response.get("Error", {}).get("Message", "")
+        raise RotationError(f"RDS {operation} failed: {code}: {message}") from None
+    except BotoCoreError as exc:
+        raise RotationError(f"RDS {operation} failed: {exc}") from None
+    return out
+
+
+def _owned_by(resource: dict[str, Any], secret_arn: str) -> bool:
+    owner = resource.get("MasterUserSecret") or {}
+    return bool(secret_arn) and owner.get("SecretArn") == secret_arn
+
+
+def managed_master_endpoints(rds: Any, secret_arn: str) -> set[tuple[str, int]]:
+    """The endpoints (normalised host, port) of the RDS deployment whose master secret is ``secret_arn``.
+
+    The owner is the instance or cluster whose ``MasterUserSecret.SecretArn`` is exactly that ARN.
+    Its endpoints: a cluster's writer, reader and custom endpoints and its member instances; an
+    instance's own endpoint; and the endpoints of read replicas of an owning instance in this
+    region. Nothing is inferred from names.
+    """
+    endpoints: set[tuple[str, int]] = set()
+    clusters = {
+        str(c.get("DBClusterIdentifier")): c
+        for c in _scan(rds, "describe_db_clusters")
+        if _owned_by(c, secret_arn)
+    }
+    for cluster in clusters.values():
+        port = int(cluster.get("Port") or -1)
+        for address in (
+            cluster.get("Endpoint"),
+            cluster.get("ReaderEndpoint"),
+            *cluster.get("CustomEndpoints", []),
+        ):
+            if address:
+                endpoints.add((normalise_host(address), port))
+    instances = _scan(rds, "describe_db_instances")
+    owners: set[str] = set()
+    for instance in instances:
+        if _owned_by(instance, secret_arn) or instance.get("DBClusterIdentifier") in clusters:
+            owners.update(
+                str(v) for v in (instance.get("DBInstanceIdentifier"), instance.get("DBInstanceArn")) if v
+            )
+    for instance in instances:
+        member = instance.get("DBInstanceIdentifier") in owners
+        if member or instance.get("ReadReplicaSourceDBInstanceIdentifier") in owners:
+            endpoint = instance.get("Endpoint") or {}
+            if endpoint.get("Address") and endpoint.get("Port") is not None:
+                endpoints.add((normalise_host(endpoint["Address"]), int(endpoint["Port"])))
+    return endpoints
+
+
+def owns_endpoint(secret_arn: str, host: str, port: int, rds: Any = None) -> bool:
+    """True when the RDS deployment owning the managed master secret lists ``host:port``."""
+    return (normalise_host(host), port) in managed_master_endpoints(rds or client(), secret_arn)
+
+
 def same_deployment(master_host: str, master_port: int, host: str, port: int, rds: Any = None) -> bool:
     """True when ``host:port`` is, per the RDS API, the master's cluster or a replica of its instance."""
     rds = rds or client()
@@ -134,7 +206,9 @@ __all__ = [
     "RDS_ACTIONS",
     "Endpoint",
     "describe_endpoint",
+    "managed_master_endpoints",
     "normalise_host",
+    "owns_endpoint",
     "same_deployment",
     "same_endpoint",
 ]

@@ -9,8 +9,9 @@ credentials keep working until the next rotation.
   from ``<user>_clone`` to ``<user>``) must fit the engine's real limit (MySQL 32,
   MariaDB 80, PostgreSQL 63 bytes). Only then is the pending version (alternate user,
   new password, every other key unchanged) stored. An RDS-managed master secret
-  (``{"username", "password"}`` only) takes engine, host, port, dbname and ssl from the
-  rotated secret; a complete master secret keeps its own endpoint, which must be the
+  (``{"username", "password"}`` only) takes engine, host, port and dbname from the rotated
+  secret, once the RDS API shows that endpoint belongs to the instance or cluster owning the
+  master secret; its TLS is its own (required unless it says ``"ssl": false``); a complete master secret keeps its own endpoint, which must be the
   rotated secret's (see ``rds_endpoints``: equal host and port, or the same RDS cluster /
   a read replica of the master's instance per the RDS API), and for PostgreSQL works in
   the rotated secret's database.
@@ -36,7 +37,7 @@ from dataclasses import replace
 from ..engines import ENGINES
 from ..engines.users import alternate_name, lock_timeout, statement_timeout, user_admin_for
 from ..errors import DatabaseError, InvalidSecretError, LoginRejected, RotationError
-from ..rds_endpoints import same_deployment, same_endpoint
+from ..rds_endpoints import owns_endpoint, same_deployment, same_endpoint
 from ..secret import DbSecret, parse_secret
 from .base import StepContext, Strategy, require_same_target
 
@@ -44,8 +45,9 @@ from .base import StepContext, Strategy, require_same_target
 REPLICA_LAG_SECONDS = 20.0
 REPLICA_RETRY_INTERVAL = 2.0
 
-# Keys an RDS-managed master secret lacks, taken from the rotated secret.
-_CONNECTION_KEYS = ("engine", "host", "port", "dbname", "ssl")
+# Keys an RDS-managed master secret lacks, taken from the rotated secret. Never "ssl": whoever
+# writes the rotated secret must not be able to turn off TLS for the master's login.
+_CONNECTION_KEYS = ("engine", "host", "port", "dbname")
 
 
 def _family(engine: str) -> str:
@@ -97,8 +99,11 @@ class AlternatingUserStrategy(Strategy):
             raise InvalidSecretError(f"the master secret {arn} (masterarn) is not valid JSON") from None
         if not isinstance(data, dict):
             raise InvalidSecretError(f"the master secret {arn} (masterarn) must be a JSON object")
-        if not data.get("host"):
-            # RDS-managed master secret: only username and password; the server is the rotated one's.
+        managed = not data.get("host")
+        if managed:
+            # RDS-managed master secret: only username and password. The server is the rotated
+            # secret's, once the RDS API shows it belongs to the master's own instance or cluster;
+            # TLS is the master secret's own choice (required unless it says "ssl": false).
             for key in _CONNECTION_KEYS:
                 if key in current.data:
                     data[key] = current.data[key]
@@ -116,8 +121,23 @@ class AlternatingUserStrategy(Strategy):
         except InvalidSecretError as exc:
             raise InvalidSecretError(f"the master secret {arn} (masterarn) is unusable: {exc}") from None
         self._check_master(current, master)
-        self._bind_master(current, master, arn)
+        if managed:
+            self._bind_managed_master(current, arn)
+        else:
+            self._bind_master(current, master, arn)
         return master
+
+    def _bind_managed_master(self, current: DbSecret, arn: str) -> None:
+        """A host-less master secret acts only on an endpoint its RDS owner lists (see rds_endpoints)."""
+        if owns_endpoint(arn, current.host, current.port):
+            return
+        raise InvalidSecretError(
+            f"the master secret {arn} (masterarn) holds no host (an RDS-managed master secret), so the "
+            f"master may only act on an endpoint of the RDS instance or cluster that owns it: "
+            f"no RDS instance or cluster whose MasterUserSecret is {arn} lists {current.host}:{current.port} "
+            "(its writer, reader, custom or member endpoints, or a read replica in this region). "
+            "Name the deployment's endpoint in the secret, or give the master secret its own host"
+        )
 
     def _bind_master(self, current: DbSecret, master: DbSecret, arn: str) -> None:
         """The master may only act on the server the rotated secret names (where the current

@@ -206,19 +206,6 @@ def test_a_current_clone_user_alternates_back_to_the_base_name(harness: Harness,
     assert_same_privileges(db, base)
 
 
-def test_rds_managed_master_secret(harness: Harness, db: Db) -> None:
-    """A master secret with only username and password: the server is the rotated secret's."""
-    user, password = unique_user(), new_password()
-    db.make_user(user, password)
-    master = harness.create_secret({"username": db.server.admin_user, "password": db.server.admin_password})
-    arn = harness.create_secret(db.secret(user, password, masterarn=master))
-    harness.rotate(arn)
-    harness.rotate(arn)
-    current = harness.value(arn)
-    assert current["username"] == user and db.login(user, current["password"])
-    assert "host" not in harness.value(master)
-
-
 # -- the strategy choice ----------------------------------------------------------------------------
 def test_pinned_alternating_with_masterarn_rotates(
     harness: Harness, db: Db, monkeypatch: pytest.MonkeyPatch
