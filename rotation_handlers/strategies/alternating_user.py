@@ -11,7 +11,8 @@ credentials keep working until the next rotation.
   new password, every other key unchanged) stored. An RDS-managed master secret
   (``{"username", "password"}`` only) takes engine, host, port and dbname from the rotated
   secret, once the RDS API shows that endpoint belongs to the instance or cluster owning the
-  master secret; its TLS is its own (required unless it says ``"ssl": false``); a complete master secret keeps its own endpoint, which must be the
+  master secret; its TLS is its own (required, with a verified certificate, unless it says
+  ``"ssl": false``). A complete master secret keeps its own endpoint, which must be the
   rotated secret's (see ``rds_endpoints``: equal host and port, or the same RDS cluster /
   a read replica of the master's instance per the RDS API), and for PostgreSQL works in
   the rotated secret's database.
@@ -35,8 +36,9 @@ import time
 from dataclasses import replace
 
 from ..engines import ENGINES
+from ..engines.base import ca_bundle
 from ..engines.users import alternate_name, lock_timeout, statement_timeout, user_admin_for
-from ..errors import DatabaseError, InvalidSecretError, LoginRejected, RotationError
+from ..errors import ConfigurationError, DatabaseError, InvalidSecretError, LoginRejected, RotationError
 from ..rds_endpoints import owns_endpoint, same_deployment, same_endpoint
 from ..secret import DbSecret, parse_secret
 from .base import StepContext, Strategy, require_same_target
@@ -122,22 +124,31 @@ class AlternatingUserStrategy(Strategy):
             raise InvalidSecretError(f"the master secret {arn} (masterarn) is unusable: {exc}") from None
         self._check_master(current, master)
         if managed:
-            self._bind_managed_master(current, arn)
+            self._bind_managed_master(current, master, arn)
         else:
             self._bind_master(current, master, arn)
         return master
 
-    def _bind_managed_master(self, current: DbSecret, arn: str) -> None:
-        """A host-less master secret acts only on an endpoint its RDS owner lists (see rds_endpoints)."""
-        if owns_endpoint(arn, current.host, current.port):
-            return
-        raise InvalidSecretError(
-            f"the master secret {arn} (masterarn) holds no host (an RDS-managed master secret), so the "
-            f"master may only act on an endpoint of the RDS instance or cluster that owns it: "
-            f"no RDS instance or cluster whose MasterUserSecret is {arn} lists {current.host}:{current.port} "
-            "(its writer, reader, custom or member endpoints, or a read replica in this region). "
-            "Name the deployment's endpoint in the secret, or give the master secret its own host"
-        )
+    def _bind_managed_master(self, current: DbSecret, master: DbSecret, arn: str) -> None:
+        """A host-less master secret acts only on an endpoint its RDS owner lists (see rds_endpoints),
+        and, unless the master secret itself opts out of TLS, only over a verified certificate: the
+        RDS API vouches for a host name, and only certificate verification ties the connection to it."""
+        if not owns_endpoint(arn, current.host, current.port):
+            raise InvalidSecretError(
+                f"the master secret {arn} (masterarn) holds no host (an RDS-managed master secret), so "
+                "the master may only act on an endpoint of the RDS instance or cluster that owns it: "
+                f"no RDS instance or cluster whose MasterUserSecret is {arn} lists "
+                f"{current.host}:{current.port} (its writer, reader, custom or member endpoints, or a "
+                "read replica). Name the deployment's endpoint in the secret, or give the master "
+                "secret its own host"
+            )
+        if master.tls and ca_bundle() is None:
+            raise ConfigurationError(
+                f"the master secret {arn} (masterarn) holds no host (an RDS-managed master secret), so "
+                "its password is only sent over TLS with a verified certificate, and DB_CA_BUNDLE is not "
+                'set: give the rotation function the RDS CA bundle (caBundle), or put "ssl": false '
+                "in the master secret itself"
+            )
 
     def _bind_master(self, current: DbSecret, master: DbSecret, arn: str) -> None:
         """The master may only act on the server the rotated secret names (where the current

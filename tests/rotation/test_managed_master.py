@@ -26,11 +26,11 @@ import pytest
 
 from devtools.aws import REGION, StepFailed
 from rotation_handlers import rds_endpoints
-from rotation_handlers.errors import InvalidSecretError
+from rotation_handlers.errors import ConfigurationError, ConnectError, InvalidSecretError
 
 from .conftest import Db, Harness, maria_db, new_password, pg_db, unique_user
 from .test_alternating import user_exists
-from .test_gate_and_input import assert_rotation_fails_cleanly
+from .test_gate_and_input import assert_rotation_fails_cleanly, start_rotation_without_running_it
 
 
 @pytest.fixture(params=["postgres", "mariadb"])
@@ -69,6 +69,12 @@ def rds_at(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Rewr
     return boto3.client("rds", region_name=REGION), rewrites
 
 
+@pytest.fixture
+def verified_tls(tls_files: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rotation function verifies server certificates (``DB_CA_BUNDLE``, the test servers' CA)."""
+    monkeypatch.setenv("DB_CA_BUNDLE", str(tls_files.ca_cert))
+
+
 def managed_instance(
     harness: Harness, rds: Any, db: Db, name: str | None = None
 ) -> tuple[dict[str, Any], str]:
@@ -101,12 +107,14 @@ def test_hostless_master_refused_when_no_rds_deployment_owns_it(
         {"username": real.server.admin_user, "password": real.server.admin_password}
     )
     arn = harness.create_secret(other.secret(victim, known, masterarn=master, ssl=False))
+    before = other.server.stats()
     assert_rotation_fails_cleanly(
         harness,
         arn,
         InvalidSecretError,
         f"the master secret {master} (masterarn) holds no host (an RDS-managed master secret)",
     )
+    assert other.server.stats()["connections"] == before["connections"], "a login reached the attacker"
     assert not user_exists(other, victim + "_clone")
 
 
@@ -121,6 +129,7 @@ def test_hostless_master_refused_for_a_server_its_instance_does_not_list(
     victim, known = unique_user("victim"), new_password()
     other.make_user(victim, known)
     arn = harness.create_secret(other.secret(victim, known, masterarn=master, ssl=False))
+    before = other.server.stats()
     assert_rotation_fails_cleanly(
         harness,
         arn,
@@ -128,12 +137,13 @@ def test_hostless_master_refused_for_a_server_its_instance_does_not_list(
         f"no RDS instance or cluster whose MasterUserSecret is {master} lists "
         f"{other.server.host}:{other.server.port}",
     )
+    assert other.server.stats()["connections"] == before["connections"], "a login reached the attacker"
     assert not user_exists(other, victim + "_clone")
     assert not user_exists(real, victim + "_clone")
 
 
 def test_hostless_master_rotates_on_the_instance_that_owns_it(
-    harness: Harness, db: Db, rds_at: tuple[Any, Rewrites]
+    harness: Harness, db: Db, rds_at: tuple[Any, Rewrites], verified_tls: None
 ) -> None:
     rds, rewrites = rds_at
     instance, master = managed_instance(harness, rds, db)
@@ -192,7 +202,7 @@ def test_hostless_master_rotates_on_a_read_replica_and_a_cluster_reader(rds_at: 
 
 
 def test_hostless_master_keeps_tls_when_the_application_secret_opts_out(
-    harness: Harness, pg_server: Any, pg_plain: Any, rds_at: tuple[Any, Rewrites]
+    harness: Harness, pg_server: Any, pg_plain: Any, rds_at: tuple[Any, Rewrites], verified_tls: None
 ) -> None:
     """``"ssl": false`` in the application secret does not reach the master's connection: on a
     server without TLS, the master's login fails (TLS required) and nothing changes."""
@@ -207,11 +217,67 @@ def test_hostless_master_keeps_tls_when_the_application_secret_opts_out(
     with pytest.raises(StepFailed) as failure:
         harness.rotate(arn)
     assert failure.value.step == "setSecret", failure.value.error
-    assert (
-        f"the master secret's credentials do not log in to {pg_plain.host}:{pg_plain.port}"
-        in str(failure.value.error)
-        or "TLS" in str(failure.value.error)
-        or "SSL" in str(failure.value.error)
-    ), str(failure.value.error)
+    # The application's own login (TLS optional, as its secret says) worked; the master's did not
+    # even start: libpq refuses a server without TLS before sending anything.
+    assert isinstance(failure.value.error, ConnectError), failure.value.error
+    assert f"cannot connect to {pg_plain.host}:{pg_plain.port} as {pg_plain.admin_user}" in str(
+        failure.value.error
+    ), failure.value.error
     assert harness.sm.get_secret_value(SecretId=arn)["SecretString"] == before
     assert not user_exists(plain, user + "_clone")
+
+
+def test_hostless_master_needs_a_verified_certificate(
+    harness: Harness, db: Db, rds_at: tuple[Any, Rewrites]
+) -> None:
+    """Without ``DB_CA_BUNDLE`` the certificate of the endpoint cannot be verified, so a DNS or
+    network attacker could stand in for the RDS endpoint: refused before any login, unless the
+    master secret itself says ``"ssl": false``."""
+    rds, rewrites = rds_at
+    instance, master = managed_instance(harness, rds, db)
+    rewrites[instance["Endpoint"]["Address"]] = (db.server.host, db.server.port)
+    user, password = unique_user(), new_password()
+    db.make_user(user, password)
+    arn = harness.create_secret(db.secret(user, password, masterarn=master))
+    before = db.server.stats()
+    assert_rotation_fails_cleanly(
+        harness,
+        arn,
+        ConfigurationError,
+        f"the master secret {master} (masterarn) holds no host (an RDS-managed master secret), so its "
+        "password is only sent over TLS with a verified certificate, and DB_CA_BUNDLE is not set",
+    )
+    assert db.server.stats()["connections"] == before["connections"]
+    assert not user_exists(db, user + "_clone")
+
+    # The master secret's own opt-out is honoured (its owner chose it, not the application's writer).
+    harness.sm.put_secret_value(
+        SecretId=master,
+        SecretString=json.dumps(
+            {"username": db.server.admin_user, "password": db.server.admin_password, "ssl": False}
+        ),
+    )
+    harness.rotate(arn)
+    assert harness.value(arn)["username"] == user + "_clone"
+
+
+def test_setsecret_checks_the_rds_owner_again_before_the_master_logs_in(
+    harness: Harness, db: Db, rds_at: tuple[Any, Rewrites], verified_tls: None
+) -> None:
+    """createSecret found the endpoint on the owning instance; by setSecret the RDS API no longer
+    lists it (the instance was replaced, the endpoint moved): setSecret refuses before any login."""
+    rds, rewrites = rds_at
+    instance, master = managed_instance(harness, rds, db)
+    rewrites[instance["Endpoint"]["Address"]] = (db.server.host, db.server.port)
+    user, password = unique_user(), new_password()
+    db.make_user(user, password)
+    arn = harness.create_secret(db.secret(user, password, masterarn=master))
+    token = start_rotation_without_running_it(harness, arn)
+    harness.invoke(arn, token, "createSecret")
+    rewrites.clear()
+    before = db.server.stats()
+    with pytest.raises(InvalidSecretError) as failure:
+        harness.invoke(arn, token, "setSecret")
+    assert f"no RDS instance or cluster whose MasterUserSecret is {master} lists" in str(failure.value)
+    assert db.server.stats()["connections"] == before["connections"]
+    assert not user_exists(db, user + "_clone")
