@@ -15,11 +15,11 @@ from typing import Any
 
 from .engines import Engine, engine_for
 from .engines import base as engine_base
-from .errors import InvalidEventError, InvalidSecretError, RotationError, RotationStateError
+from .errors import DatabaseError, InvalidEventError, InvalidSecretError, RotationError, RotationStateError
 from .logs import get_logger, log, redact
 from .passwords import PasswordPolicy
 from .secret import DbSecret, parse_secret
-from .secrets_manager import SecretMetadata, SecretsManager
+from .secrets_manager import VERSION_CACHE, SecretMetadata, SecretsManager
 from .strategies import StepContext, Strategy, choose
 
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
@@ -169,6 +169,7 @@ class Rotation:
         strategy = self._strategy(pending)
         ctx = self._context(meta, pending)
         strategy.test_secret(ctx, pending)
+        VERSION_CACHE.mark_tested(meta.arn, self.event.token)
         return "pending credentials work"
 
     def _current_string(self, meta: SecretMetadata) -> str | None:
@@ -198,6 +199,8 @@ class Rotation:
 
     def _finishSecret(self, meta: SecretMetadata) -> str:
         token = self.event.token
+        if not VERSION_CACHE.tested(meta.arn, token):
+            self._prove_pending(meta)
         current_version = meta.version_with("AWSCURRENT")
         # Move AWSCURRENT first (the old version gets AWSPREVIOUS), then drop AWSPENDING from
         # the new version: a crash in between leaves a state the gate's "already current" path
@@ -205,6 +208,33 @@ class Rotation:
         self.sm.move_stage("AWSCURRENT", token, current_version)
         self.sm.move_stage("AWSPENDING", None, token)
         return "AWSCURRENT moved to the new version"
+
+    def _prove_pending(self, meta: SecretMetadata) -> None:
+        """AWSCURRENT only moves onto credentials that passed testSecret's check.
+
+        The container that ran testSecret remembers it (no extra call or login). Any other
+        finishSecret (a new container, a late or hand-made invocation, one after the deploy-time
+        test) runs that check itself first; a version with no value is refused outright.
+        """
+        token = self.event.token
+        raw = self.sm.get_value(token, "AWSPENDING")
+        if raw is None:
+            raise RotationStateError(
+                f"the AWSPENDING version {token} of {meta.arn} has no value, so AWSCURRENT was not "
+                "moved (a pending version without a value is the deploy-time configuration test, "
+                "or createSecret has not run)"
+            )
+        pending = parse_secret(raw, "AWSPENDING")
+        strategy = self._strategy(pending)
+        try:
+            strategy.test_secret(self._context(meta, pending), pending)
+        except DatabaseError as exc:
+            raise type(exc)(
+                f"AWSCURRENT was not moved: no testSecret of version {token} succeeded in this "
+                f"container, and its check fails now: {exc}",
+                exc.detail,
+            ) from None
+        self.facts["pending_tested_in"] = "finishSecret"
 
 
 def _same_json(a: str, b: str | None) -> bool:

@@ -37,9 +37,15 @@ class SecretMetadata:
 
 
 class _VersionCache:
+    """Version values, and which versions passed testSecret, as this container saw them.
+
+    Both facts are about an immutable version, so both stay true for as long as they are kept.
+    """
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._items: dict[tuple[str, str], tuple[float, str]] = {}
+        self._tested: dict[tuple[str, str], float] = {}
 
     def get(self, arn: str, version_id: str) -> str | None:
         with self._lock:
@@ -55,9 +61,25 @@ class _VersionCache:
                 self._items.pop(next(iter(self._items)))
             self._items[(arn, version_id)] = (time.monotonic(), value)
 
+    def mark_tested(self, arn: str, version_id: str) -> None:
+        """testSecret proved this version's credentials (a login as the expected user)."""
+        with self._lock:
+            if len(self._tested) >= _CACHE_MAX:
+                self._tested.pop(next(iter(self._tested)))
+            self._tested[(arn, version_id)] = time.monotonic()
+
+    def tested(self, arn: str, version_id: str) -> bool:
+        with self._lock:
+            when = self._tested.get((arn, version_id))
+            if when is None or time.monotonic() - when > _CACHE_TTL_SECONDS:
+                self._tested.pop((arn, version_id), None)
+                return False
+            return True
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._tested.clear()
 
 
 VERSION_CACHE = _VersionCache()

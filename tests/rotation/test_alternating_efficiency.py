@@ -43,16 +43,18 @@ def test_first_rotation_creating_the_clone_costs_the_same(harness: Harness, db: 
     assert after["failed_logins"] - before["failed_logins"] == 0
 
 
-def test_cold_containers_cost_four_more_reads(harness: Harness, db: Db) -> None:
+def test_cold_containers_cost_five_more_reads_and_one_more_login(harness: Harness, db: Db) -> None:
     """When every step lands in a new Lambda container, each reads the versions it needs.
 
-    testSecret reads AWSCURRENT too: a pending value identical to it is the deploy-time test."""
+    testSecret reads AWSCURRENT too: a pending value identical to it is the deploy-time test.
+    finishSecret, not having seen testSecret succeed, reads the pending version and logs in with
+    it once before moving AWSCURRENT (no failed login)."""
     arn, _, _ = make_app(harness, db)
     harness.aws.cold_containers = True
     before = db.server.stats()
     harness.rotate(arn)
     after = db.server.stats()
-    assert harness.counter.calls["GetSecretValue"] == 8
-    assert harness.counter.total == 15
-    assert after["connections"] - before["connections"] == 3
+    assert harness.counter.calls["GetSecretValue"] == 9
+    assert harness.counter.total == 16
+    assert after["connections"] - before["connections"] == 4
     assert after["failed_logins"] - before["failed_logins"] == 0

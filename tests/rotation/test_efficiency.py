@@ -28,10 +28,12 @@ def test_single_user_rotation_costs(harness: Harness, db: Db) -> None:
     assert after["failed_logins"] - before["failed_logins"] == 0
 
 
-def test_cold_containers_cost_four_more_reads(harness: Harness, db: Db) -> None:
+def test_cold_containers_cost_five_more_reads_and_one_more_login(harness: Harness, db: Db) -> None:
     """When every step lands in a new Lambda container, each reads the versions it needs.
 
-    testSecret reads AWSCURRENT too: a pending value identical to it is the deploy-time test."""
+    testSecret reads AWSCURRENT too: a pending value identical to it is the deploy-time test.
+    finishSecret, not having seen testSecret succeed, reads the pending version and logs in with
+    it once before moving AWSCURRENT (no failed login)."""
     user, password = unique_user(), new_password()
     db.make_user(user, password)
     arn = harness.create_secret(db.secret(user, password))
@@ -39,7 +41,7 @@ def test_cold_containers_cost_four_more_reads(harness: Harness, db: Db) -> None:
     before = db.server.stats()
     harness.rotate(arn)
     after = db.server.stats()
-    assert harness.counter.calls["GetSecretValue"] == 6
-    assert harness.counter.total == 13
-    assert after["connections"] - before["connections"] == 2
+    assert harness.counter.calls["GetSecretValue"] == 7
+    assert harness.counter.total == 14
+    assert after["connections"] - before["connections"] == 3
     assert after["failed_logins"] - before["failed_logins"] == 0
