@@ -135,6 +135,8 @@ class Engine(ABC):
         #: Connection attempts and rejected logins made through this engine object.
         self.attempts = 0
         self.rejected = 0
+        #: (lock, statement) seconds set by ``limit_waits`` (named in the error when one is hit).
+        self.wait_limits: tuple[int, int] | None = None
 
     def _hook(self, phase: str, label: str) -> None:
         hook = Engine.statement_hook
@@ -170,9 +172,34 @@ class Engine(ABC):
                 rows = list(cur.fetchall()) if cur.description else []
         except self.driver_error as exc:
             detail = describe_driver_error(exc, *secrets)
-            raise DatabaseError(f"{label} failed: {detail}", detail) from None
+            raise DatabaseError(f"{label} failed: {self._limit_hit(exc)}{detail}", detail) from None
         self._hook("after", label)
         return rows
+
+    def limit_waits(self, conn: Any, lock_seconds: int, statement_seconds: int) -> None:
+        """Bound every later statement on ``conn``: a lock wait (``DB_LOCK_TIMEOUT``) and a run
+        (``DB_STATEMENT_TIMEOUT``); the server cancels a statement that exceeds either."""
+        self.execute(conn, "limit waits", *self._limit_statement(conn, lock_seconds, statement_seconds))
+        self.wait_limits = (lock_seconds, statement_seconds)
+
+    @abstractmethod
+    def _limit_statement(self, conn: Any, lock_seconds: int, statement_seconds: int) -> tuple[Any, Any]:
+        """The statement (and its parameters) that sets the session's lock and statement limits."""
+
+    def wait_limit_kind(self, exc: BaseException) -> str | None:
+        """``"lock"`` or ``"statement"`` when the server cancelled a statement at a limit, else None."""
+        return None
+
+    def _limit_hit(self, exc: BaseException) -> str:
+        kind = self.wait_limit_kind(exc) if self.wait_limits else None
+        if kind is None or self.wait_limits is None:
+            return ""
+        if kind == "lock":
+            return (
+                f"cancelled after waiting longer than DB_LOCK_TIMEOUT ({self.wait_limits[0]} s) for a lock "
+                "another session holds; "
+            )
+        return f"cancelled after running longer than DB_STATEMENT_TIMEOUT ({self.wait_limits[1]} s); "
 
     @abstractmethod
     def login_identity(self, conn: Any) -> str:

@@ -21,6 +21,13 @@ _REJECTED = {
     3118,  # MySQL ER_ACCOUNT_HAS_BEEN_LOCKED
 }
 
+# Server errors that mean "a statement was cancelled at a session limit".
+_WAIT_LIMITS = {
+    1205: "lock",  # ER_LOCK_WAIT_TIMEOUT (metadata and InnoDB row locks)
+    1969: "statement",  # MariaDB ER_STATEMENT_TIMEOUT (max_statement_time)
+    3024: "statement",  # MySQL ER_QUERY_TIMEOUT (max_execution_time)
+}
+
 #: Seconds a statement may wait for the server once logged in (the login itself is bounded by
 #: DB_CONNECT_TIMEOUT).
 STATEMENT_TIMEOUT = 30
@@ -91,6 +98,23 @@ class MySQLEngine(Engine):
         conn._write_timeout = STATEMENT_TIMEOUT
         self._hook("after", "connect")
         return conn
+
+    def _limit_statement(self, conn: Any, lock_seconds: int, statement_seconds: int) -> tuple[Any, Any]:
+        # lock_wait_timeout bounds metadata locks (LOCK TABLES, DDL, the grant tables),
+        # innodb_lock_wait_timeout row locks; the statement limit is MariaDB's max_statement_time
+        # (seconds) or MySQL's max_execution_time (milliseconds, read-only SELECTs).
+        if is_mariadb(conn):
+            limit, value = "max_statement_time", statement_seconds
+        else:
+            limit, value = "max_execution_time", statement_seconds * 1000
+        return (
+            "SET SESSION lock_wait_timeout = %s, innodb_lock_wait_timeout = %s, " + limit + " = %s",
+            (lock_seconds, lock_seconds, value),
+        )
+
+    def wait_limit_kind(self, exc: BaseException) -> str | None:
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        return _WAIT_LIMITS.get(code) if code is not None else None
 
     def login_identity(self, conn: Any) -> str:
         rows = self.execute(conn, "select current_user", "SELECT CURRENT_USER()")

@@ -110,6 +110,19 @@ class PostgresEngine(Engine):
         self._hook("after", "connect")
         return conn
 
+    def _limit_statement(self, conn: Any, lock_seconds: int, statement_seconds: int) -> tuple[Any, Any]:
+        return (
+            sql.SQL("SET lock_timeout = {}; SET statement_timeout = {}").format(
+                sql.Literal(f"{lock_seconds}s"), sql.Literal(f"{statement_seconds}s")
+            ),
+            None,
+        )
+
+    def wait_limit_kind(self, exc: BaseException) -> str | None:
+        # SQLSTATEs, whatever the server's message language: 55P03 lock_not_available (lock_timeout),
+        # 57014 query_canceled (statement_timeout).
+        return {"55P03": "lock", "57014": "statement"}.get(str(getattr(exc, "pgcode", None) or ""))
+
     def login_identity(self, conn: Any) -> str:
         # session_user, not current_user: a role default (ALTER ROLE app SET role = other) makes
         # every session of app act as other from its first statement, but app is who logged in.

@@ -265,6 +265,7 @@ class AlternatingUserStrategy(Strategy):
         other = alternate_name(pending.username)
         conn = self._connect_pending(ctx, pending)
         try:
+            engine.limit_waits(conn, lock_timeout(), statement_timeout())
             identity = engine.login_identity(conn)
             if identity != pending.username:
                 raise DatabaseError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from ..engines.users import lock_timeout, statement_timeout
 from ..errors import LoginRejected
 from ..secret import DbSecret
 from .base import StepContext, Strategy, require_same_target
@@ -11,6 +12,10 @@ from .base import StepContext, Strategy, require_same_target
 
 class SingleUserStrategy(Strategy):
     name = "single"
+
+    def validate(self, ctx: StepContext, current: DbSecret) -> None:
+        lock_timeout()
+        statement_timeout()
 
     def pending_from(self, ctx: StepContext, current: DbSecret, new_password: str) -> DbSecret:
         return current.with_credentials(current.username, new_password)
@@ -42,6 +47,7 @@ class SingleUserStrategy(Strategy):
                     detail,
                 ) from None
         try:
+            engine.limit_waits(conn, lock_timeout(), statement_timeout())
             ctx.facts["logged_in_with"] = label
             if label == "pending":
                 ctx.facts["outcome"] = "already set"
