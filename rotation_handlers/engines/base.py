@@ -213,6 +213,17 @@ class Engine(ABC):
         May return facts for the step's log line (e.g. which MySQL host entries changed).
         """
 
+    def complete_own_password(self, conn: Any, creds: Credentials) -> dict[str, Any] | None:
+        """The logged-in user's password already is ``creds.password`` where this connection
+        logged in: make it so wherever else the same user logs in (MySQL host entries). Facts
+        for the log line, or None."""
+        return None
+
+    def check_own_entries(self, conn: Any) -> dict[str, Any] | None:
+        """testSecret: raise DatabaseError when the logged-in user provably has another password
+        wherever else it logs in (MySQL host entries). Facts for the log line, or None."""
+        return None
+
     def close(self, conn: Any) -> None:
         try:
             conn.close()

@@ -28,6 +28,15 @@ _WAIT_LIMITS = {
     3024: "statement",  # MySQL ER_QUERY_TIMEOUT (max_execution_time)
 }
 
+# Which other host entries ``_entries`` lists (fixed SQL text, compared by the server).
+_ENTRY_FILTERS = {
+    "all": "",
+    "differing": " AND NOT (u.plugin <=> me.plugin AND u.authentication_string <=> me.authentication_string)",
+    # Unsalted hashes only: equal passwords give equal hashes (mysql_native_password, ed25519).
+    "stale": " AND me.plugin IN ('mysql_native_password', 'ed25519') AND u.plugin = me.plugin"
+    " AND NOT u.authentication_string <=> me.authentication_string",
+}
+
 #: Seconds a statement may wait for the server once logged in (the login itself is bounded by
 #: DB_CONNECT_TIMEOUT).
 STATEMENT_TIMEOUT = 30
@@ -120,18 +129,18 @@ class MySQLEngine(Engine):
         rows = self.execute(conn, "select current_user", "SELECT CURRENT_USER()")
         return str(rows[0][0]).rsplit("@", 1)[0]
 
-    def set_own_password(self, conn: Any, creds: Credentials, new_password: str) -> dict[str, Any]:
-        """Change the password of every host entry of the logged-in user that it may change.
+    # -- host entries --------------------------------------------------------------------------
+    # ``'app'@'10.0.1.%'`` and ``'app'@'10.0.2.%'`` are separate accounts with one name; the server
+    # matches one of them per connection, by the client's address. Each step may run in a Lambda
+    # container with another address, so every step looks at every entry, not the one it matched.
+    # Other entries are found through ``mysql.user`` (when the user may read it) and changed with
+    # ``ALTER USER`` (which needs CREATE USER). Without read access to ``mysql.user`` a user cannot
+    # see its other entries (nor can AWS's function): the log line then says so.
 
-        ``'app'@'10.0.1.%'`` and ``'app'@'10.0.2.%'`` are separate accounts with one name;
-        changing only the one the server matched would lock the other subnet out at the next
-        reconnect. Other entries are found through ``mysql.user`` (when the user may read it)
-        and changed first, with ``ALTER USER`` (which needs CREATE USER): if one may not be
-        changed, the step fails before anything is changed. Without read access to
-        ``mysql.user`` a user cannot see its other entries (nor can AWS's function): the log
-        line then says so.
-        """
-        secrets = (new_password, creds.password)
+    def _entries(self, conn: Any, which: str) -> tuple[str, str, list[str] | None]:
+        """(user, matched host, other hosts or None when invisible). ``which``: "all" other entries,
+        "differing" (stored password not provably the matched entry's), or "stale" (provably another
+        password: same unsalted plugin, another hash; salted hashes cannot be compared)."""
         # information_schema.TABLES lists only tables the user has a privilege on, so this asks
         # "may I read mysql.user?" without an access-denied error (the server counts those).
         rows = self.execute(
@@ -141,21 +150,28 @@ class MySQLEngine(Engine):
             "WHERE TABLE_SCHEMA = 'mysql' AND TABLE_NAME = 'user')",
         )
         user, host = str(rows[0][0]).rsplit("@", 1)
-        facts: dict[str, Any] = {}
-        others: list[str] = []
-        if rows[0][1]:
-            found = self.execute(
-                conn,
-                "list host entries",
-                "SELECT Host FROM mysql.user WHERE User = %s AND Host <> %s ORDER BY Host",
-                (user, host),
-            )
-            others = [str(row[0]) for row in found]
-        else:
-            facts["host_entries_warning"] = (
-                f"cannot see other host entries of {user!r} (no read access to mysql.user): "
-                "any other entry keeps its old password"
-            )
+        if not rows[0][1]:
+            return user, host, None
+        # The hashes are compared by the server; none is ever read by this function.
+        found = self.execute(
+            conn,
+            "list host entries",
+            "SELECT u.Host FROM mysql.user u JOIN mysql.user me ON me.User = u.User AND me.Host = %s"  # noqa: S608 - fixed filters
+            " WHERE u.User = %s AND u.Host <> me.Host" + _ENTRY_FILTERS[which] + " ORDER BY u.Host",
+            (host, user),
+        )
+        return user, host, [str(row[0]) for row in found]
+
+    @staticmethod
+    def _invisible(user: str) -> dict[str, Any]:
+        return {
+            "host_entries_warning": f"cannot see other host entries of {user!r} (no read access to "
+            "mysql.user): any other entry keeps its old password"
+        }
+
+    def _change_others(
+        self, conn: Any, user: str, host: str, others: list[str], password: str, secrets: tuple[str, ...]
+    ) -> list[str]:
         changed: list[str] = []
         for other in others:
             try:
@@ -163,7 +179,7 @@ class MySQLEngine(Engine):
                     conn,
                     "alter other host entry",
                     "ALTER USER %s@%s IDENTIFIED BY %s",
-                    (user, other, new_password),
+                    (user, other, password),
                     secrets,
                 )
             except DatabaseError as exc:
@@ -176,6 +192,15 @@ class MySQLEngine(Engine):
                     exc.detail,
                 ) from None
             changed.append(account(user, other))
+        return changed
+
+    def set_own_password(self, conn: Any, creds: Credentials, new_password: str) -> dict[str, Any]:
+        """Change the password of every host entry of the logged-in user that it may change:
+        the other entries first (if one may not be changed, nothing is), its own entry last."""
+        secrets = (new_password, creds.password)
+        user, host, others = self._entries(conn, "all")
+        facts = self._invisible(user) if others is None else {}
+        changed = self._change_others(conn, user, host, others or [], new_password, secrets)
         # The own entry last: the statement names no account, the server changes the one it matched.
         # MariaDB lets a user without CREATE USER change its own password only through SET PASSWORD.
         if is_mariadb(conn):
@@ -185,6 +210,28 @@ class MySQLEngine(Engine):
         self.execute(conn, label, statement, (new_password,), secrets=secrets)
         facts["host_entries_changed"] = [*changed, account(user, host)]
         return facts
+
+    def complete_own_password(self, conn: Any, creds: Credentials) -> dict[str, Any]:
+        """The pending password logged in through one entry (an earlier attempt set it there):
+        every other entry whose stored password is not provably the same gets it too."""
+        user, host, others = self._entries(conn, "differing")
+        if others is None:
+            return self._invisible(user)
+        changed = self._change_others(conn, user, host, others, creds.password, (creds.password,))
+        return {"host_entries_changed": changed} if changed else {}
+
+    def check_own_entries(self, conn: Any) -> dict[str, Any]:
+        """testSecret: no other entry of the logged-in user provably has another password."""
+        user, host, others = self._entries(conn, "stale")
+        if others is None:
+            return self._invisible(user)
+        if others:
+            names = ", ".join(account(user, h) for h in others)
+            raise DatabaseError(
+                f"the pending credentials log in through {account(user, host)}, but {names} "
+                "has another password: a client whose address matches it could not log in"
+            )
+        return {}
 
 
 def account(user: str, host: str) -> str:

@@ -53,13 +53,14 @@ class Strategy(ABC):
         conn = engine.connect(pending.credentials)
         try:
             user = engine.login_identity(conn)
+            if user != pending.username:
+                raise DatabaseError(
+                    f"the pending credentials logged in to {pending.host}:{pending.port} as {user!r}, "
+                    f"not as {pending.username!r}"
+                )
+            ctx.facts.update(engine.check_own_entries(conn) or {})
         finally:
             engine.close(conn)
-        if user != pending.username:
-            raise DatabaseError(
-                f"the pending credentials logged in to {pending.host}:{pending.port} as {user!r}, "
-                f"not as {pending.username!r}"
-            )
         ctx.facts["logged_in_as"] = user
 
 

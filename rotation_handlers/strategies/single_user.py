@@ -50,6 +50,9 @@ class SingleUserStrategy(Strategy):
             engine.limit_waits(conn, lock_timeout(), statement_timeout())
             ctx.facts["logged_in_with"] = label
             if label == "pending":
+                # Set where this login matched; other host entries may not be (a retry from
+                # another address after an attempt that stopped half-way).
+                ctx.facts.update(engine.complete_own_password(conn, pending.credentials) or {})
                 ctx.facts["outcome"] = "already set"
                 return
             facts = engine.set_own_password(

@@ -193,7 +193,8 @@ def pg_login(server: PostgresServer, username: str, password: str, tls: bool = T
     return True
 
 
-def maria_login(server: MariaDBServer, username: str, password: str) -> bool:
+def maria_login(server: MariaDBServer, username: str, password: str, source: str | None = None) -> bool:
+    """True when the login works (from ``source``, a loopback address, when given)."""
     import pymysql
 
     try:
@@ -202,6 +203,7 @@ def maria_login(server: MariaDBServer, username: str, password: str) -> bool:
             port=server.port,
             user=username,
             password=password,
+            bind_address=source,
             ssl={"ca": str(server.tls.ca_cert)} if server.tls else None,
             connect_timeout=5,
         )

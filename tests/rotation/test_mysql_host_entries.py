@@ -123,3 +123,97 @@ def test_crash_at_every_point_with_two_entries_then_retry(
         assert maria_login(maria_server, user, new), name
         assert other_entry_logs_in(maria_server, user, new), name
         maria_server.sql(f"DROP USER IF EXISTS '{user}'@'{OTHER_HOST}'")
+
+
+# -- a retry that logs in through another host entry -------------------------------------------------
+ELSEWHERE = "127.0.0.2"  # a second source address on loopback: another Lambda ENI, another subnet
+
+
+@pytest.fixture
+def entries_by_address(maria_server: MariaDBServer) -> Iterator[tuple[str, str]]:
+    """``'app'@'127.0.0.1'`` and ``'app'@'127.0.0.2'``, each allowed to see and change both."""
+    user, password = unique_user(), new_password()
+    for host in ("127.0.0.1", ELSEWHERE):
+        maria_server.sql(f"CREATE USER '{user}'@'{host}' IDENTIFIED BY '{password}'")
+        maria_server.sql(f"GRANT SELECT ON mysql.user TO '{user}'@'{host}'")
+        maria_server.sql(f"GRANT CREATE USER ON *.* TO '{user}'@'{host}'")
+    try:
+        yield user, password
+    finally:
+        for host in ("127.0.0.1", ELSEWHERE):
+            maria_server.sql(f"DROP USER IF EXISTS '{user}'@'{host}'")
+
+
+def logs_in_from(server: MariaDBServer, source: str, user: str, password: str) -> bool:
+    """A login from ``source``: with ``--skip-name-resolve`` the server matches the entry by address."""
+    return maria_login(server, user, password, source)
+
+
+def connect_from(monkeypatch: pytest.MonkeyPatch, source: str) -> None:
+    """The rotation function's connections leave from ``source`` (the server sees that address)."""
+    import pymysql
+
+    from rotation_handlers.engines import mysql as engine_module
+
+    real = pymysql.connect
+    monkeypatch.setattr(engine_module.pymysql, "connect", lambda **kw: real(**{"bind_address": source, **kw}))
+
+
+def test_retry_through_another_entry_after_a_partial_change_sets_every_entry(
+    harness: Harness,
+    maria_server: MariaDBServer,
+    entries_by_address: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """setSecret from 127.0.0.1 changes the other entry and dies before its own; Secrets Manager's
+    retry runs in a container whose address matches the changed entry: the pending password logs
+    in there, and the entry the first attempt left behind must still get it."""
+    from rotation_handlers.engines.base import Engine
+
+    from .test_crash_recovery import SimulatedCrash
+    from .test_deploy_probe import start_rotation_without_running_it
+
+    user, password = entries_by_address
+    arn = harness.create_secret(maria_server.secret(user, password))
+    token = start_rotation_without_running_it(harness, arn)
+    harness.invoke(arn, token, "createSecret")
+
+    def crash_after_the_other_entry(phase: str, label: str) -> None:
+        if (phase, label) == ("after", "alter other host entry"):
+            raise SimulatedCrash(label)
+
+    Engine.statement_hook = crash_after_the_other_entry
+    try:
+        with pytest.raises(SimulatedCrash):
+            harness.invoke(arn, token, "setSecret")
+    finally:
+        Engine.statement_hook = None
+    new = harness.value(arn, "AWSPENDING")["password"]
+    assert logs_in_from(maria_server, ELSEWHERE, user, new)
+    assert logs_in_from(maria_server, "127.0.0.1", user, password)
+
+    connect_from(monkeypatch, ELSEWHERE)
+    for step in ("setSecret", "testSecret", "finishSecret"):
+        harness.invoke(arn, token, step)
+    assert harness.value(arn)["password"] == new
+    assert logs_in_from(maria_server, ELSEWHERE, user, new)
+    assert logs_in_from(maria_server, "127.0.0.1", user, new), "AWSCURRENT fails through 127.0.0.1"
+
+
+def test_test_secret_finds_an_entry_with_another_password(
+    harness: Harness, maria_server: MariaDBServer, entries_by_address: tuple[str, str]
+) -> None:
+    """After setSecret, one entry is given another password (by hand, or a concurrent change):
+    testSecret, logging in through the other entry, refuses, naming the entry; AWSCURRENT stays."""
+    from .test_deploy_probe import start_rotation_without_running_it
+
+    user, password = entries_by_address
+    arn = harness.create_secret(maria_server.secret(user, password))
+    token = start_rotation_without_running_it(harness, arn)
+    for step in ("createSecret", "setSecret"):
+        harness.invoke(arn, token, step)
+    maria_server.sql(f"ALTER USER '{user}'@'{ELSEWHERE}' IDENTIFIED BY 'Someone-else-{token[:8]}'")
+    with pytest.raises(DatabaseError) as failure:
+        harness.invoke(arn, token, "testSecret")
+    assert f"'{user}'@'{ELSEWHERE}'" in str(failure.value), failure.value
+    assert harness.value(arn)["password"] == password
