@@ -371,13 +371,16 @@ class RotationFunction(Construct):
 
         Per the Service Authorization Reference
         (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html)
-        these actions take only the cluster / db resource types: no condition narrows them further.
+        these actions take only the cluster / db resource types (DescribeDBClusterEndpoints also
+        cluster-endpoint, for Aurora custom endpoints): no condition narrows them further. The
+        statement stays in this Region: a cross-Region replica's lookup in its own Region is
+        refused (the rotation then refuses the endpoint) unless an operator grants that Region too.
         """
         resources = [
             stack.format_arn(
                 service="rds", resource=kind, resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME
             )
-            for kind in ("cluster", "db")
+            for kind in ("cluster", "db", "cluster-endpoint")
         ]
         statement = iam.PolicyStatement(
             sid="DescribeDatabases", actions=list(RDS_ACTIONS), resources=resources

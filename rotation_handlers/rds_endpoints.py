@@ -7,7 +7,16 @@ same Amazon RDS / Aurora deployment, verified through the RDS API, never by comp
 
 * both endpoints belong to the same Aurora cluster (its writer endpoint, reader endpoint, a custom
   endpoint, or the endpoint of one of its instances), or
-* the rotated secret names a read replica instance whose source is the master's instance.
+* the rotated secret names a read replica instance whose source is the master's instance, in the
+  same Region or another one (a cross-Region replica names its source by ARN:
+  https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ReadRepl.XRgn.html).
+
+An Aurora custom endpoint (``<endpoint>.cluster-custom-<id>.<region>.rds.amazonaws.com``) starts
+with the endpoint's own identifier, not the cluster's: DescribeDBClusterEndpoints names its
+cluster, and that cluster must list the exact address in ``CustomEndpoints``
+(https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBClusterEndpoints.html,
+https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBCluster.html). Each endpoint is
+looked up in the Region its DNS name carries (only to know where to ask; the answer decides).
 
 An RDS endpoint starts with the identifier of its cluster or instance
 (``<cluster>.cluster-ro-<id>.<region>.rds.amazonaws.com``, ``<instance>.<id>.<region>...``): that
@@ -28,6 +37,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,9 +48,21 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .errors import RotationError
 
 #: IAM actions the rotation function needs for the RDS check (read only).
-RDS_ACTIONS = ("rds:DescribeDBClusters", "rds:DescribeDBInstances")
+RDS_ACTIONS = ("rds:DescribeDBClusters", "rds:DescribeDBInstances", "rds:DescribeDBClusterEndpoints")
 
-_NOT_FOUND = {"DBClusterNotFoundFault", "DBInstanceNotFound", "DBInstanceNotFoundFault"}
+_NOT_FOUND = {
+    "DBClusterNotFoundFault",
+    "DBInstanceNotFound",
+    "DBInstanceNotFoundFault",
+    "DBClusterEndpointNotFoundFault",
+}
+_RESULT_KEYS = {
+    "describe_db_clusters": "DBClusters",
+    "describe_db_instances": "DBInstances",
+    "describe_db_cluster_endpoints": "DBClusterEndpoints",
+}
+# <...>.<region>.rds.amazonaws.com (or .com.cn): the Region an RDS endpoint lives in.
+_ENDPOINT_REGION = re.compile(r"\.([a-z]{2}(?:-[a-z]+)+-\d+)\.rds\.amazonaws\.com(?:\.cn)?$")
 
 
 def normalise_host(host: str) -> str:
@@ -72,8 +94,22 @@ class Endpoint:
     replica_source: str | None  # ReadReplicaSourceDBInstanceIdentifier (an id, or an ARN cross-region)
 
 
+def endpoint_region(host: str) -> str | None:
+    """The Region in an RDS endpoint's DNS name (where to ask about it), or None."""
+    found = _ENDPOINT_REGION.search(normalise_host(host))
+    return found.group(1) if found else None
+
+
+def _client_for(host: str, rds: Any) -> Any:
+    """``rds`` when it serves the Region ``host`` names (or the name carries none), else a client there."""
+    region = endpoint_region(host)
+    if rds is not None and (region is None or region == rds.meta.region_name):
+        return rds
+    return client(region)
+
+
 def _call(rds: Any, operation: str, **kwargs: Any) -> list[dict[str, Any]]:
-    key = "DBClusters" if operation == "describe_db_clusters" else "DBInstances"
+    key = _RESULT_KEYS[operation]
     try:
         return list(getattr(rds, operation)(**kwargs).get(key, []))
     except ClientError as exc:
@@ -118,12 +154,27 @@ def describe_endpoint(rds: Any, host: str, port: int) -> Endpoint | None:
                 instance.get("DBInstanceArn"),
                 instance.get("ReadReplicaSourceDBInstanceIdentifier"),
             )
+    return _custom_endpoint(rds, identifier, wanted, port)
+
+
+def _custom_endpoint(rds: Any, identifier: str, wanted: str, port: int) -> Endpoint | None:
+    """An Aurora custom endpoint: DescribeDBClusterEndpoints names its cluster, and the cluster
+    (its own answer) lists the address among its ``CustomEndpoints`` on ``port``."""
+    for found in _call(rds, "describe_db_cluster_endpoints", DBClusterEndpointIdentifier=identifier):
+        if found.get("EndpointType") != "CUSTOM" or normalise_host(found.get("Endpoint") or "") != wanted:
+            continue
+        for cluster in _call(
+            rds, "describe_db_clusters", DBClusterIdentifier=found.get("DBClusterIdentifier")
+        ):
+            listed = {normalise_host(a) for a in cluster.get("CustomEndpoints", []) if a}
+            if wanted in listed and int(cluster.get("Port", -1)) == port:
+                return Endpoint(cluster.get("DBClusterIdentifier"), None, None, None)
     return None
 
 
 def _scan(rds: Any, operation: str) -> list[dict[str, Any]]:
     """Every cluster or instance in the region (all pages)."""
-    key = "DBClusters" if operation == "describe_db_clusters" else "DBInstances"
+    key = _RESULT_KEYS[operation]
     out: list[dict[str, Any]] = []
     try:
         for page in rds.get_paginator(operation).paginate():
@@ -175,24 +226,50 @@ def managed_master_endpoints(rds: Any, secret_arn: str) -> set[tuple[str, int]]:
     for instance in instances:
         member = instance.get("DBInstanceIdentifier") in owners
         if member or instance.get("ReadReplicaSourceDBInstanceIdentifier") in owners:
-            endpoint = instance.get("Endpoint") or {}
-            if endpoint.get("Address") and endpoint.get("Port") is not None:
-                endpoints.add((normalise_host(endpoint["Address"]), int(endpoint["Port"])))
+            _add_endpoint(endpoints, instance)
+        if member:
+            endpoints |= _cross_region_replicas(instance, owners)
+    return endpoints
+
+
+def _add_endpoint(endpoints: set[tuple[str, int]], instance: dict[str, Any]) -> None:
+    endpoint = instance.get("Endpoint") or {}
+    if endpoint.get("Address") and endpoint.get("Port") is not None:
+        endpoints.add((normalise_host(endpoint["Address"]), int(endpoint["Port"])))
+
+
+def _cross_region_replicas(source: dict[str, Any], owners: set[str]) -> set[tuple[str, int]]:
+    """Endpoints of ``source``'s replicas in other Regions: the source lists them by ARN, and each,
+    described in its own Region, must name an owner as its source."""
+    endpoints: set[tuple[str, int]] = set()
+    for arn in source.get("ReadReplicaDBInstanceIdentifiers", []):
+        parts = str(arn).split(":")
+        if len(parts) < 7 or parts[0] != "arn":
+            continue  # a replica in this Region: already in the scan
+        for replica in _call(client(parts[3]), "describe_db_instances", DBInstanceIdentifier=arn):
+            if replica.get("ReadReplicaSourceDBInstanceIdentifier") in owners:
+                _add_endpoint(endpoints, replica)
     return endpoints
 
 
 def owns_endpoint(secret_arn: str, host: str, port: int, rds: Any = None) -> bool:
-    """True when the RDS deployment owning the managed master secret lists ``host:port``."""
-    return (normalise_host(host), port) in managed_master_endpoints(rds or client(), secret_arn)
+    """True when the RDS deployment owning the managed master secret lists ``host:port``.
+
+    RDS keeps a managed master secret in the Region of its instance or cluster, so that Region
+    (the secret ARN's) is where the owner is looked for."""
+    parts = secret_arn.split(":")
+    region = parts[3] if len(parts) >= 7 and parts[0] == "arn" and parts[3] else None
+    rds = rds or client(region)
+    return (normalise_host(host), port) in managed_master_endpoints(rds, secret_arn)
 
 
 def same_deployment(master_host: str, master_port: int, host: str, port: int, rds: Any = None) -> bool:
     """True when ``host:port`` is, per the RDS API, the master's cluster or a replica of its instance."""
     rds = rds or client()
-    master = describe_endpoint(rds, master_host, master_port)
+    master = describe_endpoint(_client_for(master_host, rds), master_host, master_port)
     if master is None:
         return False
-    other = describe_endpoint(rds, host, port)
+    other = describe_endpoint(_client_for(host, rds), host, port)
     if other is None:
         return False
     if master.cluster and other.cluster == master.cluster:
@@ -206,6 +283,7 @@ __all__ = [
     "RDS_ACTIONS",
     "Endpoint",
     "describe_endpoint",
+    "endpoint_region",
     "managed_master_endpoints",
     "normalise_host",
     "owns_endpoint",

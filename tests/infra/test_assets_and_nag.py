@@ -118,7 +118,7 @@ def test_acknowledgments_are_exactly_these_each_with_a_reason() -> None:
             *(
                 f"SecretsRotation-example/Rotation/DescribeDatabasesPolicy|AwsSolutions-IAM5[Resource::{p}:rds:"
                 f"eu-west-1:123456789012:{kind}:*]"
-                for kind in ("cluster", "db")
+                for kind in ("cluster", "db", "cluster-endpoint")
             ),
             f"SecretsRotation-example/Rotation/BasePolicy|AwsSolutions-IAM5[Resource::{p}:ec2:eu-west-1:"
             "123456789012:network-interface/*]",

@@ -268,11 +268,12 @@ def test_rds_describe_is_read_only_and_regional(example: Synth, variant: Synth) 
     raw = example.raw("SecretsRotation")
     assert statements(raw, "RotationDescribeDatabasesPolicy") == [
         {
-            "Action": ["rds:DescribeDBClusters", "rds:DescribeDBInstances"],
+            "Action": ["rds:DescribeDBClusters", "rds:DescribeDBInstances", "rds:DescribeDBClusterEndpoints"],
             "Effect": "Allow",
             "Resource": [
                 "arn:aws:rds:eu-west-1:123456789012:cluster:*",
                 "arn:aws:rds:eu-west-1:123456789012:db:*",
+                "arn:aws:rds:eu-west-1:123456789012:cluster-endpoint:*",
             ],
             "Sid": "DescribeDatabases",
         }

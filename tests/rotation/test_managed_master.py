@@ -29,6 +29,7 @@ from rotation_handlers import rds_endpoints
 from rotation_handlers.errors import ConfigurationError, ConnectError, InvalidSecretError
 
 from .conftest import Db, Harness, maria_db, new_password, pg_db, unique_user
+from .rds_api import managed_cluster
 from .test_alternating import user_exists
 from .test_gate_and_input import assert_rotation_fails_cleanly, start_rotation_without_running_it
 
@@ -171,12 +172,7 @@ def test_hostless_master_rotates_on_a_read_replica_and_a_cluster_reader(rds_at: 
     replica = rds.create_db_instance_read_replica(
         DBInstanceIdentifier="billing-replica", SourceDBInstanceIdentifier="billing"
     )["DBInstance"]
-    cluster = rds.create_db_cluster(
-        DBClusterIdentifier="ledger",
-        Engine="aurora-postgresql",
-        MasterUsername="admin",
-        ManageMasterUserPassword=True,
-    )["DBCluster"]
+    cluster = managed_cluster(rds, "ledger")
     rds.create_db_instance(
         DBInstanceIdentifier="ledger-1",
         DBClusterIdentifier="ledger",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
 import pytest
 
 from devtools.aws import REGION
@@ -19,6 +18,7 @@ from rotation_handlers import rds_endpoints
 from rotation_handlers.errors import InvalidSecretError
 
 from .conftest import Db, Harness, maria_db, new_password, pg_db, unique_user
+from .rds_api import answer_custom_endpoints
 from .test_alternating import master_secret, user_exists
 from .test_gate_and_input import assert_rotation_fails_cleanly, start_rotation_without_running_it
 
@@ -102,8 +102,10 @@ def test_endpoint_comparison(a: tuple[str, int], b: tuple[str, int], same: bool)
 
 # -- the RDS exception: verified through the RDS API (moto's RDS) --------------------------------------
 @pytest.fixture
-def rds(harness: Harness) -> Any:
-    return boto3.client("rds", region_name=REGION)
+def rds(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The function's RDS client (moto; DescribeDBClusterEndpoints answered as AWS documents)."""
+    answer_custom_endpoints(monkeypatch)
+    return rds_endpoints.client(REGION)
 
 
 def aurora(rds: Any, name: str, instances: int = 2) -> dict[str, Any]:
