@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..engines.users import lock_timeout, statement_timeout
-from ..errors import LoginRejected
+from ..errors import DatabaseError, LoginRejected
 from ..secret import DbSecret
 from .base import StepContext, Strategy, require_same_target
 
@@ -48,6 +48,14 @@ class SingleUserStrategy(Strategy):
                 ) from None
         try:
             engine.limit_waits(conn, lock_timeout(), statement_timeout())
+            # A login the server maps to another account (a MariaDB proxy or anonymous account, a
+            # PostgreSQL db_user_namespace name) would change that account's password, not this one's.
+            identity = engine.login_identity(conn)
+            if identity != current.username:
+                raise DatabaseError(
+                    f"the {label} credentials logged in to {current.host}:{current.port} as {identity!r}, "
+                    f"not as {current.username!r}: no password is changed"
+                )
             ctx.facts["logged_in_with"] = label
             if label == "pending":
                 # Set where this login matched; other host entries may not be (a retry from
