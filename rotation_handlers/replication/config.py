@@ -19,6 +19,22 @@ ALWAYS_EXCLUDED: tuple[str, ...] = ("/aws/", "/cdk-bootstrap/", "/cdk/exports/")
 
 DEFAULT_KMS_KEY = "alias/aws/ssm"
 
+#: Tag keys with this prefix are reserved for AWS (CloudFormation puts ``aws:cloudformation:*`` on
+#: every resource it creates); they cannot be written, edited or removed by users ("Tag naming
+#: limits and requirements", https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html).
+RESERVED_TAG_PREFIX = "aws:"
+
+
+def replicated_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """Tags that replicate: all but the replicator's marker and ``aws:`` reserved ones.
+
+    Neither kind is ever copied, and neither is ever removed from a target.
+    """
+    return {
+        k: v for k, v in tags.items() if k != MARKER_TAG_KEY and not k.lower().startswith(RESERVED_TAG_PREFIX)
+    }
+
+
 #: Where reconcile keeps its position (run number, rotating-slice cursor) in the source region.
 DEFAULT_STATE_PARAMETER = "/parameter-replicator/reconcile-state"
 

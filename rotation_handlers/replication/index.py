@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rotation_handlers.replication.config import MARKER_TAG_KEY, ReplicationConfig
+from rotation_handlers.replication.config import MARKER_TAG_KEY, ReplicationConfig, replicated_tags
 from rotation_handlers.replication.events import parameter_names
 from rotation_handlers.replication.state import _policies
 from rotation_handlers.replication.sync import EC2_IMAGE_DATA_TYPE, key_matches
@@ -144,7 +144,7 @@ def index_region(engine: Engine, region: str) -> dict[str, Entry]:
                         )
                         tags = {t["Key"]: t["Value"] for t in listed.get("TagList") or []}
                     marker = tags.get(MARKER_TAG_KEY)
-                    user = {k: v for k, v in tags.items() if k != MARKER_TAG_KEY}
+                    user = replicated_tags(tags)
                     modified = meta.get("LastModifiedDate")
                     out[name] = Entry(
                         digest=_digest(

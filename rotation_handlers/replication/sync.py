@@ -9,13 +9,12 @@ logged; :meth:`Operation.describe` is the value-free form used in logs and summa
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from rotation_handlers.replication.config import MARKER_TAG_KEY, ReplicationConfig
+from rotation_handlers.replication.config import MARKER_TAG_KEY, ReplicationConfig, replicated_tags
 from rotation_handlers.replication.retry import RetryPolicy, error_code
 from rotation_handlers.replication.state import ParameterState, policies_payload
 
@@ -68,11 +67,6 @@ def key_matches(current: str | None, desired: str) -> bool:
         return key
 
     return tail(current) == tail(desired)
-
-
-def _user_tags(tags: Mapping[str, str]) -> dict[str, str]:
-    """Tags that replicate: everything but the replicator's marker (never copied, never removed)."""
-    return {k: v for k, v in tags.items() if k != MARKER_TAG_KEY}
 
 
 def _put_kwargs(
@@ -251,7 +245,7 @@ def plan_sync(
         )
 
     placement = place_labels(source, target)
-    desired_tags = _user_tags(source.tags)
+    desired_tags = replicated_tags(source.tags)
     puts: list[tuple[str, list[str], str]] = []  # (value, labels to put on the version, detail)
     for value in sorted(placement.new_versions, key=lambda v: placement.order[v]):
         if value != source.value:
@@ -289,7 +283,7 @@ def plan_sync(
             )
 
     if target is not None:
-        current = _user_tags(target.tags)
+        current = replicated_tags(target.tags)
         add = {k: v for k, v in desired_tags.items() if current.get(k) != v}
         remove = sorted(k for k in current if k not in desired_tags)
         if add:

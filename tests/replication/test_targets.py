@@ -1,0 +1,187 @@
+"""Parameters real accounts hold: CloudFormation-made ones, targets we did not create, patterns.
+
+Where moto accepts what AWS refuses, a botocore ``before-call`` hook on the target clients
+answers the way the AWS documentation says AWS does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ssm.models import ssm_backends
+
+from rotation_handlers import replicate
+from rotation_handlers.replication import MARKER_TAG_KEY
+from tests.replication import events as ev
+from tests.replication.conftest import EU, SOURCE, TARGETS, US, Aws, secret
+
+#: What CloudFormation puts on every parameter it creates ("Tagging your resources",
+#: https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-resource-tags.html).
+CFN_TAGS = {
+    "aws:cloudformation:stack-name": "app",
+    "aws:cloudformation:logical-id": "DbUrl",
+    "aws:cloudformation:stack-id": "arn:aws:cloudformation:us-east-1:123456789012:stack/app/1",
+}
+
+
+def refuse_reserved_tags(aws: Aws, region: str) -> list[str]:
+    """Refuse any write of an ``aws:``-prefixed tag key, as AWS does.
+
+    "You can't edit or delete tag keys or values that use the aws: prefix; they don't count
+    against your tags per resource quota" and "Tag keys and values can't begin with aws:"
+    (Tagging Systems Manager resources, https://docs.aws.amazon.com/systems-manager/latest/userguide/tagging-resources.html;
+    Tagging best practices, https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html).
+    """
+    refused: list[str] = []
+
+    def hook(model: Any, params: dict[str, Any], **_: Any) -> None:
+        body = json.loads(params["body"] or b"{}")
+        keys = [t["Key"] for t in body.get("Tags") or []] + list(body.get("TagKeys") or [])
+        bad = [k for k in keys if k.lower().startswith("aws:")]
+        if bad:
+            refused.append(model.name)
+            raise ClientError(
+                {"Error": {"Code": "InvalidParameterValueException", "Message": "aws: prefix is reserved"}},
+                model.name,
+            )
+
+    for op in ("PutParameter", "AddTagsToResource", "RemoveTagsFromResource"):
+        aws.on(aws.ssm(region), f"before-call.ssm.{op}", hook)
+    return refused
+
+
+def test_cloudformation_parameter_replicates_without_reserved_tags(aws: Aws) -> None:
+    refused = {region: refuse_reserved_tags(aws, region) for region in TARGETS}
+    name = "/app/db-url"
+    value = secret("cfn")
+    aws.put(name, value, Tags=[{"Key": k, "Value": v} for k, v in {**CFN_TAGS, "team": "a"}.items()])
+
+    summary = replicate.handler(ev.put_parameter_event(name), None)
+    assert summary["regions"] == {EU: {"created": 1}, US: {"created": 1}}
+    for region in TARGETS:
+        assert aws.get(name, region)["Value"] == value
+        assert aws.tags(name, region) == {"team": "a", MARKER_TAG_KEY: SOURCE}
+
+    aws.ssm(SOURCE).add_tags_to_resource(
+        ResourceType="Parameter", ResourceId=name, Tags=[{"Key": "team", "Value": "b"}]
+    )
+    summary = replicate.reconcile_handler({}, None)
+    assert summary["regions"] == {EU: {"tagged": 1}, US: {"tagged": 1}}
+    assert refused == {EU: [], US: []}
+
+
+def test_reserved_tags_on_a_target_are_never_removed(aws: Aws) -> None:
+    """A replica the target's own stack tagged keeps those tags: they cannot be removed anyway."""
+    refused = {region: refuse_reserved_tags(aws, region) for region in TARGETS}
+    name = "/app/stacked"
+    aws.put(name, secret("src"), Tags=[{"Key": "team", "Value": "a"}])
+    replicate.handler(ev.put_parameter_event(name), None)
+    # moto lets the test place what CloudFormation in the target would have placed
+    for region in TARGETS:
+        ssm_backends[DEFAULT_ACCOUNT_ID][region].add_tags_to_resource("Parameter", name, dict(CFN_TAGS))
+    summary = replicate.reconcile_handler({}, None)
+    assert summary["regions"] == {EU: {"unchanged": 1}, US: {"unchanged": 1}}
+    for region in TARGETS:
+        assert aws.tags(name, region) == {**CFN_TAGS, "team": "a", MARKER_TAG_KEY: SOURCE}
+    assert refused == {EU: [], US: []}
+
+
+def test_target_without_marker_is_not_overwritten(aws: Aws) -> None:
+    name = "/app/theirs"
+    theirs = secret("theirs")
+    aws.put(name, theirs, region=EU, Tags=[{"Key": "owner", "Value": "other-team"}])
+    aws.put(name, secret("ours"), Tags=[{"Key": "team", "Value": "a"}])
+
+    summary = replicate.handler(ev.put_parameter_event(name), None)
+    assert summary["regions"] == {EU: {"skipped": 1}, US: {"created": 1}}
+    change = next(c for c in summary["changes"] if c["region"] == EU)
+    assert "not created by this replicator" in change["reason"]
+    assert "ADOPT_UNMANAGED_TARGETS" in change["reason"]
+    assert aws.get(name, EU)["Value"] == theirs
+    assert aws.tags(name, EU) == {"owner": "other-team"}
+
+    summary = replicate.reconcile_handler({}, None)
+    assert summary["regions"][EU] == {"skipped": 1}
+    assert aws.get(name, EU)["Value"] == theirs
+
+
+def test_adopt_setting_takes_over_an_unmanaged_target(aws: Aws, env: pytest.MonkeyPatch) -> None:
+    env.setenv("ADOPT_UNMANAGED_TARGETS", "true")
+    name = "/app/adopted"
+    aws.put(name, secret("theirs"), region=EU, Tags=[{"Key": "owner", "Value": "other-team"}])
+    ours = secret("ours")
+    aws.put(name, ours, Tags=[{"Key": "team", "Value": "a"}])
+
+    summary = replicate.handler(ev.put_parameter_event(name), None)
+    assert summary["regions"] == {EU: {"updated": 1}, US: {"created": 1}}
+    assert aws.get(name, EU)["Value"] == ours
+    assert aws.tags(name, EU) == {"team": "a", MARKER_TAG_KEY: SOURCE}
+
+
+def refuse_pattern_mismatch(aws: Aws, region: str) -> list[str]:
+    """Refuse a value that does not match the request's AllowedPattern, as AWS does.
+
+    "AllowedPattern: A regular expression used to validate the parameter value"
+    (PutParameter, https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html);
+    a mismatch raises ParameterPatternMismatchException. moto does not validate it.
+    """
+    refused: list[str] = []
+
+    def hook(params: dict[str, Any], **_: Any) -> None:
+        body = json.loads(params["body"] or b"{}")
+        pattern = body.get("AllowedPattern")
+        if pattern and not re.search(pattern, body["Value"]):
+            refused.append(body["Name"])
+            raise ClientError(
+                {
+                    "Error": {
+                        "Code": "ParameterPatternMismatchException",
+                        "Message": "Parameter value, cannot be validated against allowedPattern",
+                    }
+                },
+                "PutParameter",
+            )
+
+    aws.on(aws.ssm(region), "before-call.ssm.PutParameter", hook)
+    return refused
+
+
+def test_labelled_old_value_outside_todays_pattern_is_skipped(aws: Aws) -> None:
+    for region in TARGETS:
+        refuse_pattern_mismatch(aws, region)
+    name = "/app/patterned"
+    old = secret("old")
+    aws.put(name, old)
+    aws.ssm(SOURCE).label_parameter_version(Name=name, ParameterVersion=1, Labels=["previous"])
+    current = "12345"
+    aws.put(name, current, AllowedPattern=r"^\d+$", Overwrite=True)
+    aws.ssm(SOURCE).label_parameter_version(Name=name, ParameterVersion=2, Labels=["live"])
+
+    summary = replicate.handler(ev.put_parameter_event(name), None)
+    assert summary["regions"] == {EU: {"created": 1}, US: {"created": 1}}
+    for region in TARGETS:
+        assert aws.get(name, region)["Value"] == current
+        assert aws.labels(name, region) == {"live": current}
+        assert aws.tags(name, region) == {MARKER_TAG_KEY: SOURCE}
+    change = summary["changes"][0]
+    assert any(w.startswith("label-skipped") and "previous" in w for w in change["warnings"])
+
+    aws.put(name, "678", Overwrite=True)
+    summary = replicate.handler(ev.put_parameter_event(name, overwrite=True), None)
+    assert summary["regions"] == {EU: {"updated": 1}, US: {"updated": 1}}
+    for region in TARGETS:
+        assert aws.get(name, region)["Value"] == "678"
+
+
+def test_history_helper_reads_every_version(aws: Aws) -> None:
+    name = "/app/long"
+    for i in range(53):
+        aws.put(name, f"v{i}", Overwrite=True)
+    aws.ssm(SOURCE).label_parameter_version(Name=name, ParameterVersion=53, Labels=["newest"])
+    assert len(aws.history(name, SOURCE)) == 53
+    assert aws.labels(name, SOURCE) == {"newest": "v52"}
