@@ -71,6 +71,8 @@ class ReplicationConfig:
     exclude_paths: tuple[str, ...] = ()
     kms_keys: Mapping[str, str] = field(default_factory=dict)
     delete_unmanaged: bool = False
+    #: Write over (and take over) target parameters without our marker tag; off by default.
+    adopt_unmanaged: bool = False
     copy_ec2_image: bool = False
     replicator_role_arn: str | None = None
     max_attempts: int = 8
@@ -205,6 +207,7 @@ def load_config(env: Mapping[str, str]) -> ReplicationConfig:
         exclude_paths=exclude,
         kms_keys=kms_keys,
         delete_unmanaged=_bool(env, "DELETE_UNMANAGED_REPLICAS", False),
+        adopt_unmanaged=_bool(env, "ADOPT_UNMANAGED_TARGETS", False),
         copy_ec2_image=_bool(env, "COPY_EC2_IMAGE_PARAMETERS", False),
         replicator_role_arn=role_arn,
         max_attempts=int(_number(env, "REPLICATION_MAX_ATTEMPTS", 8, 1, integer=True)),

@@ -185,6 +185,20 @@ def _unmanaged(config: ReplicationConfig) -> str:
     )
 
 
+def _refuse_unmanaged_write(plan: Plan, config: ReplicationConfig) -> Plan:
+    """Leave a target parameter the replicator did not create as it is, and say so."""
+    wanted = ", ".join(op.describe() for op in plan.operations)
+    plan.operations = []
+    plan.action = "skipped"
+    plan.reason = (
+        f"the target was not created by this replicator (no {MARKER_TAG_KEY}={config.source_region} tag) "
+        f"and differs from the source; not overwritten (ADOPT_UNMANAGED_TARGETS=false; "
+        f"`secretsctl replicas check --apply --adopt` takes it over): would {wanted}"
+    )
+    plan.warnings.append("unmanaged-target-refused: " + plan.reason)
+    return plan
+
+
 def _plan_delete(plan: Plan, target: ParameterState | None, config: ReplicationConfig) -> Plan:
     if target is None:
         plan.reason = "absent in source and target"
@@ -223,6 +237,10 @@ def plan_sync(
         return plan
 
     key_id = config.kms_key_for(region) if source.type == "SecureString" else None
+    # A same-named target parameter without our marker belongs to someone else (the default
+    # REPLICATE_PATHS "/" makes every name fair game): it is only written with ADOPT_UNMANAGED_TARGETS,
+    # and then it gets the marker, becoming a replica like any other.
+    unmanaged = target is not None and target.tags.get(MARKER_TAG_KEY) != config.source_region
     retyped = ""
     if target is not None and target.type != source.type:
         # Parameter Store refuses to change the type of an existing parameter: PutParameter with
@@ -230,11 +248,9 @@ def plan_sync(
         # parameter"; https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html).
         # So the replica is deleted and created anew, as a new replica (tags, marker, labels).
         retyped = f"type {target.type} -> {source.type}"
-        if not _may_delete(target, config):
-            plan.action = "skipped"
-            plan.reason = f"{retyped} needs the replica deleted and re-created, but {_unmanaged(config)}"
-            return plan
         plan.operations.append(Operation("delete", retyped, {"Name": name}))
+        if unmanaged and not config.adopt_unmanaged:
+            return _refuse_unmanaged_write(plan, config)
         target = None
     tier = source.tier
     if target is not None and target.tier == "Advanced" and source.tier != "Advanced":
@@ -285,6 +301,8 @@ def plan_sync(
     if target is not None:
         current = replicated_tags(target.tags)
         add = {k: v for k, v in desired_tags.items() if current.get(k) != v}
+        if unmanaged and config.adopt_unmanaged:
+            add[MARKER_TAG_KEY] = config.source_region
         remove = sorted(k for k in current if k not in desired_tags)
         if add:
             plan.operations.append(
@@ -311,6 +329,8 @@ def plan_sync(
                 )
             )
 
+    if unmanaged and plan.operations and not config.adopt_unmanaged:
+        return _refuse_unmanaged_write(plan, config)
     kinds = {op.kind for op in plan.operations}
     if retyped:
         plan.action, plan.reason = "updated", f"{retyped} (delete and re-create the replica)"

@@ -81,6 +81,7 @@ def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
         "EXCLUDE_PATHS",
         "REPLICA_KMS_KEYS",
         "DELETE_UNMANAGED_REPLICAS",
+        "ADOPT_UNMANAGED_TARGETS",
         "COPY_EC2_IMAGE_PARAMETERS",
         "RECONCILE_DRY_RUN",
         "REPLICATION_MAX_ATTEMPTS",

@@ -7,6 +7,7 @@ answers the way the AWS documentation says AWS does.
 from __future__ import annotations
 
 import json
+import os
 import re
 from typing import Any
 
@@ -17,6 +18,8 @@ from moto.ssm.models import ssm_backends
 
 from rotation_handlers import replicate
 from rotation_handlers.replication import MARKER_TAG_KEY
+from rotation_handlers.replication.config import load_config
+from secretsctl import replicas
 from tests.replication import events as ev
 from tests.replication.conftest import EU, SOURCE, TARGETS, US, Aws, secret
 
@@ -98,15 +101,15 @@ def test_target_without_marker_is_not_overwritten(aws: Aws) -> None:
     aws.put(name, secret("ours"), Tags=[{"Key": "team", "Value": "a"}])
 
     summary = replicate.handler(ev.put_parameter_event(name), None)
-    assert summary["regions"] == {EU: {"skipped": 1}, US: {"created": 1}}
-    change = next(c for c in summary["changes"] if c["region"] == EU)
-    assert "not created by this replicator" in change["reason"]
-    assert "ADOPT_UNMANAGED_TARGETS" in change["reason"]
+    assert summary["regions"] == {EU: {"skipped": 1, "unmanaged-target-refused": 1}, US: {"created": 1}}
     assert aws.get(name, EU)["Value"] == theirs
     assert aws.tags(name, EU) == {"owner": "other-team"}
 
     summary = replicate.reconcile_handler({}, None)
-    assert summary["regions"][EU] == {"skipped": 1}
+    assert summary["regions"][EU] == {"skipped": 1, "unmanaged-target-refused": 1}
+    change = next(c for c in summary["changes"] if c["region"] == EU)
+    assert "not created by this replicator" in change["reason"]
+    assert "ADOPT_UNMANAGED_TARGETS" in change["reason"]
     assert aws.get(name, EU)["Value"] == theirs
 
 
@@ -185,3 +188,18 @@ def test_history_helper_reads_every_version(aws: Aws) -> None:
     aws.ssm(SOURCE).label_parameter_version(Name=name, ParameterVersion=53, Labels=["newest"])
     assert len(aws.history(name, SOURCE)) == 53
     assert aws.labels(name, SOURCE) == {"newest": "v52"}
+
+
+def test_cli_check_adopts_only_when_asked(aws: Aws) -> None:
+    """``secretsctl replicas check --apply`` leaves a foreign target alone; ``--adopt`` takes it over."""
+    name = "/app/foreign"
+    theirs, ours = secret("theirs"), secret("ours")
+    aws.put(name, theirs, region=EU)
+    aws.put(name, ours)
+    config = load_config(os.environ)
+    report = replicas.check(config, aws.ssm, apply=True)
+    assert aws.get(name, EU)["Value"] == theirs
+    assert any(f.region == EU and "ADOPT_UNMANAGED_TARGETS" in f.detail for f in report.findings)
+    replicas.check(config, aws.ssm, apply=True, adopt=True)
+    assert aws.get(name, EU)["Value"] == ours
+    assert aws.tags(name, EU) == {MARKER_TAG_KEY: SOURCE}

@@ -104,24 +104,24 @@ def test_reconcile_recreates_a_replica_of_another_type(aws: Aws, strict: dict[st
     assert aws.count(EU, "DeleteParameter") == 1 and aws.count(US, "DeleteParameter") == 0
 
 
-@pytest.mark.parametrize("delete_unmanaged", [False, True])
+@pytest.mark.parametrize("adopt", [False, True])
 def test_unmanaged_target_of_another_type(
-    aws: Aws, env: pytest.MonkeyPatch, strict: dict[str, list[str]], delete_unmanaged: bool
+    aws: Aws, env: pytest.MonkeyPatch, strict: dict[str, list[str]], adopt: bool
 ) -> None:
     env.setenv("REPLICA_REGIONS", EU)
-    env.setenv("DELETE_UNMANAGED_REPLICAS", str(delete_unmanaged).lower())
+    env.setenv("ADOPT_UNMANAGED_TARGETS", str(adopt).lower())
     name = "/app/theirs"
     theirs = secret("theirs")
     aws.put(name, theirs, region=EU)  # not created by the replicator: no marker tag
     aws.put(name, secret(), Type="SecureString")
     aws.reset_counts()
     summary = replicate.handler(ev.put_parameter_event(name, "SecureString"), None)
-    if delete_unmanaged:
+    if adopt:
         assert summary["regions"] == {EU: {"updated": 1}}
         assert aws.get(name, EU)["Value"] == aws.get(name, SOURCE)["Value"]
         assert aws.tags(name, EU) == {MARKER_TAG_KEY: SOURCE}
     else:
-        assert summary["regions"] == {EU: {"skipped": 1}}
+        assert summary["regions"] == {EU: {"skipped": 1, "unmanaged-target-refused": 1}}
         assert aws.get(name, EU)["Value"] == theirs
         assert aws.writes() == 0
     assert strict == {EU: [], US: []}
