@@ -8,6 +8,7 @@ logged; :meth:`Operation.describe` is the value-free form used in logs and summa
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -185,6 +186,30 @@ def _unmanaged(config: ReplicationConfig) -> str:
     )
 
 
+LABEL_SKIPPED = "label-skipped"
+_PATTERN_REASON = (
+    "the labelled older value does not match the parameter's AllowedPattern today, so it cannot be "
+    "written in the target; the label is not replicated"
+)
+#: Detail of a put that writes an older, labelled value (not the current one).
+OLDER_VALUE = "labelled older value"
+
+
+def _matches_pattern(pattern: str | None, value: str) -> bool:
+    """Whether Parameter Store would accept ``value`` under ``pattern`` (True if Python cannot tell).
+
+    AllowedPattern is "a regular expression used to validate the parameter value" (PutParameter,
+    https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html). A
+    pattern Python's ``re`` cannot compile is left to Parameter Store (see :func:`apply_plan`).
+    """
+    if not pattern:
+        return True
+    try:
+        return re.search(pattern, value) is not None
+    except re.error:
+        return True
+
+
 def _refuse_unmanaged_write(plan: Plan, config: ReplicationConfig) -> Plan:
     """Leave a target parameter the replicator did not create as it is, and say so."""
     wanted = ", ".join(op.describe() for op in plan.operations)
@@ -264,8 +289,11 @@ def plan_sync(
     desired_tags = replicated_tags(source.tags)
     puts: list[tuple[str, list[str], str]] = []  # (value, labels to put on the version, detail)
     for value in sorted(placement.new_versions, key=lambda v: placement.order[v]):
-        if value != source.value:
-            puts.extend((value, chunk, "labelled older value") for chunk in placement.new_versions[value])
+        if value != source.value and not _matches_pattern(source.allowed_pattern, value):
+            labels = sorted(label for chunk in placement.new_versions[value] for label in chunk)
+            plan.warnings.append(f"{LABEL_SKIPPED}: labels={','.join(labels)}: {_PATTERN_REASON}")
+        elif value != source.value:
+            puts.extend((value, chunk, OLDER_VALUE) for chunk in placement.new_versions[value])
     diffs = _attribute_diffs(source, target, tier, key_id) if target is not None else ["all"]
     current_chunks = placement.new_versions.get(source.value, [])
     if puts or diffs or current_chunks:
@@ -356,11 +384,33 @@ def apply_plan(ssm: Any, plan: Plan, retry: RetryPolicy) -> None:
     """Execute ``plan`` against the target region's client, in order."""
     versions: dict[int, int] = {}
     tag_target = {"ResourceType": "Parameter", "ResourceId": plan.name}
+    carried_tags: list[dict[str, str]] | None = None  # a create's tags, if its older value was refused
     for index, op in enumerate(plan.operations):
         if op.kind in ("create", "overwrite"):
-            response = retry.call(ssm.put_parameter, **op.kwargs)
+            kwargs = dict(op.kwargs)
+            if carried_tags is not None:  # this put creates the parameter now
+                kwargs.pop("Overwrite", None)
+                kwargs["Tags"], carried_tags = carried_tags, None
+            try:
+                response = retry.call(ssm.put_parameter, **kwargs)
+            except ClientError as exc:
+                # Only an older labelled value may be given up; the current value always goes out.
+                if op.detail != OLDER_VALUE or error_code(exc) != "ParameterPatternMismatchException":
+                    raise
+                labels = [
+                    label
+                    for later in plan.operations
+                    if later.kind == "label" and later.version_from == index
+                    for label in later.kwargs["Labels"]
+                ]
+                plan.warnings.append(f"{LABEL_SKIPPED}: labels={','.join(labels)}: {_PATTERN_REASON}")
+                if "Tags" in kwargs:
+                    carried_tags = kwargs["Tags"]
+                continue
             versions[index] = int(response["Version"])
         elif op.kind in ("label", "unlabel"):
+            if op.version_from is not None and op.version_from not in versions:
+                continue  # its version was not written (see above)
             number = versions[op.version_from] if op.version_from is not None else op.kwargs["Version"]
             call = ssm.label_parameter_version if op.kind == "label" else ssm.unlabel_parameter_version
             retry.call(call, Name=plan.name, ParameterVersion=number, Labels=op.kwargs["Labels"])
