@@ -43,6 +43,8 @@ class Plan:
     reason: str = ""
     operations: list[Operation] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: The replica a type change deletes, put back if its re-creation fails.
+    previous: ParameterState | None = field(default=None, repr=False)
 
     @property
     def writes(self) -> int:
@@ -276,6 +278,7 @@ def plan_sync(
         plan.operations.append(Operation("delete", retyped, {"Name": name}))
         if unmanaged and not config.adopt_unmanaged:
             return _refuse_unmanaged_write(plan, config)
+        plan.previous = target
         target = None
     tier = source.tier
     if target is not None and target.tier == "Advanced" and source.tier != "Advanced":
@@ -380,6 +383,31 @@ def plan_sync(
     return plan
 
 
+def restore_kwargs(previous: ParameterState) -> dict[str, Any]:
+    """PutParameter arguments that put back ``previous`` (current value, attributes, writable tags).
+
+    Reserved ``aws:`` tags cannot be written, so they are not restored; nor are older versions
+    and their labels (the next sync re-creates the replica with the source's type and labels).
+    """
+    tags = {**replicated_tags(previous.tags)}
+    if MARKER_TAG_KEY in previous.tags:
+        tags[MARKER_TAG_KEY] = previous.tags[MARKER_TAG_KEY]
+    return _put_kwargs(previous, previous.value, None, previous.tier, previous.key_id, tags)
+
+
+def _restore(ssm: Any, plan: Plan, retry: RetryPolicy) -> None:
+    """The re-create of a type change failed: put the deleted replica back, then let the error go on."""
+    assert plan.previous is not None
+    try:
+        retry.call(ssm.put_parameter, **restore_kwargs(plan.previous))
+    except ClientError as exc:
+        if error_code(exc) != "ParameterAlreadyExists":  # another invocation created it meanwhile
+            raise
+    plan.warnings.append(
+        "replica-restored: the re-create with the new type failed; previous replica put back"
+    )
+
+
 def apply_plan(ssm: Any, plan: Plan, retry: RetryPolicy) -> None:
     """Execute ``plan`` against the target region's client, in order."""
     versions: dict[int, int] = {}
@@ -393,20 +421,22 @@ def apply_plan(ssm: Any, plan: Plan, retry: RetryPolicy) -> None:
                 kwargs["Tags"], carried_tags = carried_tags, None
             try:
                 response = retry.call(ssm.put_parameter, **kwargs)
-            except ClientError as exc:
-                # Only an older labelled value may be given up; the current value always goes out.
-                if op.detail != OLDER_VALUE or error_code(exc) != "ParameterPatternMismatchException":
-                    raise
-                labels = [
-                    label
-                    for later in plan.operations
-                    if later.kind == "label" and later.version_from == index
-                    for label in later.kwargs["Labels"]
-                ]
-                plan.warnings.append(f"{LABEL_SKIPPED}: labels={','.join(labels)}: {_PATTERN_REASON}")
-                if "Tags" in kwargs:
-                    carried_tags = kwargs["Tags"]
-                continue
+            except Exception as exc:
+                if op.detail == OLDER_VALUE and error_code(exc) == "ParameterPatternMismatchException":
+                    # Only an older labelled value may be given up; the current value always goes out.
+                    labels = [
+                        label
+                        for later in plan.operations
+                        if later.kind == "label" and later.version_from == index
+                        for label in later.kwargs["Labels"]
+                    ]
+                    plan.warnings.append(f"{LABEL_SKIPPED}: labels={','.join(labels)}: {_PATTERN_REASON}")
+                    if "Tags" in kwargs:
+                        carried_tags = kwargs["Tags"]
+                    continue
+                if plan.previous is not None and not versions:  # a type change's replica is gone
+                    _restore(ssm, plan, retry)
+                raise
             versions[index] = int(response["Version"])
         elif op.kind in ("label", "unlabel"):
             if op.version_from is not None and op.version_from not in versions:

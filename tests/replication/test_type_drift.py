@@ -19,7 +19,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ssm.models import ssm_backends
 
 from rotation_handlers import replicate
-from rotation_handlers.replication import MARKER_TAG_KEY
+from rotation_handlers.replication import MARKER_TAG_KEY, ReplicationError
 from tests.replication import events as ev
 from tests.replication.conftest import EU, SOURCE, TARGETS, US, Aws, secret
 from tests.replication.test_races import assert_targets_match_source, once
@@ -194,3 +194,32 @@ def test_without_the_repair_aws_refuses(aws: Aws, strict: dict[str, list[str]]) 
         aws.put("/app/emul", secret(), region=EU, Type="SecureString", Overwrite=True)
     aws.put("/app/emul", secret(), region=EU, Overwrite=True)
     assert strict[EU] == ["/app/emul"]
+
+
+def test_failed_create_after_type_change_restores_the_previous_replica(
+    aws: Aws, strict: dict[str, list[str]]
+) -> None:
+    """If the re-create fails (here the target's KMS key is unusable: PutParameter raises
+    InvalidKeyId, https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html),
+    the replica deleted for the type change is put back: a type change never leaves no replica."""
+    name = "/app/keep"
+    old = secret("old")
+    aws.put(name, old, Description="plain", Tags=[{"Key": "team", "Value": "a"}])
+    replicate.handler(ev.put_parameter_event(name), None)
+
+    def no_key(params: dict[str, Any], **_: Any) -> None:
+        body = json.loads(params["body"] or b"{}")
+        if body.get("Type") == "SecureString":
+            raise ClientError({"Error": {"Code": "InvalidKeyId", "Message": "key disabled"}}, "PutParameter")
+
+    aws.on(aws.ssm(EU), "before-call.ssm.PutParameter", no_key)
+    recreate_source(aws, name, secret("new"), Type="SecureString", Tags=[{"Key": "team", "Value": "a"}])
+
+    with pytest.raises(ReplicationError) as raised:
+        replicate.handler(ev.put_parameter_event(name, "SecureString"), None)
+    assert "InvalidKeyId" in str(raised.value) and EU in str(raised.value)
+    kept = aws.get(name, EU)
+    assert kept is not None and (kept["Value"], kept["Type"]) == (old, "String")
+    assert aws.describe(name, EU)["Description"] == "plain"
+    assert aws.tags(name, EU) == {"team": "a", MARKER_TAG_KEY: SOURCE}
+    assert aws.get(name, US)["Type"] == "SecureString"
