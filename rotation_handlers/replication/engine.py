@@ -53,6 +53,10 @@ def _sleep(seconds: float) -> None:
     SLEEP(seconds)
 
 
+class ReplicaKeyUnusable(RuntimeError):
+    """The target region's KMS key for a SecureString replica does not exist or is not Enabled."""
+
+
 class NotConverged(RuntimeError):
     """The source changed during every round of a sync; the invocation fails and is retried."""
 
@@ -227,7 +231,7 @@ class Engine:
                     if source is not None:  # re-created since we read it: sync that instead
                         continue
                 elif plan.recreates:
-                    fresh = self._confirm_recreate(ssm, name, state, target)
+                    fresh = self._confirm_recreate(ssm, region, name, state, target)
                     if fresh is not UNREAD:  # source or target moved since we read them: re-plan
                         source = fresh
                         continue
@@ -263,20 +267,53 @@ class Engine:
         return source
 
     def _confirm_recreate(
-        self, ssm: Any, name: str, state: ParameterState | None, target: ParameterState | None
+        self,
+        ssm: Any,
+        region: str,
+        name: str,
+        state: ParameterState | None,
+        target: ParameterState | None,
     ) -> ParameterState | object | None:
         """Right before deleting a replica to re-create it with the source's type.
 
-        Reads the source and the target again: ``UNREAD`` if both are still as planned (go on),
-        else the fresh source to re-plan with, so that a replica another invocation already
-        re-created is not deleted again. An unmanaged target also passes the two-way guard.
+        First checks what the create will need that can be checked (the target's KMS key);
+        raises :class:`ReplicaKeyUnusable` before anything is deleted. Then reads the source
+        and the target again: ``UNREAD`` if both are still as planned (go on), else the fresh
+        source to re-plan with, so that a replica another invocation already re-created is not
+        deleted again. An unmanaged target also passes the two-way guard.
         """
+        if state is not None and state.type == "SecureString":
+            self._check_replica_key(region)
         fresh = self.read_source(name)
         if fresh != state or read_parameter(ssm, name, self.retry) != target:
             return fresh
         if target is not None and target.tags.get(MARKER_TAG_KEY) != self.config.source_region:
             refuse_two_way_delete_unmanaged(self.config, self.ssm_factory, self.retry)
         return UNREAD
+
+    def _check_replica_key(self, region: str) -> None:
+        """Raise :class:`ReplicaKeyUnusable` if the configured key in ``region`` cannot encrypt.
+
+        Only a key set in REPLICA_KMS_KEYS is checked: the AWS managed ``alias/aws/ssm`` key is
+        created by Parameter Store on first use. A key must be Enabled to be used ("Key states of
+        AWS KMS keys", https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html).
+        Without kms:DescribeKey (older stacks) nothing can be told: the create then goes ahead and,
+        should it fail, the previous replica is put back (:func:`~.sync.apply_plan`).
+        """
+        key = self.config.kms_keys.get(region)
+        if not key:
+            return
+        try:
+            meta = self.retry.call(self.client_factory("kms", region).describe_key, KeyId=key)["KeyMetadata"]
+        except ClientError as exc:
+            code = error_code(exc)
+            if code in ("AccessDeniedException", "AccessDenied"):
+                return
+            if code == "NotFoundException":
+                raise ReplicaKeyUnusable(f"replica KMS key {key} not found in {region}") from None
+            raise
+        if meta.get("KeyState") != "Enabled":
+            raise ReplicaKeyUnusable(f"replica KMS key {key} in {region} is {meta.get('KeyState')}")
 
     @staticmethod
     def _outcome(last: Plan | None, applied: list[Plan]) -> Result:

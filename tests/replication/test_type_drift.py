@@ -19,7 +19,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ssm.models import ssm_backends
 
 from rotation_handlers import replicate
-from rotation_handlers.replication import MARKER_TAG_KEY, ReplicationError
+from rotation_handlers.replication import MARKER_TAG_KEY, ReplicationError, clients
 from tests.replication import events as ev
 from tests.replication.conftest import EU, SOURCE, TARGETS, US, Aws, secret
 from tests.replication.test_races import assert_targets_match_source, once
@@ -62,6 +62,8 @@ def recreate_source(aws: Aws, name: str, value: str, **kwargs: Any) -> None:
 def test_source_recreated_with_another_type_recreates_each_replica(
     aws: Aws, env: pytest.MonkeyPatch, strict: dict[str, list[str]]
 ) -> None:
+    kms = clients.client("kms", EU)
+    kms.create_alias(AliasName="alias/eu", TargetKeyId=kms.create_key()["KeyMetadata"]["KeyId"])
     env.setenv("REPLICA_KMS_KEYS", json.dumps({EU: "alias/eu"}))
     name = "/app/retyped"
     aws.put(name, secret("old"), Description="plain", Tags=[{"Key": "team", "Value": "a"}])
@@ -222,4 +224,36 @@ def test_failed_create_after_type_change_restores_the_previous_replica(
     assert kept is not None and (kept["Value"], kept["Type"]) == (old, "String")
     assert aws.describe(name, EU)["Description"] == "plain"
     assert aws.tags(name, EU) == {"team": "a", MARKER_TAG_KEY: SOURCE}
+    assert aws.get(name, US)["Type"] == "SecureString"
+
+
+@pytest.mark.parametrize("key_state", ["missing", "disabled"])
+def test_type_change_checks_the_target_key_before_deleting(
+    aws: Aws, env: pytest.MonkeyPatch, strict: dict[str, list[str]], key_state: str
+) -> None:
+    """The replica is not deleted for a SecureString re-create the target's key cannot encrypt.
+
+    Parameter Store encrypts with the KMS key given as KeyId in that region; a key that does not
+    exist or is not Enabled makes PutParameter fail (InvalidKeyId / KMS errors; PutParameter,
+    https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html,
+    and KMS "Key states of AWS KMS keys", https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html).
+    """
+    kms = clients.client("kms", EU)
+    if key_state == "disabled":
+        key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName="alias/eu-replicas", TargetKeyId=key_id)
+        kms.disable_key(KeyId=key_id)
+    env.setenv("REPLICA_KMS_KEYS", json.dumps({EU: "alias/eu-replicas"}))
+    name = "/app/checked"
+    old = secret("old")
+    aws.put(name, old)
+    replicate.handler(ev.put_parameter_event(name), None)
+    recreate_source(aws, name, secret("new"), Type="SecureString")
+    aws.reset_counts()
+
+    with pytest.raises(ReplicationError) as raised:
+        replicate.handler(ev.put_parameter_event(name, "SecureString"), None)
+    assert "ReplicaKeyUnusable" in str(raised.value)
+    assert aws.count(EU, "DeleteParameter") == 0
+    assert aws.get(name, EU)["Value"] == old
     assert aws.get(name, US)["Type"] == "SecureString"
