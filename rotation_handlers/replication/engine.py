@@ -28,7 +28,13 @@ from rotation_handlers.replication.events import RoleIdentity
 from rotation_handlers.replication.guards import refuse_two_way_delete_unmanaged
 from rotation_handlers.replication.retry import RetryPolicy, error_code, is_throttling
 from rotation_handlers.replication.state import ParameterState, read_parameter
-from rotation_handlers.replication.sync import UNMANAGED_DELETE_REASON, Plan, apply_plan, plan_sync
+from rotation_handlers.replication.sync import (
+    EC2_IMAGE_DATA_TYPE,
+    UNMANAGED_DELETE_REASON,
+    Plan,
+    apply_plan,
+    plan_sync,
+)
 
 LOGGER = get_logger("replication")
 MAX_LISTED_CHANGES = 1000
@@ -55,6 +61,15 @@ def _sleep(seconds: float) -> None:
 
 class ReplicaKeyUnusable(RuntimeError):
     """The target region's KMS key for a SecureString replica does not exist or is not Enabled."""
+
+
+class Ec2ImageNotAccepted(RuntimeError):
+    """An aws:ec2:image write returned success but the target does not hold the value."""
+
+
+#: Reads of the target after an aws:ec2:image write, and the pause before each re-read (seconds).
+EC2_IMAGE_CHECKS = 3
+EC2_IMAGE_WAIT = 2.0
 
 
 class NotConverged(RuntimeError):
@@ -238,6 +253,8 @@ class Engine:
                 try:
                     apply_plan(ssm, plan, self._write_retry)
                     applied.append(plan)
+                    if state is not None and state.data_type == EC2_IMAGE_DATA_TYPE:
+                        self._verify_ec2_image(ssm, name, state, plan)
                 except ClientError as exc:
                     if is_throttling(exc):
                         # A throttled write is re-planned after the backoff, not replayed: by then
@@ -290,6 +307,28 @@ class Engine:
         if target is not None and target.tags.get(MARKER_TAG_KEY) != self.config.source_region:
             refuse_two_way_delete_unmanaged(self.config, self.ssm_factory, self.retry)
         return UNREAD
+
+    def _verify_ec2_image(self, ssm: Any, name: str, state: ParameterState, plan: Plan) -> None:
+        """After an aws:ec2:image write, make sure the target holds the value; else raise.
+
+        Parameter Store validates aws:ec2:image values asynchronously: PutParameter returns
+        success and, if the AMI is not available in that region's account, the parameter is not
+        created or updated (PutParameter, DataType,
+        https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html).
+        The target is read again, up to ``EC2_IMAGE_CHECKS`` times, until it holds the value.
+        """
+        if not any(op.kind in ("create", "overwrite") for op in plan.operations):
+            return
+        for attempt in range(EC2_IMAGE_CHECKS):
+            if attempt:
+                _sleep(EC2_IMAGE_WAIT * attempt)
+            target = read_parameter(ssm, name, self.retry, with_tags=False)
+            if target is not None and target.value == state.value:
+                return
+        raise Ec2ImageNotAccepted(
+            f"{name}: the aws:ec2:image write returned success but the target does not hold the AMI "
+            "(not available in that region, or validation still running)"
+        )
 
     def _check_replica_key(self, region: str) -> None:
         """Raise :class:`ReplicaKeyUnusable` if the configured key in ``region`` cannot encrypt.

@@ -12,12 +12,13 @@ import re
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ssm.models import ssm_backends
 
 from rotation_handlers import replicate
-from rotation_handlers.replication import MARKER_TAG_KEY, sync
+from rotation_handlers.replication import MARKER_TAG_KEY, ReplicationError, sync
 from rotation_handlers.replication.config import load_config
 from secretsctl import replicas
 from tests.replication import events as ev
@@ -214,3 +215,40 @@ def test_cli_check_adopts_only_when_asked(aws: Aws) -> None:
     replicas.check(config, aws.ssm, apply=True, adopt=True)
     assert aws.get(name, EU)["Value"] == ours
     assert aws.tags(name, EU) == {MARKER_TAG_KEY: SOURCE}
+
+
+def accept_ami_without_storing(aws: Aws, region: str) -> list[str]:
+    """Answer PutParameter for aws:ec2:image as AWS does when its asynchronous validation fails.
+
+    "If you call PutParameter with aws:ec2:image data type, a successful HTTP 200 response does not
+    guarantee that your parameter was successfully created or updated. The aws:ec2:image value is
+    validated asynchronously [...] the parameter will not be created or updated" (PutParameter,
+    DataType, https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html;
+    https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-ec2-aliases.html).
+    Here the AMI does not exist in ``region``: the call succeeds and nothing is stored.
+    """
+    accepted: list[str] = []
+
+    def hook(params: dict[str, Any], **_: Any) -> Any:
+        body = json.loads(params["body"] or b"{}")
+        if body.get("DataType") == "aws:ec2:image":
+            accepted.append(body["Name"])
+            return AWSResponse("https://ssm", 200, {}, None), {"Version": 1, "Tier": "Standard"}
+        return None
+
+    aws.on(aws.ssm(region), "before-call.ssm.PutParameter", hook)
+    return accepted
+
+
+def test_ec2_image_parameter_is_verified_after_the_write(aws: Aws, env: pytest.MonkeyPatch) -> None:
+    env.setenv("COPY_EC2_IMAGE_PARAMETERS", "true")
+    accepted = accept_ami_without_storing(aws, EU)
+    name = "/app/ami"
+    aws.put(name, "ami-0123456789abcdef0", DataType="aws:ec2:image")
+
+    with pytest.raises(ReplicationError) as raised:
+        replicate.handler(ev.put_parameter_event(name), None)
+    assert f"{name} in {EU} (Ec2ImageNotAccepted)" in str(raised.value)
+    assert accepted == [name]
+    assert aws.get(name, EU) is None
+    assert aws.get(name, US)["Value"] == "ami-0123456789abcdef0"
