@@ -235,15 +235,29 @@ def reconcile(
         ("drifted", sorted(drifted_by_name), sync_drifted),
         ("deep", deep, deep_check),
     ]
+
+    def in_time(work: Callable[[Any], None]) -> Callable[[Any], bool]:
+        """``work`` that starts only before the deadline; False = not started."""
+
+        def run(item: Any) -> bool:
+            if deadline is not None and clock() >= deadline:
+                return False
+            work(item)
+            return True
+
+        return run
+
     with ThreadPoolExecutor(config.concurrency, thread_name_prefix="reconcile") as pool:
         for stage, items, work in stages:
             for chunk in _chunks(items, size):
-                if deadline is not None and clock() >= deadline:
+                done = list(pool.map(in_time(work), chunk))
+                # The position is the end of the prefix done without a gap: what follows is redone.
+                finished = next((i for i, ok in enumerate(done) if not ok), len(chunk))
+                if stage == "deep" and finished:
+                    cursor = chunk[finished - 1]
+                if finished < len(chunk):
                     stopped = True
                     break
-                list(pool.map(work, chunk))
-                if stage == "deep":
-                    cursor = chunk[-1]
             if stopped:
                 break
 

@@ -138,7 +138,7 @@ def test_stops_before_the_deadline_and_resumes(aws: Aws, env: pytest.MonkeyPatch
     aws.ssm(SOURCE).delete_parameter(Name="/app/p0")  # a stale replica: handled before anything else
     config = load_config(__import__("os").environ)
     ticks = iter(range(100))
-    summary = reconcile(Engine(config), deadline=2, clock=lambda: next(ticks))
+    summary = reconcile(Engine(config), deadline=6, clock=lambda: next(ticks))  # one tick a parameter
     assert summary["complete"] is False
     assert summary["regions"][EU]["deleted"] == 1  # the delete was not starved
     state = load_state(Engine(config))
@@ -249,3 +249,28 @@ def test_handler_stops_near_the_lambda_timeout(aws: Aws, env: pytest.MonkeyPatch
     assert aws.writes(EU) == aws.writes(US) == 0
     summary = replicate.reconcile_handler({}, None)  # the next run (no deadline) does the work
     assert summary["complete"] is True and summary["regions"][EU] == {"created": 12}
+
+
+def test_deadline_is_checked_between_parameters_inside_a_chunk(aws: Aws, env: pytest.MonkeyPatch) -> None:
+    """A chunk stops starting parameters once the deadline passed; the next run finishes the job."""
+    from rotation_handlers.replication.config import load_config
+    from rotation_handlers.replication.engine import Engine
+    from rotation_handlers.replication.reconcile import reconcile
+
+    env.setenv("RECONCILE_CONCURRENCY", "1")  # one chunk of 4 parameters
+    env.setenv("RECONCILE_DEEP_EVERY", "1")
+    for i in range(4):
+        aws.put(f"/app/c{i}", secret(f"c{i}"))
+    now = {"t": 0}
+
+    def tick(model: object, **_: object) -> None:  # time passes as the writes happen
+        now["t"] += 1
+
+    aws.on(aws.ssm(EU), "before-call.ssm.PutParameter", tick)
+    config = load_config(__import__("os").environ)
+    summary = reconcile(Engine(config), deadline=2, clock=lambda: now["t"])
+    assert summary["complete"] is False
+    assert aws.count(EU, "PutParameter") == 2  # the 3rd and 4th parameters were not started
+    summary = replicate.reconcile_handler({}, None)
+    assert summary["complete"] is True
+    assert summary["regions"][EU] == {"created": 2, "unchanged": 2}
