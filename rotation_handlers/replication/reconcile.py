@@ -74,13 +74,20 @@ def load_state(engine: Engine) -> RunState:
 
 
 def save_state(engine: Engine, state: RunState) -> None:
+    """Write the run's position to the state parameter in the source region.
+
+    Tier ``Intelligent-Tiering``: Parameter Store creates it Standard, or Advanced when the
+    region's Standard-parameter quota is full ("Managing parameter tiers", Intelligent-Tiering,
+    https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html),
+    so the position is saved in every region; an Advanced state parameter stays Advanced.
+    """
     ssm = engine.ssm_factory(engine.config.source_region)
     engine.retry.call(
         ssm.put_parameter,
         Name=engine.config.state_parameter,
         Value=state.dumps(),
         Type="String",
-        Tier="Standard",
+        Tier="Intelligent-Tiering",
         Overwrite=True,
     )
 

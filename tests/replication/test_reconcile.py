@@ -274,3 +274,31 @@ def test_deadline_is_checked_between_parameters_inside_a_chunk(aws: Aws, env: py
     summary = replicate.reconcile_handler({}, None)
     assert summary["complete"] is True
     assert summary["regions"][EU] == {"created": 2, "unchanged": 2}
+
+
+def test_state_is_saved_when_the_standard_parameter_quota_is_full(aws: Aws, env: pytest.MonkeyPatch) -> None:
+    """A region at its Standard-parameter quota refuses to create another Standard parameter
+    (ParameterLimitExceeded; "Managing parameter tiers",
+    https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html).
+    The reconcile state is still saved: its position must never be lost."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ssm.models import ssm_backends
+
+    def quota_full(params: dict, **_: object) -> None:  # type: ignore[type-arg]
+        body = json.loads(params["body"] or b"{}")
+        exists = ssm_backends[DEFAULT_ACCOUNT_ID][SOURCE].get_parameter(body["Name"]) is not None
+        if body.get("Tier", "Standard") == "Standard" and not exists:
+            from botocore.exceptions import ClientError
+
+            raise ClientError(
+                {"Error": {"Code": "ParameterLimitExceeded", "Message": "quota"}}, "PutParameter"
+            )
+
+    seed(aws)
+    aws.on(aws.ssm(SOURCE), "before-call.ssm.PutParameter", quota_full)
+    summary = replicate.reconcile_handler({}, None)
+    assert summary["complete"] is True
+    state = aws.get("/parameter-replicator/reconcile-state", SOURCE)
+    assert state is not None and json.loads(state["Value"])["run"] == 1
+    replicate.reconcile_handler({}, None)  # and saved again over it
+    assert json.loads(aws.get("/parameter-replicator/reconcile-state", SOURCE)["Value"])["run"] == 2
