@@ -126,38 +126,47 @@ def index_region(engine: Engine, region: str) -> dict[str, Entry]:
     ssm = engine.ssm_factory(region)
     tags_by_name = bulk_tags(engine, region) if config.bulk_tags else None
     out: dict[str, Entry] = {}
+    metas: dict[str, Mapping[str, Any]] = {}  # described, values not read yet
+
+    def read_values(batch: list[str]) -> None:
+        got = engine.retry.call(ssm.get_parameters, Names=batch, WithDecryption=True)
+        for param in got.get("Parameters") or []:  # deleted since described: left out
+            name = param["Name"]
+            meta = metas.pop(name)
+            if tags_by_name is not None:
+                tags = tags_by_name.get(name, {})
+            else:
+                listed = engine.retry.call(
+                    ssm.list_tags_for_resource, ResourceType="Parameter", ResourceId=name
+                )
+                tags = {t["Key"]: t["Value"] for t in listed.get("TagList") or []}
+            marker = tags.get(MARKER_TAG_KEY)
+            modified = meta.get("LastModifiedDate")
+            out[name] = Entry(
+                digest=_digest(
+                    {**meta, "Type": param.get("Type", meta.get("Type"))},
+                    param.get("Value", ""),
+                    replicated_tags(tags),
+                ),
+                tier=meta.get("Tier") or "Standard",
+                key_id=meta.get("KeyId") if meta.get("Type") == "SecureString" else None,
+                modified=modified.timestamp() if modified is not None else 0.0,
+                marker=marker,
+                skip=source_skip(config, meta, marker) if region == config.source_region else "",
+            )
+        for name in batch:
+            metas.pop(name, None)
+
+    # DescribeParameters may return fewer than MaxResults a page ("The service may return fewer
+    # results"; https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DescribeParameters.html):
+    # names are gathered across pages so that every GetParameters call reads a full batch of 10.
     for filters in name_filters(config):
         for page in describe_pages(engine, region, filters):
-            metas = {m["Name"]: m for m in page if config.is_included(m["Name"])}
-            names = list(metas)
-            for i in range(0, len(names), GET_PARAMETERS_BATCH):
-                batch = names[i : i + GET_PARAMETERS_BATCH]
-                got = engine.retry.call(ssm.get_parameters, Names=batch, WithDecryption=True)
-                for param in got.get("Parameters") or []:  # deleted since described: left out
-                    name = param["Name"]
-                    meta = metas[name]
-                    if tags_by_name is not None:
-                        tags = tags_by_name.get(name, {})
-                    else:
-                        listed = engine.retry.call(
-                            ssm.list_tags_for_resource, ResourceType="Parameter", ResourceId=name
-                        )
-                        tags = {t["Key"]: t["Value"] for t in listed.get("TagList") or []}
-                    marker = tags.get(MARKER_TAG_KEY)
-                    user = replicated_tags(tags)
-                    modified = meta.get("LastModifiedDate")
-                    out[name] = Entry(
-                        digest=_digest(
-                            {**meta, "Type": param.get("Type", meta.get("Type"))},
-                            param.get("Value", ""),
-                            user,
-                        ),
-                        tier=meta.get("Tier") or "Standard",
-                        key_id=meta.get("KeyId") if meta.get("Type") == "SecureString" else None,
-                        modified=modified.timestamp() if modified is not None else 0.0,
-                        marker=marker,
-                        skip=source_skip(config, meta, marker) if region == config.source_region else "",
-                    )
+            metas.update((m["Name"], m) for m in page if config.is_included(m["Name"]))
+            while len(metas) >= GET_PARAMETERS_BATCH:
+                read_values(list(metas)[:GET_PARAMETERS_BATCH])
+    while metas:
+        read_values(list(metas)[:GET_PARAMETERS_BATCH])
     return out
 
 

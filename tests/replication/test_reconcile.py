@@ -302,3 +302,40 @@ def test_state_is_saved_when_the_standard_parameter_quota_is_full(aws: Aws, env:
     assert state is not None and json.loads(state["Value"])["run"] == 1
     replicate.reconcile_handler({}, None)  # and saved again over it
     assert json.loads(aws.get("/parameter-replicator/reconcile-state", SOURCE)["Value"])["run"] == 2
+
+
+def short_describe_pages(aws: Aws, region: str, size: int) -> None:
+    """Make ``region`` answer DescribeParameters with ``size`` results a page (moto's tokens are offsets)."""
+    offset = {"n": 0}
+
+    def remember(params: dict, **_: object) -> None:  # type: ignore[type-arg]
+        body = json.loads(params["body"] or b"{}")
+        offset["n"] = int(body.get("NextToken") or 0)
+
+    def truncate(parsed: dict, **_: object) -> None:  # type: ignore[type-arg]
+        found = parsed.get("Parameters") or []
+        if len(found) > size or parsed.get("NextToken"):
+            parsed["Parameters"] = found[:size]
+            parsed["NextToken"] = str(offset["n"] + min(size, len(found)))
+
+    aws.on(aws.ssm(region), "before-call.ssm.DescribeParameters", remember)
+    aws.on(aws.ssm(region), "after-call.ssm.DescribeParameters", truncate)
+
+
+def test_short_describe_pages_do_not_multiply_value_reads(aws: Aws) -> None:
+    """DescribeParameters may return fewer results than MaxResults, with a NextToken
+    ("MaxResults ... The service may return fewer results", DescribeParameters API reference,
+    https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DescribeParameters.html).
+    Values are still read 10 names per GetParameters call, whatever the page sizes."""
+    for i in range(20):
+        aws.put(f"/app/s{i:02d}", secret(f"s{i}"))
+    replicate.reconcile_handler({}, None)
+
+    for region in (SOURCE, *TARGETS):
+        short_describe_pages(aws, region, 3)
+    aws.reset_counts()
+    summary = replicate.reconcile_handler({}, None)
+    assert summary["regions"][EU].get("unchanged") == 20
+    for region in (SOURCE, *TARGETS):
+        assert aws.count(region, "DescribeParameters") >= 7  # the short pages did happen
+        assert aws.count(region, "GetParameters") == 2
