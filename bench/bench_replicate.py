@@ -523,7 +523,7 @@ def burst(args: argparse.Namespace, targets: list[str]) -> dict[str, Any]:
     }
 
 
-#: Where ``--other-tagged`` puts its parameters (excluded from replication).
+#: Where ``--other-tagged`` puts its parameters (outside REPLICATE_PATHS=/fleet).
 UNRELATED = "/unrelated"
 
 
@@ -686,8 +686,8 @@ def main() -> None:
     os.environ["REPLICATOR_ROLE_ARN"] = ev.role_arn(ev.ROLE_NAME_REPLICATOR)
     os.environ["RECONCILE_REQUESTS_PER_SECOND"] = "0"  # moto: measure calls, not the budget
     os.environ["RECONCILE_DEEP_EVERY"] = str(args.deep_every)
-    if args.other_tagged:
-        os.environ["EXCLUDE_PATHS"] = UNRELATED
+    if args.other_tagged:  # replicate /fleet only: the others are filtered out by DescribeParameters
+        os.environ["REPLICATE_PATHS"] = "/fleet"
     _patch_moto_page_size()
 
     cmd = " ".join(["bench/bench_replicate.py", *sys.argv[1:]])

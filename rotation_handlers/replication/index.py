@@ -96,9 +96,17 @@ def describe_pages(
 
 
 def bulk_tags(engine: Engine, region: str) -> dict[str, dict[str, str]]:
-    """Name -> tags of every tagged parameter in ``region`` (``tag:GetResources``, 100 a page)."""
+    """Name -> tags of the tagged parameters in ``region`` that matter (``tag:GetResources``, 100 a page).
+
+    In the source region: every tagged parameter. In a target: the replicas from this source.
+    """
     tagging = engine.client_factory("resourcegroupstaggingapi", region)
     kwargs: dict[str, Any] = {"ResourceTypeFilters": ["ssm:parameter"], "ResourcesPerPage": TAGS_PAGE}
+    if region != engine.config.source_region:
+        # In a target, only the replicator's own replicas matter (all carry the marker tag): the
+        # region's other tagged parameters are not paged through. A parameter this leaves out
+        # looks untagged; if that makes it look drifted, its per-parameter sync reads it exactly.
+        kwargs["TagFilters"] = [{"Key": MARKER_TAG_KEY, "Values": [engine.config.source_region]}]
     out: dict[str, dict[str, str]] = {}
     while True:
         page = engine.retry.call(tagging.get_resources, **kwargs)

@@ -339,3 +339,18 @@ def test_short_describe_pages_do_not_multiply_value_reads(aws: Aws) -> None:
     for region in (SOURCE, *TARGETS):
         assert aws.count(region, "DescribeParameters") >= 7  # the short pages did happen
         assert aws.count(region, "GetParameters") == 2
+
+
+def test_other_tagged_parameters_in_a_target_are_not_paged_through(aws: Aws) -> None:
+    """In a target only the replicas from this source matter: tag:GetResources is asked for the
+    marker tag (TagFilters; GetResources API reference,
+    https://docs.aws.amazon.com/resourcegroupstagging/latest/APIReference/API_GetResources.html)."""
+    for i in range(5):
+        aws.put(f"/app/r{i}", secret(f"r{i}"), Tags=[{"Key": "team", "Value": "a"}])
+    for i in range(250):  # someone else's tagged parameters in the target region
+        aws.put(f"/other/p{i:03d}", "x", region=EU, Tags=[{"Key": "team", "Value": "b"}])
+    replicate.reconcile_handler({}, None)
+    aws.reset_counts()
+    summary = replicate.reconcile_handler({}, None)
+    assert summary["regions"][EU] == {"unchanged": 5}
+    assert aws.count(EU, "GetResources") == 1
