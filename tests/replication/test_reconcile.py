@@ -204,9 +204,9 @@ def test_every_reconcile_call_takes_a_token_from_its_regions_budget(
     taken: Counter[str] = Counter()
 
     class Recording(RegionBudget):
-        def before_call(self, method):  # type: ignore[no-untyped-def]
-            taken[method.__self__.meta.region_name] += 1
-            super().before_call(method)
+        def take(self, region: str) -> None:
+            taken[region] += 1
+            super().take(region)
 
     env.setenv("RECONCILE_REQUESTS_PER_SECOND", "1000")
     env.setattr(replicate, "RegionBudget", Recording)
@@ -354,3 +354,53 @@ def test_other_tagged_parameters_in_a_target_are_not_paged_through(aws: Aws) -> 
     summary = replicate.reconcile_handler({}, None)
     assert summary["regions"][EU] == {"unchanged": 5}
     assert aws.count(EU, "GetResources") == 1
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **_: object) -> list[bytes]:
+        return [self.data]
+
+
+def test_budget_counts_botocore_retries(aws: Aws, env: pytest.MonkeyPatch) -> None:
+    """botocore's standard retry mode retries a throttled call by itself (up to 3 attempts;
+    "Retries" in the Boto3 guide, https://boto3.amazonaws.com/v1/documentation/api/latest/guide/retries.html):
+    each attempt is a request Parameter Store counts, so each takes a token."""
+    from collections import Counter
+
+    from botocore.awsrequest import AWSResponse
+
+    from rotation_handlers.replication.budget import RegionBudget
+
+    taken: Counter[str] = Counter()
+
+    class Recording(RegionBudget):
+        def take(self, region: str) -> None:
+            taken[region] += 1
+            super().take(region)
+
+    state = {"throttled": 0}
+
+    def throttle_once(request: object, **_: object) -> object:
+        if state["throttled"]:
+            return None
+        state["throttled"] += 1
+        body = b'{"__type":"ThrottlingException","message":"Rate exceeded"}'
+        return AWSResponse("https://ssm.eu-west-1.amazonaws.com/", 400, {}, _Body(body))
+
+    env.setenv("RECONCILE_REQUESTS_PER_SECOND", "1000")
+    env.setattr(replicate, "RegionBudget", Recording)
+    seed(aws)
+    replicate.reconcile_handler({}, None)
+    aws.reset_counts()
+    taken.clear()
+    aws.ssm(EU).meta.events.register_first("before-send.ssm.DescribeParameters", throttle_once)
+    try:
+        replicate.reconcile_handler({}, None)
+    finally:
+        aws.ssm(EU).meta.events.unregister("before-send.ssm.DescribeParameters", throttle_once)
+    assert state["throttled"] == 1
+    assert taken[EU] == aws.count(EU) + 1  # the API calls, and botocore's retry of one of them
+    assert taken[SOURCE] == aws.count(SOURCE)
