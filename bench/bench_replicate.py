@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import heapq
+import json
 import logging
 import os
 import random
@@ -522,6 +523,30 @@ def burst(args: argparse.Namespace, targets: list[str]) -> dict[str, Any]:
     }
 
 
+#: Where ``--other-tagged`` puts its parameters (outside REPLICATE_PATHS=/fleet).
+UNRELATED = "/unrelated"
+
+
+def short_describe_pages(ssm: Any, most: int, rng: random.Random) -> None:
+    """DescribeParameters answers 0..``most`` results a page, as AWS may ("The service may return
+    fewer results" than MaxResults; DescribeParameters API reference). moto's tokens are offsets."""
+    offset = {"n": 0}
+
+    def remember(params: dict[str, Any], **_: Any) -> None:
+        body = json.loads(params["body"] or b"{}")
+        offset["n"] = int(body.get("NextToken") or 0)
+
+    def truncate(parsed: dict[str, Any], **_: Any) -> None:
+        found = parsed.get("Parameters") or []
+        if len(found) > 1 or parsed.get("NextToken"):
+            size = rng.randint(0, min(most, len(found)))
+            parsed["Parameters"] = found[:size]
+            parsed["NextToken"] = str(offset["n"] + size)
+
+    ssm.meta.events.register("before-call.ssm.DescribeParameters", remember)
+    ssm.meta.events.register("after-call.ssm.DescribeParameters", truncate)
+
+
 def reconcile_bench(args: argparse.Namespace, targets: list[str]) -> dict[str, Any]:
     """R parameters; runs: initial (targets empty), in sync, 1 % drift, then until fully deep-checked."""
     count = args.reconcile
@@ -539,6 +564,11 @@ def reconcile_bench(args: argparse.Namespace, targets: list[str]) -> dict[str, A
             for region in targets:
                 marker = [{"Key": MARKER_TAG_KEY, "Value": SOURCE}]
                 clients.ssm(region).put_parameter(**kwargs, Tags=tags + marker)
+    for i in range(args.other_tagged):  # tagged parameters that are not replicated, in every region
+        for region in [SOURCE, *targets]:
+            clients.ssm(region).put_parameter(
+                Name=f"{UNRELATED}/p{i:05d}", Value="x", Type="String", Tags=[{"Key": "team", "Value": "t"}]
+            )
     out: dict[str, Any] = {"setup_s": time.monotonic() - t0, "runs": []}
     rng = random.Random(args.seed)
     deep_checked = 0
@@ -551,6 +581,9 @@ def reconcile_bench(args: argparse.Namespace, targets: list[str]) -> dict[str, A
             clients.client("resourcegroupstaggingapi", region).meta.events.register(
                 "before-call", counter.hook(region)
             )
+        if args.short_pages:
+            for region in [SOURCE, *targets]:
+                short_describe_pages(clients.ssm(region), args.short_pages, rng)
         if measure_memory:
             tracemalloc.start()
         start = time.monotonic()
@@ -627,6 +660,18 @@ def main() -> None:
     )
     parser.add_argument("--max-runs", type=int, default=8, help="stop the reconcile runs after this many")
     parser.add_argument(
+        "--short-pages",
+        type=int,
+        default=0,
+        help="reconcile: DescribeParameters returns a random 0..N results a page (0: off)",
+    )
+    parser.add_argument(
+        "--other-tagged",
+        type=int,
+        default=0,
+        help="reconcile: N other tagged, not replicated parameters in every region",
+    )
+    parser.add_argument(
         "--presync", action="store_true", help="write the replicas directly instead of an initial reconcile"
     )
     parser.add_argument("--memory", action="store_true", help="trace the in-sync run's peak memory (slower)")
@@ -641,6 +686,8 @@ def main() -> None:
     os.environ["REPLICATOR_ROLE_ARN"] = ev.role_arn(ev.ROLE_NAME_REPLICATOR)
     os.environ["RECONCILE_REQUESTS_PER_SECOND"] = "0"  # moto: measure calls, not the budget
     os.environ["RECONCILE_DEEP_EVERY"] = str(args.deep_every)
+    if args.other_tagged:  # replicate /fleet only: the others are filtered out by DescribeParameters
+        os.environ["REPLICATE_PATHS"] = "/fleet"
     _patch_moto_page_size()
 
     cmd = " ".join(["bench/bench_replicate.py", *sys.argv[1:]])

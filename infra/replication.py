@@ -478,6 +478,16 @@ class ParameterReplicator(Construct):
             )
         for region, key in sorted(target_kms_keys.items()):
             key_arns, conditions = self._target_key(stack, region, key)
+            # Before deleting a replica to re-create it with another type, the replicator checks
+            # that this key exists and is Enabled (DescribeKey is not made through SSM).
+            statements.append(
+                iam.PolicyStatement(
+                    sid=f"DescribeReplicaKey{_sid(region)}",
+                    actions=["kms:DescribeKey"],
+                    resources=key_arns,
+                    conditions={k: dict(v) for k, v in conditions.items()} or None,
+                )
+            )
             conditions.setdefault("StringEquals", {})["kms:ViaService"] = f"ssm.{region}.amazonaws.com"
             conditions["StringLike"] = {
                 "kms:EncryptionContext:PARAMETER_ARN": [

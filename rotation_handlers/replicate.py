@@ -64,16 +64,22 @@ def reconcile_handler(event: dict[str, Any] | None = None, context: Any = None) 
         (event or {}).get("dryRun", False)
     )
     budget = RegionBudget(config.requests_per_second)
-    retry = RetryPolicy(
-        config.max_attempts, config.backoff_base, config.backoff_cap, sleep=_sleep, before=budget.before_call
-    )
+    retry = RetryPolicy(config.max_attempts, config.backoff_base, config.backoff_cap, sleep=_sleep)
     engine = Engine(config, dry_run=dry_run, retry=retry)
-    check_at_startup(config, engine.ssm_factory, engine.retry)
-    deadline = None
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    if callable(remaining):
-        deadline = time.monotonic() + remaining() / 1000 - config.time_margin
-    summary = reconcile(engine, deadline=deadline)
+    regions = (config.source_region, *config.target_regions)
+    detach = budget.attach(
+        [engine.ssm_factory(r) for r in regions]
+        + [engine.client_factory("resourcegroupstaggingapi", r) for r in regions]
+    )
+    try:
+        check_at_startup(config, engine.ssm_factory, engine.retry)
+        deadline = None
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        if callable(remaining):
+            deadline = time.monotonic() + remaining() / 1000 - config.time_margin
+        summary = reconcile(engine, deadline=deadline)
+    finally:
+        detach()
     summary["budgetWaitSeconds"] = round(budget.waited(), 1)
     log(
         LOGGER,

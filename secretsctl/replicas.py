@@ -14,6 +14,7 @@ environment, or read from the deployed function with ``--function NAME``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -39,6 +40,7 @@ CONFIG_VARS = (
     "EXCLUDE_PATHS",
     "REPLICA_KMS_KEYS",
     "DELETE_UNMANAGED_REPLICAS",
+    "ADOPT_UNMANAGED_TARGETS",
     "COPY_EC2_IMAGE_PARAMETERS",
     "REPLICATOR_ROLE_ARN",
 )
@@ -115,8 +117,16 @@ def _quiet_replicator() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def check(config: ReplicationConfig, ssm_factory: Callable[[str], Any], *, apply: bool = False) -> Report:
-    """Compare (and with ``apply`` repair) every target region through the replicator's reconcile."""
+def check(
+    config: ReplicationConfig, ssm_factory: Callable[[str], Any], *, apply: bool = False, adopt: bool = False
+) -> Report:
+    """Compare (and with ``apply`` repair) every target region through the replicator's reconcile.
+
+    ``adopt`` also takes over target parameters the replicator did not create (as
+    ``ADOPT_UNMANAGED_TARGETS=true`` does); without it they are reported and left alone.
+    """
+    if adopt:
+        config = dataclasses.replace(config, adopt_unmanaged=True)
     engine = Engine(config, ssm_factory=ssm_factory, dry_run=not apply)
     with _quiet_replicator():
         summary = reconcile(engine, full=True)

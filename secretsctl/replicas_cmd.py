@@ -65,9 +65,15 @@ def _data(report: replicas.Report) -> dict[str, Any]:
 @click.option(
     "--apply", "do_apply", is_flag=True, help="Repair the drift through the replicator's reconcile."
 )
+@click.option(
+    "--adopt",
+    is_flag=True,
+    help="Also overwrite target parameters the replicator did not create (no marker tag), "
+    "and mark them as replicas. Without it they are reported and left alone.",
+)
 @click.option("--yes", "-y", "yes", is_flag=True, help="Do not ask before writing.")
 @pass_app
-def check(app: App, function: str | None, do_apply: bool, yes: bool) -> None:
+def check(app: App, function: str | None, do_apply: bool, adopt: bool, yes: bool) -> None:
     """Compare the source region with each target: missing, extra, different. Exit 3 on drift.
 
     The configuration is the replication function's: its environment variables (AWS_REGION,
@@ -76,7 +82,9 @@ def check(app: App, function: str | None, do_apply: bool, yes: bool) -> None:
     """
     config = _config(app, function)
     clients = {r: app.aws.client("ssm", r) for r in (config.source_region, *config.target_regions)}
-    report = replicas.check(config, clients.__getitem__)
+    if adopt and not do_apply:
+        raise click.UsageError("--adopt needs --apply")
+    report = replicas.check(config, clients.__getitem__, adopt=adopt)
     if do_apply and report.drift:
         if not app.out.json:
             _render(app, report)
@@ -85,7 +93,7 @@ def check(app: App, function: str | None, do_apply: bool, yes: bool) -> None:
             "replicas check --apply",
             f"Repair {len(report.drift)} difference(s) in {', '.join(config.target_regions)}?",
         )
-        report = replicas.check(config, clients.__getitem__, apply=True)
+        report = replicas.check(config, clients.__getitem__, apply=True, adopt=adopt)
     app.out.emit("ReplicaCheck", _data(report), lambda: _render(app, report))
     if report.failures:
         raise CliError(f"{len(report.failures)} parameter/region pair(s) could not be checked or repaired")

@@ -1,16 +1,18 @@
 """Reconcile's request budget: one token bucket per region, shared by all of the run's threads.
 
 Parameter Store's request quotas are per account and region and shared with everything else
-there, including live replication. Reconcile takes a token before every API call (every try,
-retries included) and waits when the region's bucket is empty, so a full sync never runs at
-more than ``RECONCILE_REQUESTS_PER_SECOND`` in any region (``0`` = no limit).
+there, including live replication. Reconcile takes a token before every HTTP request its
+clients send (:meth:`RegionBudget.attach`: botocore's ``request-created`` event fires for every
+attempt, so botocore's own retries count as well as the replicator's) and waits when the
+region's bucket is empty, so a full sync never runs at more than
+``RECONCILE_REQUESTS_PER_SECOND`` in any region (``0`` = no limit).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 
@@ -61,13 +63,33 @@ class RegionBudget:
                 self._buckets[region] = TokenBucket(self.rate, **self._options)
             return self._buckets[region]
 
+    def take(self, region: str) -> None:
+        """Take a token from ``region``'s bucket (wait if it is empty)."""
+        if self.rate > 0:
+            self.bucket(region).take()
+
     def before_call(self, method: Callable[..., Any]) -> None:
         """Take a token from the bucket of the region of ``method``'s boto3 client."""
-        if self.rate <= 0:
-            return
         region = getattr(getattr(getattr(method, "__self__", None), "meta", None), "region_name", None)
         if region:
-            self.bucket(region).take()
+            self.take(region)
+
+    def attach(self, clients: Iterable[Any]) -> Callable[[], None]:
+        """Take a token before every HTTP request of ``clients``, retries included; returns detach."""
+        handlers: list[tuple[Any, Callable[..., None]]] = []
+        for client in clients:
+
+            def on_request(_region: str = client.meta.region_name, **_: Any) -> None:
+                self.take(_region)
+
+            client.meta.events.register("request-created", on_request)
+            handlers.append((client, on_request))
+
+        def detach() -> None:
+            for client, handler in handlers:
+                client.meta.events.unregister("request-created", handler)
+
+        return detach
 
     def waited(self) -> float:
         with self._lock:

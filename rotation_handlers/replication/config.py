@@ -19,6 +19,22 @@ ALWAYS_EXCLUDED: tuple[str, ...] = ("/aws/", "/cdk-bootstrap/", "/cdk/exports/")
 
 DEFAULT_KMS_KEY = "alias/aws/ssm"
 
+#: Tag keys with this prefix are reserved for AWS (CloudFormation puts ``aws:cloudformation:*`` on
+#: every resource it creates); they cannot be written, edited or removed by users ("Tag naming
+#: limits and requirements", https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html).
+RESERVED_TAG_PREFIX = "aws:"
+
+
+def replicated_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """Tags that replicate: all but the replicator's marker and ``aws:`` reserved ones.
+
+    Neither kind is ever copied, and neither is ever removed from a target.
+    """
+    return {
+        k: v for k, v in tags.items() if k != MARKER_TAG_KEY and not k.lower().startswith(RESERVED_TAG_PREFIX)
+    }
+
+
 #: Where reconcile keeps its position (run number, rotating-slice cursor) in the source region.
 DEFAULT_STATE_PARAMETER = "/parameter-replicator/reconcile-state"
 
@@ -55,6 +71,8 @@ class ReplicationConfig:
     exclude_paths: tuple[str, ...] = ()
     kms_keys: Mapping[str, str] = field(default_factory=dict)
     delete_unmanaged: bool = False
+    #: Write over (and take over) target parameters without our marker tag; off by default.
+    adopt_unmanaged: bool = False
     copy_ec2_image: bool = False
     replicator_role_arn: str | None = None
     max_attempts: int = 8
@@ -189,6 +207,7 @@ def load_config(env: Mapping[str, str]) -> ReplicationConfig:
         exclude_paths=exclude,
         kms_keys=kms_keys,
         delete_unmanaged=_bool(env, "DELETE_UNMANAGED_REPLICAS", False),
+        adopt_unmanaged=_bool(env, "ADOPT_UNMANAGED_TARGETS", False),
         copy_ec2_image=_bool(env, "COPY_EC2_IMAGE_PARAMETERS", False),
         replicator_role_arn=role_arn,
         max_attempts=int(_number(env, "REPLICATION_MAX_ATTEMPTS", 8, 1, integer=True)),

@@ -28,7 +28,13 @@ from rotation_handlers.replication.events import RoleIdentity
 from rotation_handlers.replication.guards import refuse_two_way_delete_unmanaged
 from rotation_handlers.replication.retry import RetryPolicy, error_code, is_throttling
 from rotation_handlers.replication.state import ParameterState, read_parameter
-from rotation_handlers.replication.sync import UNMANAGED_DELETE_REASON, Plan, apply_plan, plan_sync
+from rotation_handlers.replication.sync import (
+    EC2_IMAGE_DATA_TYPE,
+    UNMANAGED_DELETE_REASON,
+    Plan,
+    apply_plan,
+    plan_sync,
+)
 
 LOGGER = get_logger("replication")
 MAX_LISTED_CHANGES = 1000
@@ -51,6 +57,19 @@ SLEEP: Callable[[float], None] = time.sleep
 
 def _sleep(seconds: float) -> None:
     SLEEP(seconds)
+
+
+class ReplicaKeyUnusable(RuntimeError):
+    """The target region's KMS key for a SecureString replica does not exist or is not Enabled."""
+
+
+class Ec2ImageNotAccepted(RuntimeError):
+    """An aws:ec2:image write returned success but the target does not hold the value."""
+
+
+#: Reads of the target after an aws:ec2:image write, and the pause before each re-read (seconds).
+EC2_IMAGE_CHECKS = 3
+EC2_IMAGE_WAIT = 2.0
 
 
 class NotConverged(RuntimeError):
@@ -227,13 +246,15 @@ class Engine:
                     if source is not None:  # re-created since we read it: sync that instead
                         continue
                 elif plan.recreates:
-                    fresh = self._confirm_recreate(ssm, name, state, target)
+                    fresh = self._confirm_recreate(ssm, region, name, state, target)
                     if fresh is not UNREAD:  # source or target moved since we read them: re-plan
                         source = fresh
                         continue
                 try:
                     apply_plan(ssm, plan, self._write_retry)
                     applied.append(plan)
+                    if state is not None and state.data_type == EC2_IMAGE_DATA_TYPE:
+                        self._verify_ec2_image(ssm, name, state, plan)
                 except ClientError as exc:
                     if is_throttling(exc):
                         # A throttled write is re-planned after the backoff, not replayed: by then
@@ -263,20 +284,75 @@ class Engine:
         return source
 
     def _confirm_recreate(
-        self, ssm: Any, name: str, state: ParameterState | None, target: ParameterState | None
+        self,
+        ssm: Any,
+        region: str,
+        name: str,
+        state: ParameterState | None,
+        target: ParameterState | None,
     ) -> ParameterState | object | None:
         """Right before deleting a replica to re-create it with the source's type.
 
-        Reads the source and the target again: ``UNREAD`` if both are still as planned (go on),
-        else the fresh source to re-plan with, so that a replica another invocation already
-        re-created is not deleted again. An unmanaged target also passes the two-way guard.
+        First checks what the create will need that can be checked (the target's KMS key);
+        raises :class:`ReplicaKeyUnusable` before anything is deleted. Then reads the source
+        and the target again: ``UNREAD`` if both are still as planned (go on), else the fresh
+        source to re-plan with, so that a replica another invocation already re-created is not
+        deleted again. An unmanaged target also passes the two-way guard.
         """
+        if state is not None and state.type == "SecureString":
+            self._check_replica_key(region)
         fresh = self.read_source(name)
         if fresh != state or read_parameter(ssm, name, self.retry) != target:
             return fresh
         if target is not None and target.tags.get(MARKER_TAG_KEY) != self.config.source_region:
             refuse_two_way_delete_unmanaged(self.config, self.ssm_factory, self.retry)
         return UNREAD
+
+    def _verify_ec2_image(self, ssm: Any, name: str, state: ParameterState, plan: Plan) -> None:
+        """After an aws:ec2:image write, make sure the target holds the value; else raise.
+
+        Parameter Store validates aws:ec2:image values asynchronously: PutParameter returns
+        success and, if the AMI is not available in that region's account, the parameter is not
+        created or updated (PutParameter, DataType,
+        https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html).
+        The target is read again, up to ``EC2_IMAGE_CHECKS`` times, until it holds the value.
+        """
+        if not any(op.kind in ("create", "overwrite") for op in plan.operations):
+            return
+        for attempt in range(EC2_IMAGE_CHECKS):
+            if attempt:
+                _sleep(EC2_IMAGE_WAIT * attempt)
+            target = read_parameter(ssm, name, self.retry, with_tags=False)
+            if target is not None and target.value == state.value:
+                return
+        raise Ec2ImageNotAccepted(
+            f"{name}: the aws:ec2:image write returned success but the target does not hold the AMI "
+            "(not available in that region, or validation still running)"
+        )
+
+    def _check_replica_key(self, region: str) -> None:
+        """Raise :class:`ReplicaKeyUnusable` if the configured key in ``region`` cannot encrypt.
+
+        Only a key set in REPLICA_KMS_KEYS is checked: the AWS managed ``alias/aws/ssm`` key is
+        created by Parameter Store on first use. A key must be Enabled to be used ("Key states of
+        AWS KMS keys", https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html).
+        Without kms:DescribeKey (older stacks) nothing can be told: the create then goes ahead and,
+        should it fail, the previous replica is put back (:func:`~.sync.apply_plan`).
+        """
+        key = self.config.kms_keys.get(region)
+        if not key:
+            return
+        try:
+            meta = self.retry.call(self.client_factory("kms", region).describe_key, KeyId=key)["KeyMetadata"]
+        except ClientError as exc:
+            code = error_code(exc)
+            if code in ("AccessDeniedException", "AccessDenied"):
+                return
+            if code == "NotFoundException":
+                raise ReplicaKeyUnusable(f"replica KMS key {key} not found in {region}") from None
+            raise
+        if meta.get("KeyState") != "Enabled":
+            raise ReplicaKeyUnusable(f"replica KMS key {key} in {region} is {meta.get('KeyState')}")
 
     @staticmethod
     def _outcome(last: Plan | None, applied: list[Plan]) -> Result:

@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rotation_handlers.replication.config import MARKER_TAG_KEY, ReplicationConfig
+from rotation_handlers.replication.config import MARKER_TAG_KEY, ReplicationConfig, replicated_tags
 from rotation_handlers.replication.events import parameter_names
 from rotation_handlers.replication.state import _policies
 from rotation_handlers.replication.sync import EC2_IMAGE_DATA_TYPE, key_matches
@@ -96,9 +96,17 @@ def describe_pages(
 
 
 def bulk_tags(engine: Engine, region: str) -> dict[str, dict[str, str]]:
-    """Name -> tags of every tagged parameter in ``region`` (``tag:GetResources``, 100 a page)."""
+    """Name -> tags of the tagged parameters in ``region`` that matter (``tag:GetResources``, 100 a page).
+
+    In the source region: every tagged parameter. In a target: the replicas from this source.
+    """
     tagging = engine.client_factory("resourcegroupstaggingapi", region)
     kwargs: dict[str, Any] = {"ResourceTypeFilters": ["ssm:parameter"], "ResourcesPerPage": TAGS_PAGE}
+    if region != engine.config.source_region:
+        # In a target, only the replicator's own replicas matter (all carry the marker tag): the
+        # region's other tagged parameters are not paged through. A parameter this leaves out
+        # looks untagged; if that makes it look drifted, its per-parameter sync reads it exactly.
+        kwargs["TagFilters"] = [{"Key": MARKER_TAG_KEY, "Values": [engine.config.source_region]}]
     out: dict[str, dict[str, str]] = {}
     while True:
         page = engine.retry.call(tagging.get_resources, **kwargs)
@@ -126,38 +134,47 @@ def index_region(engine: Engine, region: str) -> dict[str, Entry]:
     ssm = engine.ssm_factory(region)
     tags_by_name = bulk_tags(engine, region) if config.bulk_tags else None
     out: dict[str, Entry] = {}
+    metas: dict[str, Mapping[str, Any]] = {}  # described, values not read yet
+
+    def read_values(batch: list[str]) -> None:
+        got = engine.retry.call(ssm.get_parameters, Names=batch, WithDecryption=True)
+        for param in got.get("Parameters") or []:  # deleted since described: left out
+            name = param["Name"]
+            meta = metas.pop(name)
+            if tags_by_name is not None:
+                tags = tags_by_name.get(name, {})
+            else:
+                listed = engine.retry.call(
+                    ssm.list_tags_for_resource, ResourceType="Parameter", ResourceId=name
+                )
+                tags = {t["Key"]: t["Value"] for t in listed.get("TagList") or []}
+            marker = tags.get(MARKER_TAG_KEY)
+            modified = meta.get("LastModifiedDate")
+            out[name] = Entry(
+                digest=_digest(
+                    {**meta, "Type": param.get("Type", meta.get("Type"))},
+                    param.get("Value", ""),
+                    replicated_tags(tags),
+                ),
+                tier=meta.get("Tier") or "Standard",
+                key_id=meta.get("KeyId") if meta.get("Type") == "SecureString" else None,
+                modified=modified.timestamp() if modified is not None else 0.0,
+                marker=marker,
+                skip=source_skip(config, meta, marker) if region == config.source_region else "",
+            )
+        for name in batch:
+            metas.pop(name, None)
+
+    # DescribeParameters may return fewer than MaxResults a page ("The service may return fewer
+    # results"; https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DescribeParameters.html):
+    # names are gathered across pages so that every GetParameters call reads a full batch of 10.
     for filters in name_filters(config):
         for page in describe_pages(engine, region, filters):
-            metas = {m["Name"]: m for m in page if config.is_included(m["Name"])}
-            names = list(metas)
-            for i in range(0, len(names), GET_PARAMETERS_BATCH):
-                batch = names[i : i + GET_PARAMETERS_BATCH]
-                got = engine.retry.call(ssm.get_parameters, Names=batch, WithDecryption=True)
-                for param in got.get("Parameters") or []:  # deleted since described: left out
-                    name = param["Name"]
-                    meta = metas[name]
-                    if tags_by_name is not None:
-                        tags = tags_by_name.get(name, {})
-                    else:
-                        listed = engine.retry.call(
-                            ssm.list_tags_for_resource, ResourceType="Parameter", ResourceId=name
-                        )
-                        tags = {t["Key"]: t["Value"] for t in listed.get("TagList") or []}
-                    marker = tags.get(MARKER_TAG_KEY)
-                    user = {k: v for k, v in tags.items() if k != MARKER_TAG_KEY}
-                    modified = meta.get("LastModifiedDate")
-                    out[name] = Entry(
-                        digest=_digest(
-                            {**meta, "Type": param.get("Type", meta.get("Type"))},
-                            param.get("Value", ""),
-                            user,
-                        ),
-                        tier=meta.get("Tier") or "Standard",
-                        key_id=meta.get("KeyId") if meta.get("Type") == "SecureString" else None,
-                        modified=modified.timestamp() if modified is not None else 0.0,
-                        marker=marker,
-                        skip=source_skip(config, meta, marker) if region == config.source_region else "",
-                    )
+            metas.update((m["Name"], m) for m in page if config.is_included(m["Name"]))
+            while len(metas) >= GET_PARAMETERS_BATCH:
+                read_values(list(metas)[:GET_PARAMETERS_BATCH])
+    while metas:
+        read_values(list(metas)[:GET_PARAMETERS_BATCH])
     return out
 
 

@@ -74,13 +74,20 @@ def load_state(engine: Engine) -> RunState:
 
 
 def save_state(engine: Engine, state: RunState) -> None:
+    """Write the run's position to the state parameter in the source region.
+
+    Tier ``Intelligent-Tiering``: Parameter Store creates it Standard, or Advanced when the
+    region's Standard-parameter quota is full ("Managing parameter tiers", Intelligent-Tiering,
+    https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html),
+    so the position is saved in every region; an Advanced state parameter stays Advanced.
+    """
     ssm = engine.ssm_factory(engine.config.source_region)
     engine.retry.call(
         ssm.put_parameter,
         Name=engine.config.state_parameter,
         Value=state.dumps(),
         Type="String",
-        Tier="Standard",
+        Tier="Intelligent-Tiering",
         Overwrite=True,
     )
 
@@ -235,15 +242,29 @@ def reconcile(
         ("drifted", sorted(drifted_by_name), sync_drifted),
         ("deep", deep, deep_check),
     ]
+
+    def in_time(work: Callable[[Any], None]) -> Callable[[Any], bool]:
+        """``work`` that starts only before the deadline; False = not started."""
+
+        def run(item: Any) -> bool:
+            if deadline is not None and clock() >= deadline:
+                return False
+            work(item)
+            return True
+
+        return run
+
     with ThreadPoolExecutor(config.concurrency, thread_name_prefix="reconcile") as pool:
         for stage, items, work in stages:
             for chunk in _chunks(items, size):
-                if deadline is not None and clock() >= deadline:
+                done = list(pool.map(in_time(work), chunk))
+                # The position is the end of the prefix done without a gap: what follows is redone.
+                finished = next((i for i, ok in enumerate(done) if not ok), len(chunk))
+                if stage == "deep" and finished:
+                    cursor = chunk[finished - 1]
+                if finished < len(chunk):
                     stopped = True
                     break
-                list(pool.map(work, chunk))
-                if stage == "deep":
-                    cursor = chunk[-1]
             if stopped:
                 break
 

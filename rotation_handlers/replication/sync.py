@@ -8,14 +8,14 @@ logged; :meth:`Operation.describe` is the value-free form used in logs and summa
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from rotation_handlers.replication.config import MARKER_TAG_KEY, ReplicationConfig
+from rotation_handlers.replication.config import MARKER_TAG_KEY, ReplicationConfig, replicated_tags
 from rotation_handlers.replication.retry import RetryPolicy, error_code
 from rotation_handlers.replication.state import ParameterState, policies_payload
 
@@ -43,6 +43,8 @@ class Plan:
     reason: str = ""
     operations: list[Operation] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: The replica a type change deletes, put back if its re-creation fails.
+    previous: ParameterState | None = field(default=None, repr=False)
 
     @property
     def writes(self) -> int:
@@ -68,11 +70,6 @@ def key_matches(current: str | None, desired: str) -> bool:
         return key
 
     return tail(current) == tail(desired)
-
-
-def _user_tags(tags: Mapping[str, str]) -> dict[str, str]:
-    """Tags that replicate: everything but the replicator's marker (never copied, never removed)."""
-    return {k: v for k, v in tags.items() if k != MARKER_TAG_KEY}
 
 
 def _put_kwargs(
@@ -191,6 +188,44 @@ def _unmanaged(config: ReplicationConfig) -> str:
     )
 
 
+LABEL_SKIPPED = "label-skipped"
+_PATTERN_REASON = (
+    "the labelled older value does not match the parameter's AllowedPattern today, so it cannot be "
+    "written in the target; the label is not replicated"
+)
+#: Detail of a put that writes an older, labelled value (not the current one).
+OLDER_VALUE = "labelled older value"
+
+
+def _matches_pattern(pattern: str | None, value: str) -> bool:
+    """Whether Parameter Store would accept ``value`` under ``pattern`` (True if Python cannot tell).
+
+    AllowedPattern is "a regular expression used to validate the parameter value" (PutParameter,
+    https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html). A
+    pattern Python's ``re`` cannot compile is left to Parameter Store (see :func:`apply_plan`).
+    """
+    if not pattern:
+        return True
+    try:
+        return re.search(pattern, value) is not None
+    except re.error:
+        return True
+
+
+def _refuse_unmanaged_write(plan: Plan, config: ReplicationConfig) -> Plan:
+    """Leave a target parameter the replicator did not create as it is, and say so."""
+    wanted = ", ".join(op.describe() for op in plan.operations)
+    plan.operations = []
+    plan.action = "skipped"
+    plan.reason = (
+        f"the target was not created by this replicator (no {MARKER_TAG_KEY}={config.source_region} tag) "
+        f"and differs from the source; not overwritten (ADOPT_UNMANAGED_TARGETS=false; "
+        f"`secretsctl replicas check --apply --adopt` takes it over): would {wanted}"
+    )
+    plan.warnings.append("unmanaged-target-refused: " + plan.reason)
+    return plan
+
+
 def _plan_delete(plan: Plan, target: ParameterState | None, config: ReplicationConfig) -> Plan:
     if target is None:
         plan.reason = "absent in source and target"
@@ -229,6 +264,10 @@ def plan_sync(
         return plan
 
     key_id = config.kms_key_for(region) if source.type == "SecureString" else None
+    # A same-named target parameter without our marker belongs to someone else (the default
+    # REPLICATE_PATHS "/" makes every name fair game): it is only written with ADOPT_UNMANAGED_TARGETS,
+    # and then it gets the marker, becoming a replica like any other.
+    unmanaged = target is not None and target.tags.get(MARKER_TAG_KEY) != config.source_region
     retyped = ""
     if target is not None and target.type != source.type:
         # Parameter Store refuses to change the type of an existing parameter: PutParameter with
@@ -236,11 +275,10 @@ def plan_sync(
         # parameter"; https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html).
         # So the replica is deleted and created anew, as a new replica (tags, marker, labels).
         retyped = f"type {target.type} -> {source.type}"
-        if not _may_delete(target, config):
-            plan.action = "skipped"
-            plan.reason = f"{retyped} needs the replica deleted and re-created, but {_unmanaged(config)}"
-            return plan
         plan.operations.append(Operation("delete", retyped, {"Name": name}))
+        if unmanaged and not config.adopt_unmanaged:
+            return _refuse_unmanaged_write(plan, config)
+        plan.previous = target
         target = None
     tier = source.tier
     if target is not None and target.tier == "Advanced" and source.tier != "Advanced":
@@ -251,11 +289,14 @@ def plan_sync(
         )
 
     placement = place_labels(source, target)
-    desired_tags = _user_tags(source.tags)
+    desired_tags = replicated_tags(source.tags)
     puts: list[tuple[str, list[str], str]] = []  # (value, labels to put on the version, detail)
     for value in sorted(placement.new_versions, key=lambda v: placement.order[v]):
-        if value != source.value:
-            puts.extend((value, chunk, "labelled older value") for chunk in placement.new_versions[value])
+        if value != source.value and not _matches_pattern(source.allowed_pattern, value):
+            labels = sorted(label for chunk in placement.new_versions[value] for label in chunk)
+            plan.warnings.append(f"{LABEL_SKIPPED}: labels={','.join(labels)}: {_PATTERN_REASON}")
+        elif value != source.value:
+            puts.extend((value, chunk, OLDER_VALUE) for chunk in placement.new_versions[value])
     diffs = _attribute_diffs(source, target, tier, key_id) if target is not None else ["all"]
     current_chunks = placement.new_versions.get(source.value, [])
     if puts or diffs or current_chunks:
@@ -289,8 +330,10 @@ def plan_sync(
             )
 
     if target is not None:
-        current = _user_tags(target.tags)
+        current = replicated_tags(target.tags)
         add = {k: v for k, v in desired_tags.items() if current.get(k) != v}
+        if unmanaged and config.adopt_unmanaged:
+            add[MARKER_TAG_KEY] = config.source_region
         remove = sorted(k for k in current if k not in desired_tags)
         if add:
             plan.operations.append(
@@ -317,6 +360,8 @@ def plan_sync(
                 )
             )
 
+    if unmanaged and plan.operations and not config.adopt_unmanaged:
+        return _refuse_unmanaged_write(plan, config)
     kinds = {op.kind for op in plan.operations}
     if retyped:
         plan.action, plan.reason = "updated", f"{retyped} (delete and re-create the replica)"
@@ -338,15 +383,64 @@ def plan_sync(
     return plan
 
 
+def restore_kwargs(previous: ParameterState) -> dict[str, Any]:
+    """PutParameter arguments that put back ``previous`` (current value, attributes, writable tags).
+
+    Reserved ``aws:`` tags cannot be written, so they are not restored; nor are older versions
+    and their labels (the next sync re-creates the replica with the source's type and labels).
+    """
+    tags = {**replicated_tags(previous.tags)}
+    if MARKER_TAG_KEY in previous.tags:
+        tags[MARKER_TAG_KEY] = previous.tags[MARKER_TAG_KEY]
+    return _put_kwargs(previous, previous.value, None, previous.tier, previous.key_id, tags)
+
+
+def _restore(ssm: Any, plan: Plan, retry: RetryPolicy) -> None:
+    """The re-create of a type change failed: put the deleted replica back, then let the error go on."""
+    assert plan.previous is not None
+    try:
+        retry.call(ssm.put_parameter, **restore_kwargs(plan.previous))
+    except ClientError as exc:
+        if error_code(exc) != "ParameterAlreadyExists":  # another invocation created it meanwhile
+            raise
+    plan.warnings.append(
+        "replica-restored: the re-create with the new type failed; previous replica put back"
+    )
+
+
 def apply_plan(ssm: Any, plan: Plan, retry: RetryPolicy) -> None:
     """Execute ``plan`` against the target region's client, in order."""
     versions: dict[int, int] = {}
     tag_target = {"ResourceType": "Parameter", "ResourceId": plan.name}
+    carried_tags: list[dict[str, str]] | None = None  # a create's tags, if its older value was refused
     for index, op in enumerate(plan.operations):
         if op.kind in ("create", "overwrite"):
-            response = retry.call(ssm.put_parameter, **op.kwargs)
+            kwargs = dict(op.kwargs)
+            if carried_tags is not None:  # this put creates the parameter now
+                kwargs.pop("Overwrite", None)
+                kwargs["Tags"], carried_tags = carried_tags, None
+            try:
+                response = retry.call(ssm.put_parameter, **kwargs)
+            except Exception as exc:
+                if op.detail == OLDER_VALUE and error_code(exc) == "ParameterPatternMismatchException":
+                    # Only an older labelled value may be given up; the current value always goes out.
+                    labels = [
+                        label
+                        for later in plan.operations
+                        if later.kind == "label" and later.version_from == index
+                        for label in later.kwargs["Labels"]
+                    ]
+                    plan.warnings.append(f"{LABEL_SKIPPED}: labels={','.join(labels)}: {_PATTERN_REASON}")
+                    if "Tags" in kwargs:
+                        carried_tags = kwargs["Tags"]
+                    continue
+                if plan.previous is not None and not versions:  # a type change's replica is gone
+                    _restore(ssm, plan, retry)
+                raise
             versions[index] = int(response["Version"])
         elif op.kind in ("label", "unlabel"):
+            if op.version_from is not None and op.version_from not in versions:
+                continue  # its version was not written (see above)
             number = versions[op.version_from] if op.version_from is not None else op.kwargs["Version"]
             call = ssm.label_parameter_version if op.kind == "label" else ssm.unlabel_parameter_version
             retry.call(call, Name=plan.name, ParameterVersion=number, Labels=op.kwargs["Labels"])

@@ -56,10 +56,14 @@ def type_change_refused(monkeypatch):
     monkeypatch.setattr(SimpleSystemManagerBackend, "put_parameter", strict)
 
 
-def ssm(run, region: str):
+def aws_client(run, service: str, region: str):
     import boto3
 
-    return boto3.client("ssm", endpoint_url=run.emulated.endpoint, region_name=region)
+    return boto3.client(service, endpoint_url=run.emulated.endpoint, region_name=region)
+
+
+def ssm(run, region: str):
+    return aws_client(run, "ssm", region)
 
 
 def findings(doc: dict) -> dict[tuple[str, str], tuple[str, str]]:
@@ -146,6 +150,10 @@ def test_check_finds_each_kind_of_drift_and_apply_repairs_it(
 
 def test_apply_recreates_a_replica_whose_type_differs(run, replication_env, type_change_refused) -> None:
     p, _ = replication_env
+    # the replicator checks that the target's key exists and is Enabled before deleting the replica
+    kms = aws_client(run, "kms", EU)
+    if not any(a["AliasName"] == "alias/replica-eu" for a in kms.list_aliases()["Aliases"]):
+        kms.create_alias(AliasName="alias/replica-eu", TargetKeyId=kms.create_key()["KeyMetadata"]["KeyId"])
     src, eu = ssm(run, SOURCE), ssm(run, EU)
     name, tags = f"{p}retyped", [{"Key": "team", "Value": "a"}]
     src.put_parameter(Name=name, Value=value("plain"), Type="String", Tags=tags)

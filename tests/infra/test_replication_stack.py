@@ -110,6 +110,13 @@ def test_replication_iam_is_limited_to_paths_and_keys(example: Synth) -> None:
             "Sid": "DecryptSourceSecureStrings",
         },
         {
+            "Action": "kms:DescribeKey",
+            "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": ["alias/ssm-replicas"]}},
+            "Effect": "Allow",
+            "Resource": f"arn:aws:kms:eu-central-1:{ACCOUNT}:key/*",
+            "Sid": "DescribeReplicaKeyEuCentral1",
+        },
+        {
             "Action": ["kms:Encrypt", "kms:GenerateDataKey", "kms:Decrypt"],
             "Condition": {
                 "ForAnyValue:StringEquals": {"kms:ResourceAliases": ["alias/ssm-replicas"]},
@@ -119,6 +126,12 @@ def test_replication_iam_is_limited_to_paths_and_keys(example: Synth) -> None:
             "Effect": "Allow",
             "Resource": f"arn:aws:kms:eu-central-1:{ACCOUNT}:key/*",
             "Sid": "UseReplicaKeyEuCentral1",
+        },
+        {
+            "Action": "kms:DescribeKey",
+            "Effect": "Allow",
+            "Resource": "arn:aws:kms:us-east-1:123456789012:key/0987dcba-09fe-87dc-65ba-ab0987654321",
+            "Sid": "DescribeReplicaKeyUsEast1",
         },
         {
             "Action": ["kms:Encrypt", "kms:GenerateDataKey", "kms:Decrypt"],

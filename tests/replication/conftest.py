@@ -81,6 +81,7 @@ def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
         "EXCLUDE_PATHS",
         "REPLICA_KMS_KEYS",
         "DELETE_UNMANAGED_REPLICAS",
+        "ADOPT_UNMANAGED_TARGETS",
         "COPY_EC2_IMAGE_PARAMETERS",
         "RECONCILE_DRY_RUN",
         "REPLICATION_MAX_ATTEMPTS",
@@ -178,7 +179,9 @@ class Aws:
         return {t["Key"]: t["Value"] for t in tags}
 
     def history(self, name: str, region: str) -> list[dict[str, Any]]:
-        return self.ssm(region).get_parameter_history(Name=name, WithDecryption=True)["Parameters"]
+        """Every version: GetParameterHistory returns at most 50 a page (MaxResults; API reference)."""
+        pages = self.ssm(region).get_paginator("get_parameter_history")
+        return [p for page in pages.paginate(Name=name, WithDecryption=True) for p in page["Parameters"]]
 
     def labels(self, name: str, region: str) -> dict[str, str]:
         """label -> value of the version it is on."""

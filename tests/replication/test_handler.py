@@ -300,7 +300,8 @@ def test_ec2_image_data_type(aws: Aws, env: pytest.MonkeyPatch) -> None:
 
 
 def test_advanced_target_is_not_downgraded(aws: Aws, log_capture) -> None:
-    aws.put("/app/tier", secret(), region=EU, Tier="Advanced")
+    marker = [{"Key": MARKER_TAG_KEY, "Value": SOURCE}]
+    aws.put("/app/tier", secret(), region=EU, Tier="Advanced", Tags=marker)
     value = secret()
     aws.put("/app/tier", value)
     summary = run(ev.put_parameter_event("/app/tier"))

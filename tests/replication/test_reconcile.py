@@ -138,7 +138,7 @@ def test_stops_before_the_deadline_and_resumes(aws: Aws, env: pytest.MonkeyPatch
     aws.ssm(SOURCE).delete_parameter(Name="/app/p0")  # a stale replica: handled before anything else
     config = load_config(__import__("os").environ)
     ticks = iter(range(100))
-    summary = reconcile(Engine(config), deadline=2, clock=lambda: next(ticks))
+    summary = reconcile(Engine(config), deadline=6, clock=lambda: next(ticks))  # one tick a parameter
     assert summary["complete"] is False
     assert summary["regions"][EU]["deleted"] == 1  # the delete was not starved
     state = load_state(Engine(config))
@@ -204,9 +204,9 @@ def test_every_reconcile_call_takes_a_token_from_its_regions_budget(
     taken: Counter[str] = Counter()
 
     class Recording(RegionBudget):
-        def before_call(self, method):  # type: ignore[no-untyped-def]
-            taken[method.__self__.meta.region_name] += 1
-            super().before_call(method)
+        def take(self, region: str) -> None:
+            taken[region] += 1
+            super().take(region)
 
     env.setenv("RECONCILE_REQUESTS_PER_SECOND", "1000")
     env.setattr(replicate, "RegionBudget", Recording)
@@ -249,3 +249,158 @@ def test_handler_stops_near_the_lambda_timeout(aws: Aws, env: pytest.MonkeyPatch
     assert aws.writes(EU) == aws.writes(US) == 0
     summary = replicate.reconcile_handler({}, None)  # the next run (no deadline) does the work
     assert summary["complete"] is True and summary["regions"][EU] == {"created": 12}
+
+
+def test_deadline_is_checked_between_parameters_inside_a_chunk(aws: Aws, env: pytest.MonkeyPatch) -> None:
+    """A chunk stops starting parameters once the deadline passed; the next run finishes the job."""
+    from rotation_handlers.replication.config import load_config
+    from rotation_handlers.replication.engine import Engine
+    from rotation_handlers.replication.reconcile import reconcile
+
+    env.setenv("RECONCILE_CONCURRENCY", "1")  # one chunk of 4 parameters
+    env.setenv("RECONCILE_DEEP_EVERY", "1")
+    for i in range(4):
+        aws.put(f"/app/c{i}", secret(f"c{i}"))
+    now = {"t": 0}
+
+    def tick(model: object, **_: object) -> None:  # time passes as the writes happen
+        now["t"] += 1
+
+    aws.on(aws.ssm(EU), "before-call.ssm.PutParameter", tick)
+    config = load_config(__import__("os").environ)
+    summary = reconcile(Engine(config), deadline=2, clock=lambda: now["t"])
+    assert summary["complete"] is False
+    assert aws.count(EU, "PutParameter") == 2  # the 3rd and 4th parameters were not started
+    summary = replicate.reconcile_handler({}, None)
+    assert summary["complete"] is True
+    assert summary["regions"][EU] == {"created": 2, "unchanged": 2}
+
+
+def test_state_is_saved_when_the_standard_parameter_quota_is_full(aws: Aws, env: pytest.MonkeyPatch) -> None:
+    """A region at its Standard-parameter quota refuses to create another Standard parameter
+    (ParameterLimitExceeded; "Managing parameter tiers",
+    https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html).
+    The reconcile state is still saved: its position must never be lost."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ssm.models import ssm_backends
+
+    def quota_full(params: dict, **_: object) -> None:  # type: ignore[type-arg]
+        body = json.loads(params["body"] or b"{}")
+        exists = ssm_backends[DEFAULT_ACCOUNT_ID][SOURCE].get_parameter(body["Name"]) is not None
+        if body.get("Tier", "Standard") == "Standard" and not exists:
+            from botocore.exceptions import ClientError
+
+            raise ClientError(
+                {"Error": {"Code": "ParameterLimitExceeded", "Message": "quota"}}, "PutParameter"
+            )
+
+    seed(aws)
+    aws.on(aws.ssm(SOURCE), "before-call.ssm.PutParameter", quota_full)
+    summary = replicate.reconcile_handler({}, None)
+    assert summary["complete"] is True
+    state = aws.get("/parameter-replicator/reconcile-state", SOURCE)
+    assert state is not None and json.loads(state["Value"])["run"] == 1
+    replicate.reconcile_handler({}, None)  # and saved again over it
+    assert json.loads(aws.get("/parameter-replicator/reconcile-state", SOURCE)["Value"])["run"] == 2
+
+
+def short_describe_pages(aws: Aws, region: str, size: int) -> None:
+    """Make ``region`` answer DescribeParameters with ``size`` results a page (moto's tokens are offsets)."""
+    offset = {"n": 0}
+
+    def remember(params: dict, **_: object) -> None:  # type: ignore[type-arg]
+        body = json.loads(params["body"] or b"{}")
+        offset["n"] = int(body.get("NextToken") or 0)
+
+    def truncate(parsed: dict, **_: object) -> None:  # type: ignore[type-arg]
+        found = parsed.get("Parameters") or []
+        if len(found) > size or parsed.get("NextToken"):
+            parsed["Parameters"] = found[:size]
+            parsed["NextToken"] = str(offset["n"] + min(size, len(found)))
+
+    aws.on(aws.ssm(region), "before-call.ssm.DescribeParameters", remember)
+    aws.on(aws.ssm(region), "after-call.ssm.DescribeParameters", truncate)
+
+
+def test_short_describe_pages_do_not_multiply_value_reads(aws: Aws) -> None:
+    """DescribeParameters may return fewer results than MaxResults, with a NextToken
+    ("MaxResults ... The service may return fewer results", DescribeParameters API reference,
+    https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DescribeParameters.html).
+    Values are still read 10 names per GetParameters call, whatever the page sizes."""
+    for i in range(20):
+        aws.put(f"/app/s{i:02d}", secret(f"s{i}"))
+    replicate.reconcile_handler({}, None)
+
+    for region in (SOURCE, *TARGETS):
+        short_describe_pages(aws, region, 3)
+    aws.reset_counts()
+    summary = replicate.reconcile_handler({}, None)
+    assert summary["regions"][EU].get("unchanged") == 20
+    for region in (SOURCE, *TARGETS):
+        assert aws.count(region, "DescribeParameters") >= 7  # the short pages did happen
+        assert aws.count(region, "GetParameters") == 2
+
+
+def test_other_tagged_parameters_in_a_target_are_not_paged_through(aws: Aws) -> None:
+    """In a target only the replicas from this source matter: tag:GetResources is asked for the
+    marker tag (TagFilters; GetResources API reference,
+    https://docs.aws.amazon.com/resourcegroupstagging/latest/APIReference/API_GetResources.html)."""
+    for i in range(5):
+        aws.put(f"/app/r{i}", secret(f"r{i}"), Tags=[{"Key": "team", "Value": "a"}])
+    for i in range(250):  # someone else's tagged parameters in the target region
+        aws.put(f"/other/p{i:03d}", "x", region=EU, Tags=[{"Key": "team", "Value": "b"}])
+    replicate.reconcile_handler({}, None)
+    aws.reset_counts()
+    summary = replicate.reconcile_handler({}, None)
+    assert summary["regions"][EU] == {"unchanged": 5}
+    assert aws.count(EU, "GetResources") == 1
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **_: object) -> list[bytes]:
+        return [self.data]
+
+
+def test_budget_counts_botocore_retries(aws: Aws, env: pytest.MonkeyPatch) -> None:
+    """botocore's standard retry mode retries a throttled call by itself (up to 3 attempts;
+    "Retries" in the Boto3 guide, https://boto3.amazonaws.com/v1/documentation/api/latest/guide/retries.html):
+    each attempt is a request Parameter Store counts, so each takes a token."""
+    from collections import Counter
+
+    from botocore.awsrequest import AWSResponse
+
+    from rotation_handlers.replication.budget import RegionBudget
+
+    taken: Counter[str] = Counter()
+
+    class Recording(RegionBudget):
+        def take(self, region: str) -> None:
+            taken[region] += 1
+            super().take(region)
+
+    state = {"throttled": 0}
+
+    def throttle_once(request: object, **_: object) -> object:
+        if state["throttled"]:
+            return None
+        state["throttled"] += 1
+        body = b'{"__type":"ThrottlingException","message":"Rate exceeded"}'
+        return AWSResponse("https://ssm.eu-west-1.amazonaws.com/", 400, {}, _Body(body))
+
+    env.setenv("RECONCILE_REQUESTS_PER_SECOND", "1000")
+    env.setattr(replicate, "RegionBudget", Recording)
+    seed(aws)
+    replicate.reconcile_handler({}, None)
+    aws.reset_counts()
+    taken.clear()
+    aws.ssm(EU).meta.events.register_first("before-send.ssm.DescribeParameters", throttle_once)
+    try:
+        replicate.reconcile_handler({}, None)
+    finally:
+        aws.ssm(EU).meta.events.unregister("before-send.ssm.DescribeParameters", throttle_once)
+    assert state["throttled"] == 1
+    assert taken[EU] == aws.count(EU) + 1  # the API calls, and botocore's retry of one of them
+    assert taken[SOURCE] == aws.count(SOURCE)

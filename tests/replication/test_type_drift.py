@@ -19,7 +19,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ssm.models import ssm_backends
 
 from rotation_handlers import replicate
-from rotation_handlers.replication import MARKER_TAG_KEY
+from rotation_handlers.replication import MARKER_TAG_KEY, ReplicationError, clients
 from tests.replication import events as ev
 from tests.replication.conftest import EU, SOURCE, TARGETS, US, Aws, secret
 from tests.replication.test_races import assert_targets_match_source, once
@@ -62,6 +62,8 @@ def recreate_source(aws: Aws, name: str, value: str, **kwargs: Any) -> None:
 def test_source_recreated_with_another_type_recreates_each_replica(
     aws: Aws, env: pytest.MonkeyPatch, strict: dict[str, list[str]]
 ) -> None:
+    kms = clients.client("kms", EU)
+    kms.create_alias(AliasName="alias/eu", TargetKeyId=kms.create_key()["KeyMetadata"]["KeyId"])
     env.setenv("REPLICA_KMS_KEYS", json.dumps({EU: "alias/eu"}))
     name = "/app/retyped"
     aws.put(name, secret("old"), Description="plain", Tags=[{"Key": "team", "Value": "a"}])
@@ -104,24 +106,24 @@ def test_reconcile_recreates_a_replica_of_another_type(aws: Aws, strict: dict[st
     assert aws.count(EU, "DeleteParameter") == 1 and aws.count(US, "DeleteParameter") == 0
 
 
-@pytest.mark.parametrize("delete_unmanaged", [False, True])
+@pytest.mark.parametrize("adopt", [False, True])
 def test_unmanaged_target_of_another_type(
-    aws: Aws, env: pytest.MonkeyPatch, strict: dict[str, list[str]], delete_unmanaged: bool
+    aws: Aws, env: pytest.MonkeyPatch, strict: dict[str, list[str]], adopt: bool
 ) -> None:
     env.setenv("REPLICA_REGIONS", EU)
-    env.setenv("DELETE_UNMANAGED_REPLICAS", str(delete_unmanaged).lower())
+    env.setenv("ADOPT_UNMANAGED_TARGETS", str(adopt).lower())
     name = "/app/theirs"
     theirs = secret("theirs")
     aws.put(name, theirs, region=EU)  # not created by the replicator: no marker tag
     aws.put(name, secret(), Type="SecureString")
     aws.reset_counts()
     summary = replicate.handler(ev.put_parameter_event(name, "SecureString"), None)
-    if delete_unmanaged:
+    if adopt:
         assert summary["regions"] == {EU: {"updated": 1}}
         assert aws.get(name, EU)["Value"] == aws.get(name, SOURCE)["Value"]
         assert aws.tags(name, EU) == {MARKER_TAG_KEY: SOURCE}
     else:
-        assert summary["regions"] == {EU: {"skipped": 1}}
+        assert summary["regions"] == {EU: {"skipped": 1, "unmanaged-target-refused": 1}}
         assert aws.get(name, EU)["Value"] == theirs
         assert aws.writes() == 0
     assert strict == {EU: [], US: []}
@@ -194,3 +196,64 @@ def test_without_the_repair_aws_refuses(aws: Aws, strict: dict[str, list[str]]) 
         aws.put("/app/emul", secret(), region=EU, Type="SecureString", Overwrite=True)
     aws.put("/app/emul", secret(), region=EU, Overwrite=True)
     assert strict[EU] == ["/app/emul"]
+
+
+def test_failed_create_after_type_change_restores_the_previous_replica(
+    aws: Aws, strict: dict[str, list[str]]
+) -> None:
+    """If the re-create fails (here the target's KMS key is unusable: PutParameter raises
+    InvalidKeyId, https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html),
+    the replica deleted for the type change is put back: a type change never leaves no replica."""
+    name = "/app/keep"
+    old = secret("old")
+    aws.put(name, old, Description="plain", Tags=[{"Key": "team", "Value": "a"}])
+    replicate.handler(ev.put_parameter_event(name), None)
+
+    def no_key(params: dict[str, Any], **_: Any) -> None:
+        body = json.loads(params["body"] or b"{}")
+        if body.get("Type") == "SecureString":
+            raise ClientError({"Error": {"Code": "InvalidKeyId", "Message": "key disabled"}}, "PutParameter")
+
+    aws.on(aws.ssm(EU), "before-call.ssm.PutParameter", no_key)
+    recreate_source(aws, name, secret("new"), Type="SecureString", Tags=[{"Key": "team", "Value": "a"}])
+
+    with pytest.raises(ReplicationError) as raised:
+        replicate.handler(ev.put_parameter_event(name, "SecureString"), None)
+    assert "InvalidKeyId" in str(raised.value) and EU in str(raised.value)
+    kept = aws.get(name, EU)
+    assert kept is not None and (kept["Value"], kept["Type"]) == (old, "String")
+    assert aws.describe(name, EU)["Description"] == "plain"
+    assert aws.tags(name, EU) == {"team": "a", MARKER_TAG_KEY: SOURCE}
+    assert aws.get(name, US)["Type"] == "SecureString"
+
+
+@pytest.mark.parametrize("key_state", ["missing", "disabled"])
+def test_type_change_checks_the_target_key_before_deleting(
+    aws: Aws, env: pytest.MonkeyPatch, strict: dict[str, list[str]], key_state: str
+) -> None:
+    """The replica is not deleted for a SecureString re-create the target's key cannot encrypt.
+
+    Parameter Store encrypts with the KMS key given as KeyId in that region; a key that does not
+    exist or is not Enabled makes PutParameter fail (InvalidKeyId / KMS errors; PutParameter,
+    https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html,
+    and KMS "Key states of AWS KMS keys", https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html).
+    """
+    kms = clients.client("kms", EU)
+    if key_state == "disabled":
+        key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName="alias/eu-replicas", TargetKeyId=key_id)
+        kms.disable_key(KeyId=key_id)
+    env.setenv("REPLICA_KMS_KEYS", json.dumps({EU: "alias/eu-replicas"}))
+    name = "/app/checked"
+    old = secret("old")
+    aws.put(name, old)
+    replicate.handler(ev.put_parameter_event(name), None)
+    recreate_source(aws, name, secret("new"), Type="SecureString")
+    aws.reset_counts()
+
+    with pytest.raises(ReplicationError) as raised:
+        replicate.handler(ev.put_parameter_event(name, "SecureString"), None)
+    assert "ReplicaKeyUnusable" in str(raised.value)
+    assert aws.count(EU, "DeleteParameter") == 0
+    assert aws.get(name, EU)["Value"] == old
+    assert aws.get(name, US)["Type"] == "SecureString"
