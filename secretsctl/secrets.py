@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from . import dump as dumping
 from . import health, inventory, values
 from .context import App, pass_app
-from .errors import EXIT_DIFFERENT, Exit, Refused
+from .errors import EXIT_DIFFERENT, CliError, Exit, Refused
 from .output import Masked, text, view_value
 
 STAGE_CHOICE = click.Choice(inventory.STAGES)
@@ -156,7 +156,7 @@ def diff_cmd(app: App, name: str, a: str, b: str, reveal: bool) -> None:
     sm = app.aws.client("secretsmanager")
     info = inventory.describe(sm, name)
     va, vb = inventory.resolve_version(info, a), inventory.resolve_version(info, b)
-    old, new = inventory.get_value(sm, info.arn, va)[0], inventory.get_value(sm, info.arn, vb)[0]
+    old, new = _either(inventory.get_value(sm, info.arn, va)), _either(inventory.get_value(sm, info.arn, vb))
     changes = values.diff(old, new, reveal)
     different = values.differs(changes)
     app.out.emit(
@@ -172,6 +172,11 @@ def diff_cmd(app: App, name: str, a: str, b: str, reveal: bool) -> None:
     )
     if different:
         raise Exit(EXIT_DIFFERENT)
+
+
+def _either(value: tuple[str | None, bytes | None]) -> str | bytes | None:
+    """SecretString, or SecretBinary when the version holds bytes."""
+    return value[0] if value[0] is not None else value[1]
 
 
 def _render_diff(
@@ -200,16 +205,24 @@ def dump_cmd(app: App, names: tuple[str, ...], all_secrets: bool, directory: Pat
     sm = app.aws.client("secretsmanager")
     wanted = [i.name for i in inventory.list_all(sm)] if all_secrets else list(names)
     directory = directory.resolve()
-    targets = [directory / dumping.file_name(n, fmt) for n in wanted]
+    # Values are read before any file is written: a secret that cannot be read stops the dump
+    # with its name, and nothing is left half-written.
+    got = {name: _read_current(sm, name) for name in wanted}
+    targets = [
+        directory / dumping.file_name(n, "bin" if got[n].get("SecretString") is None else fmt) for n in wanted
+    ]
     if len(set(targets)) != len(targets):
         raise click.UsageError("two secrets map to the same file name; dump them separately")
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    dumping.prepare_directory(directory)
     dumping.check_destination(directory, targets)
     written = []
     for name, path in zip(wanted, targets, strict=True):
-        got = sm.get_secret_value(SecretId=name)
-        dumping.write_private(path, dumping.render(got.get("SecretString"), fmt))
-        written.append({"name": name, "versionId": got["VersionId"], "file": str(path)})
+        value = got[name]
+        if value.get("SecretString") is None:
+            dumping.write_private(path, value.get("SecretBinary") or b"")
+        else:
+            dumping.write_private(path, dumping.render(value["SecretString"], fmt))
+        written.append({"name": name, "versionId": value["VersionId"], "file": str(path)})
     app.out.emit(
         "SecretDump",
         {"format": fmt, "files": written},
@@ -217,6 +230,14 @@ def dump_cmd(app: App, names: tuple[str, ...], all_secrets: bool, directory: Pat
             ["secret", "version", "file (0600)"], [[w["name"], w["versionId"], w["file"]] for w in written]
         ),
     )
+
+
+def _read_current(sm: Any, name: str) -> dict[str, Any]:
+    try:
+        return sm.get_secret_value(SecretId=name)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "error")
+        raise CliError(f"cannot read {name} ({code}); nothing was written") from None
 
 
 FROM_FILE = click.option(

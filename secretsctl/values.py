@@ -72,9 +72,11 @@ class KeyChange:
     new: Any
 
 
-def diff(old: str | None, new: str | None, reveal: bool) -> list[KeyChange]:
-    """Key by key for JSON objects (one pseudo-key ``(value)`` otherwise); values masked unless reveal."""
-    a, b = parse_fields(old), parse_fields(new)
+def diff(old: str | bytes | None, new: str | bytes | None, reveal: bool) -> list[KeyChange]:
+    """Key by key for JSON objects (one pseudo-key ``(value)`` otherwise, e.g. a binary secret);
+    values masked unless reveal (revealed bytes are shown as hex)."""
+    a = parse_fields(old) if isinstance(old, str) else None
+    b = parse_fields(new) if isinstance(new, str) else None
     if a is None or b is None:
         a = {"(value)": old} if old is not None else {}
         b = {"(value)": new} if new is not None else {}
@@ -86,10 +88,14 @@ def diff(old: str | None, new: str | None, reveal: bool) -> list[KeyChange]:
             kind = "added"
         else:
             kind = "unchanged" if a[key] == b[key] else "changed"
-        shown_old = mask_field(key, a[key], reveal) if key in a else None
-        shown_new = mask_field(key, b[key], reveal) if key in b else None
+        shown_old = _shown(mask_field(key, a[key], reveal)) if key in a else None
+        shown_new = _shown(mask_field(key, b[key], reveal)) if key in b else None
         changes.append(KeyChange(key, kind, shown_old, shown_new))
     return changes
+
+
+def _shown(value: Any) -> Any:
+    return value.hex() if isinstance(value, bytes) else value
 
 
 def differs(changes: list[KeyChange]) -> bool:

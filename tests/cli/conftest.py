@@ -9,8 +9,10 @@ holds: no value may appear unless the command was given ``--reveal``.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import re
 import secrets as _secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -84,6 +86,7 @@ def held_values() -> set[str]:
         for backend in account.values():
             for secret in backend.secrets.values():
                 for version in secret.versions.values():
+                    found |= _binary_forms(version.get("secret_binary"))
                     raw = version.get("secret_string")
                     if not raw:
                         continue
@@ -100,6 +103,16 @@ def held_values() -> set[str]:
                         if key not in NON_SECRET_KEYS:
                             found.add(value if isinstance(value, str) else json.dumps(value))
     return {v for v in found if len(v) >= 6}
+
+
+def _binary_forms(stored: str | bytes | None) -> set[str]:
+    """A SecretBinary value as it could leak: its base64 form, its hex form and every printable run."""
+    if not stored:
+        return set()
+    encoded = stored.decode() if isinstance(stored, bytes) else stored
+    raw = base64.b64decode(encoded)
+    runs = re.findall(rb"[\x20-\x7e]{6,}", raw)
+    return {encoded, raw.hex(), *(r.decode() for r in runs)}
 
 
 @dataclass
