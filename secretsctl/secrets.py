@@ -23,48 +23,99 @@ def secret() -> None:
     """Secrets: ls, versions, get, diff, dump, create, update, delete, restore."""
 
 
-def _strategy(sm: Any, info: inventory.SecretInfo) -> str | None:
-    if info.deleted is not None or info.version_with("AWSCURRENT") is None:
-        return None
-    try:
-        got = sm.get_secret_value(SecretId=info.arn)
-    except ClientError:  # e.g. no kms:Decrypt for this one: the listing goes on
-        return "?"
-    return values.strategy_of(got.get("SecretString"))
+ROTATION_STATES = ("on", "off")
+
+
+def _tag_filters(tags: tuple[str, ...]) -> list[dict[str, Any]]:
+    """``KEY`` or ``KEY=VALUE`` as ListSecrets filters (tag-key, tag-value)."""
+    filters: list[dict[str, Any]] = []
+    for tag in tags:
+        key, sep, value = tag.partition("=")
+        if not key:
+            raise click.BadParameter(f"{tag!r}: give KEY or KEY=VALUE", param_hint="--tag")
+        filters.append({"Key": "tag-key", "Values": [key]})
+        if sep:
+            filters.append({"Key": "tag-value", "Values": [value]})
+    return filters
 
 
 @secret.command("ls")
 @click.option("--filter", "text_filter", metavar="TEXT", help="Only secrets whose name contains TEXT.")
+@click.option(
+    "--prefix", metavar="PREFIX", help="Only secrets whose name starts with PREFIX (filtered by AWS)."
+)
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="KEY[=VALUE]",
+    help="Only secrets with this tag key (and value); repeatable, filtered by AWS.",
+)
+@click.option(
+    "--rotation",
+    type=click.Choice(ROTATION_STATES),
+    help="Only secrets whose rotation is on (or off).",
+)
+@click.option(
+    "--include-deleted", is_flag=True, help="Also list secrets scheduled for deletion (column 'deleted')."
+)
 @pass_app
-def ls(app: App, text_filter: str | None) -> None:
-    """Every secret: rotation, strategy, last and next rotation, health. Never a value."""
+def ls(
+    app: App,
+    text_filter: str | None,
+    prefix: str | None,
+    tags: tuple[str, ...],
+    rotation: str | None,
+    include_deleted: bool,
+) -> None:
+    """Every secret: rotation, rotation function, last and next rotation, health.
+
+    Reads no value (ListSecrets only): listing never shows up as a secret access in CloudTrail or in
+    a secret's last-accessed date. Use `secret get` or `status` for what needs the value."""
     sm = app.aws.client("secretsmanager")
+    api_filters = _tag_filters(tags)
+    if prefix:
+        # The name filter matches a prefix of the name:
+        # https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_Filter.html
+        api_filters.append({"Key": "name", "Values": [prefix]})
     rows = []
-    for info in inventory.list_all(sm, text_filter):
+    for info in inventory.list_all(sm, text_filter, include_deleted=include_deleted, api_filters=api_filters):
+        if rotation is not None and info.rotation_enabled != (rotation == "on"):
+            continue
+        if prefix and not info.name.startswith(prefix):
+            continue
         findings = health.assess(info)
         rows.append(
             {
                 "name": info.name,
                 "rotationEnabled": info.rotation_enabled,
-                "strategy": _strategy(sm, info),
+                # Not known without reading the value: kept (always null) for scripts reading schema 1.
+                "strategy": None,
+                "rotationFunction": info.rotation_function,
                 "lastRotated": info.last_rotated,
                 "nextRotation": info.next_rotation,
+                "deletionScheduled": info.deleted,
+                "tags": info.tags,
                 "health": [f.to_json() for f in findings],
             }
         )
+    columns = ["name", "rotation", "function", "last rotated", "next rotation", "health"]
+    if include_deleted:
+        columns.append("deleted")
     app.out.emit(
         "SecretList",
         {"secrets": rows},
         lambda: app.out.table(
-            ["name", "rotation", "strategy", "last rotated", "next rotation", "health"],
+            columns,
             [
                 [
                     r["name"],
                     "on" if r["rotationEnabled"] else "off",
-                    r["strategy"],
+                    r["rotationFunction"],
                     r["lastRotated"],
                     r["nextRotation"],
                     ", ".join(f["kind"] for f in r["health"]) or "ok",
+                    *([r["deletionScheduled"]] if include_deleted else []),
                 ]
                 for r in rows
             ],

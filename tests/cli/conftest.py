@@ -165,3 +165,31 @@ def run(emulated: Emulated) -> Iterator[Cli]:
     yield c
     leaks = c.leaks()
     assert not leaks, f"a secret value appeared in the output of: {leaks}"
+
+
+@dataclass
+class ApiCalls:
+    """Every AWS operation secretsctl's own boto3 sessions call, counted by ``service.Operation``."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def count(self, model: Any, **_: Any) -> None:
+        key = f"{model.service_model.service_name}.{model.name}"
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+
+@pytest.fixture
+def api_calls(monkeypatch: pytest.MonkeyPatch) -> ApiCalls:
+    """Counts the CLI's calls through botocore's ``before-call`` event on every session it makes."""
+    import secretsctl.session
+
+    calls = ApiCalls()
+    real = boto3.Session
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        session = real(*args, **kwargs)
+        session.events.register("before-call", calls.count)
+        return session
+
+    monkeypatch.setattr(secretsctl.session.boto3, "Session", counted)
+    return calls
