@@ -255,6 +255,8 @@ def dump_cmd(app: App, names: tuple[str, ...], all_secrets: bool, directory: Pat
         raise click.UsageError("give secret names or --all (not both)")
     sm = app.aws.client("secretsmanager")
     wanted = [i.name for i in inventory.list_all(sm)] if all_secrets else list(names)
+    if directory.is_symlink():
+        raise Refused(f"{directory} is a symbolic link; dump into a real directory")
     directory = directory.resolve()
     # Values are read before any file is written: a secret that cannot be read stops the dump
     # with its name, and nothing is left half-written.
