@@ -99,17 +99,25 @@ def list_all(
 
 
 def resolve_version(info: SecretInfo, ref: str) -> str:
-    """A version id from a stage name or a version id (or a unique prefix of at least 8 characters)."""
+    """A version id from a staging label (AWS's or a custom one), a full version id, or a unique prefix
+    of at least 8 characters of a labelled version's id."""
     if ref.upper() in STAGES:
         version = info.version_with(ref.upper())
         if version is None:
             raise CliError(f"{info.name} has no version labelled {ref.upper()}")
         return version
+    labelled = info.version_with(ref)  # a custom staging label
+    if labelled is not None:
+        return labelled
     if ref in info.versions:
         return ref
     matches = [v for v in info.versions if len(ref) >= 8 and v.startswith(ref)]
     if len(matches) == 1:
         return matches[0]
+    if len(ref) >= 32:
+        # A full version id without a label: DescribeSecret leaves such versions out, GetSecretValue
+        # still returns them while AWS keeps them.
+        return ref
     raise CliError(f"{info.name} has no version {ref!r} (see `secretsctl secret versions {info.name}`)")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -13,9 +15,7 @@ from . import dump as dumping
 from . import health, inventory, values
 from .context import App, pass_app
 from .errors import EXIT_DIFFERENT, CliError, Exit, Refused
-from .output import Masked, text, view_value
-
-STAGE_CHOICE = click.Choice(inventory.STAGES)
+from .output import Masked, parse_fields, text, view_value
 
 
 @click.group()
@@ -153,21 +153,35 @@ def versions(app: App, name: str) -> None:
 
 @secret.command()
 @click.argument("name")
-@click.option("--version", "version_ref", metavar="ID", help="A version id.")
-@click.option("--stage", type=STAGE_CHOICE, help="A staging label (default AWSCURRENT).")
+@click.option("--version", "version_ref", metavar="ID", help="A version id (full, or 8+ leading characters).")
+@click.option("--stage", metavar="LABEL", help="A staging label, AWS's or a custom one (default AWSCURRENT).")
 @click.option("--reveal", is_flag=True, help="Show values (masked by default).")
 @click.option("--field", "field_name", metavar="KEY", help="One key of a JSON secret.")
+@click.option(
+    "--raw",
+    is_flag=True,
+    help="Print the value alone (or the --field), bytes as stored, nothing else: for a pipe.",
+)
 @pass_app
 def get(
-    app: App, name: str, version_ref: str | None, stage: str | None, reveal: bool, field_name: str | None
+    app: App,
+    name: str,
+    version_ref: str | None,
+    stage: str | None,
+    reveal: bool,
+    field_name: str | None,
+    raw: bool,
 ) -> None:
-    """A secret's value, masked unless --reveal. `--field KEY --reveal` prints the raw value for piping."""
+    """A secret's value, masked unless --reveal. `--raw` prints the value alone for piping."""
     if version_ref and stage:
         raise click.UsageError("give --version or --stage, not both")
     sm = app.aws.client("secretsmanager")
     info = inventory.describe(sm, name)
     version = inventory.resolve_version(info, version_ref or stage or "AWSCURRENT")
     secret_string, secret_binary = inventory.get_value(sm, info.arn, version)
+    if raw:
+        _print_raw(name, secret_string, secret_binary, field_name)
+        return
     value = view_value(secret_string, secret_binary, reveal)
     if field_name is not None:
         if not isinstance(value, dict):
@@ -184,6 +198,25 @@ def get(
         {"name": info.name, "versionId": version, "stages": labels, "field": field_name, "value": value},
         lambda: _render_value(app, info.name, version, labels, value),
     )
+
+
+def _print_raw(name: str, secret_string: str | None, secret_binary: bytes | None, field: str | None) -> None:
+    """The value on stdout as stored: no header, no added newline, bytes untouched."""
+    if field is not None:
+        fields = parse_fields(secret_string)
+        if fields is None:
+            raise click.UsageError(f"--field: the value of {name} is not a JSON object")
+        if field not in fields:
+            raise click.UsageError(f"--field: {name} has no key {field!r} (keys: {', '.join(fields)})")
+        chosen = fields[field]
+        data = (chosen if isinstance(chosen, str) else json.dumps(chosen)).encode("utf-8")
+    elif secret_string is not None:
+        data = secret_string.encode("utf-8")
+    else:
+        data = secret_binary or b""
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
 
 
 def _render_value(app: App, name: str, version: str, labels: list[str], value: object) -> None:
@@ -298,24 +331,50 @@ FROM_FILE = click.option(
     "source",
     required=True,
     metavar="FILE",
-    help="Read the value from FILE ('-' for stdin). Values are never taken from the command line.",
+    help="Read the value from FILE ('-' for stdin; on a terminal a prompt that does not echo). "
+    "Values are never taken from the command line.",
 )
+TEXT = click.option(
+    "--text", "as_text", is_flag=True, help="Store the value as text even if it is not valid JSON."
+)
+STRIP_NEWLINE = click.option(
+    "--strip-newline", is_flag=True, help="Remove trailing newlines from the value (kept by default)."
+)
+
+
+def _read_new_value(app: App, source: str, strip_newline: bool, as_text: bool, was_json: bool) -> str:
+    value = values.read_value(source, strip_newline=strip_newline)
+    values.check_json(value, text=as_text, was_json=was_json)
+    warning = values.newline_warning(value)
+    if warning:
+        app.out.warn(warning)
+    return value
 
 
 @secret.command()
 @click.argument("name")
 @FROM_FILE
-@click.option("--description", default=None)
+@TEXT
+@STRIP_NEWLINE
+@click.option("--description", default=None, help="The secret's description.")
 @click.option("--kms-key", metavar="KEY", help="KMS key id, ARN or alias (default: aws/secretsmanager).")
 @click.option(
     "--replica-region", "replicas", multiple=True, metavar="REGION", help="Replicate to REGION (repeatable)."
 )
 @pass_app
 def create(
-    app: App, name: str, source: str, description: str | None, kms_key: str | None, replicas: tuple[str, ...]
+    app: App,
+    name: str,
+    source: str,
+    as_text: bool,
+    strip_newline: bool,
+    description: str | None,
+    kms_key: str | None,
+    replicas: tuple[str, ...],
 ) -> None:
-    """Create a secret. A database secret is validated with the rotation function's own parser first."""
-    value = values.read_value(source)
+    """Create a secret. A database secret is validated with the rotation function's own parser first;
+    a value that looks like JSON but is not is refused unless --text."""
+    value = _read_new_value(app, source, strip_newline, as_text, was_json=False)
     strategy = values.validate(value)
     kwargs: dict[str, Any] = {"Name": name, "SecretString": value, "ClientRequestToken": str(uuid.uuid4())}
     if description is not None:
@@ -341,13 +400,20 @@ def _written(app: App, kind: str, response: dict[str, Any], message: str) -> Non
 @secret.command()
 @click.argument("name")
 @FROM_FILE
+@TEXT
+@STRIP_NEWLINE
 @click.option("--expect-version", metavar="ID", help="Refuse unless AWSCURRENT is still this version.")
 @pass_app
-def update(app: App, name: str, source: str, expect_version: str | None) -> None:
-    """Store a new AWSCURRENT value. Refused while a rotation is in progress."""
-    value = values.read_value(source)
+def update(
+    app: App, name: str, source: str, as_text: bool, strip_newline: bool, expect_version: str | None
+) -> None:
+    """Store a new AWSCURRENT value. Refused while a rotation is in progress; a JSON secret's new value
+    must be valid JSON unless --text."""
     sm = app.aws.client("secretsmanager")
     info = inventory.describe(sm, name)
+    current = info.version_with("AWSCURRENT")
+    before = inventory.get_value(sm, info.arn, current)[0] if current else None
+    value = _read_new_value(app, source, strip_newline, as_text, was_json=parse_fields(before) is not None)
     current_version = info.version_with("AWSCURRENT")
     if expect_version and current_version != expect_version:
         raise Refused(

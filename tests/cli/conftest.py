@@ -4,7 +4,7 @@ One emulated AWS per test package: moto's ``ThreadedMotoServer`` on a free loopb
 rotation function routed to the real handler in this process (``devtools.aws``). The CLI runs through
 click's ``CliRunner`` (in process, so coverage and monkeypatching work) but talks to AWS only over
 HTTP via ``--endpoint-url``. Every test's output is checked against every value the emulated AWS
-holds: no value may appear unless the command was given ``--reveal``.
+holds: no value may appear unless the command was given ``--reveal`` (or ``get --raw``).
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ class Cli:
         found = [
             " ".join(argv)
             for argv, text in self.outputs
-            if "--reveal" not in argv and any(v in text for v in values)
+            if "--reveal" not in argv and "--raw" not in argv and any(v in text for v in values)
         ]
         if any(v in line for line in self.emulated.handler_log.lines for v in values):
             found.append("the rotation handler's log")

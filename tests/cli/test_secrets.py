@@ -190,6 +190,7 @@ def test_create_from_file_and_stdin_with_banner(run, tmp_path) -> None:
         "-",
         "--replica-region",
         "eu-central-1",
+        "--strip-newline",
         input="just-a-token-eeeeee\n",
     )
     assert run.sm.get_secret_value(SecretId=other)["SecretString"] == "just-a-token-eeeeee"
@@ -245,7 +246,9 @@ def test_update_checks_version_validates_and_refuses_during_rotation(run, tmp_pa
     not_db = tmp_path / "notdb.txt"
     not_db.write_text("no-longer-json")
     result = run.run("--yes", "secret", "update", name, "--from-file", str(not_db), expect=EXIT_ERROR)
-    assert "not valid JSON" in result.stderr
+    assert "holds a JSON object and the new value is not JSON" in result.stderr
+    result = run.run("--yes", "secret", "update", name, "--from-file", str(not_db), "--text", expect=1)
+    assert "not valid JSON" in result.stderr  # a database secret stays valid for the rotation parser
     result = run.run("--yes", "secret", "update", name, "--from-file", str(new), "--expect-version", first)
     assert "~ password: <masked: 17 chars> -> <masked: 19 chars>" in result.stderr
     assert run.json("secret", "get", name, "--reveal")["value"]["password"] == "Upd-pw-iiiiiiiiiiii"
