@@ -7,6 +7,7 @@ secret format are shown as they are.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
@@ -69,7 +70,8 @@ def view_value(secret_string: str | None, secret_binary: bytes | None, reveal: b
     if secret_string is not None:
         return secret_string if reveal else Masked(len(secret_string))
     if secret_binary is not None:
-        return secret_binary.decode("latin-1") if reveal else Masked(len(secret_binary))
+        # Bytes are never decoded as text (that re-encodes them): revealed as base64, exact with get --raw.
+        return "base64:" + base64.b64encode(secret_binary).decode() if reveal else Masked(len(secret_binary))
     return None
 
 
