@@ -221,12 +221,33 @@ class Change:
     desired: DesiredParameter | None = field(default=None, repr=False)
     current: Current | None = field(default=None, repr=False)
 
+    @property
+    def tag_changes(self) -> dict[str, list[str]]:
+        """The tag keys apply adds, changes and removes (tags are not secret; keys are shown)."""
+        if "tags" not in self.fields or self.desired is None or self.desired.tags is None:
+            return {}
+        want = dict(self.desired.tags)
+        have = dict(self.current.tags or {}) if self.current is not None else {}
+        return {
+            "add": sorted(k for k in want if k not in have),
+            "change": sorted(k for k in want if k in have and have[k] != want[k]),
+            "remove": sorted(k for k in have if k not in want),
+        }
+
     def line(self) -> str:
         text = f"{SYMBOL[self.action]} {self.action:<9} {self.name}"
         if self.action == "create":
             text += f" ({self.type})"
         elif self.action == "modify":
             text += f" ({', '.join(self.fields)})"
+            tags = self.tag_changes
+            parts = [
+                f"{sign}{k}"
+                for sign, kind in (("+", "add"), ("~", "change"), ("-", "remove"))
+                for k in tags.get(kind, [])
+            ]
+            if parts:
+                text += f" tags: {' '.join(parts)}"
         return text
 
     def as_json(self) -> dict[str, Any]:
@@ -237,6 +258,8 @@ class Change:
             out["version"] = self.version
         if self.warnings:
             out["warnings"] = list(self.warnings)
+        if self.tag_changes:
+            out["tags"] = self.tag_changes
         return out
 
 
