@@ -51,6 +51,13 @@ def ls(app: App, path: str | None, recursive: bool) -> None:
         }
         for i in items
     ]
+    if not rows and path is not None and not recursive:
+        deeper = params.list_parameters(ssm, path, recursive=True)
+        if deeper:
+            app.out.note(
+                f"no parameter directly under {path}; {len(deeper)} deeper: "
+                f"`secretsctl param ls {path} -r` lists them"
+            )
     app.out.emit(
         "ParameterList",
         {"path": path, "recursive": recursive, "parameters": rows, "apiCalls": budget.report()},

@@ -315,3 +315,12 @@ def test_an_empty_description_in_the_file_clears_it(run, ssm, tmp_path) -> None:
     run.run("--yes", "param", "apply", file)
     assert describe(ssm, f"{p}d").get("Description", "") == ""
     run.run("param", "plan", file)  # converged: exit 0
+
+
+def test_ls_without_recursive_hints_at_deeper_parameters(run, ssm) -> None:
+    p = prefix()
+    ssm.put_parameter(Name=f"{p}deep/one", Value=value("d"), Type="String")
+    top = p.rstrip("/")
+    result = run.run("param", "ls", top)
+    assert f"`secretsctl param ls {top} -r` lists them" in result.stderr
+    assert f"{p}deep/one" in run.run("param", "ls", top, "-r").stdout
