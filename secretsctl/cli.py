@@ -24,6 +24,7 @@ from .session import AwsSession
 COMMAND_MODULES = (
     "secretsctl.secrets",
     "secretsctl.rotation",
+    "secretsctl.rotation_schedule",
     "secretsctl.params_cmd",
     "secretsctl.replicas_cmd",
     "secretsctl.audit_cmd",

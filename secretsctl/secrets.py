@@ -20,7 +20,7 @@ from .output import Masked, parse_fields, text, view_value
 
 @click.group()
 def secret() -> None:
-    """Secrets: ls, versions, get, diff, dump, create, update, delete, restore."""
+    """Secrets: ls, describe, versions, get, diff, dump, create, update, tag, untag, delete, restore."""
 
 
 ROTATION_STATES = ("on", "off")
@@ -498,4 +498,7 @@ def restore(app: App, name: str) -> None:
 
 
 def register(group: click.Group) -> None:
+    from . import secret_meta
+
+    secret_meta.register(secret)
     group.add_command(secret)

@@ -172,10 +172,16 @@ class ApiCalls:
     """Every AWS operation secretsctl's own boto3 sessions call, counted by ``service.Operation``."""
 
     counts: dict[str, int] = field(default_factory=dict)
+    #: The parameters of every call, as secretsctl passed them (``service.Operation`` -> list).
+    params: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def count(self, model: Any, **_: Any) -> None:
         key = f"{model.service_model.service_name}.{model.name}"
         self.counts[key] = self.counts.get(key, 0) + 1
+
+    def record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        key = f"{model.service_model.service_name}.{model.name}"
+        self.params.setdefault(key, []).append(dict(params))
 
 
 @pytest.fixture
@@ -189,6 +195,7 @@ def api_calls(monkeypatch: pytest.MonkeyPatch) -> ApiCalls:
     def counted(*args: Any, **kwargs: Any) -> Any:
         session = real(*args, **kwargs)
         session.events.register("before-call", calls.count)
+        session.events.register("before-parameter-build", calls.record)
         return session
 
     monkeypatch.setattr(secretsctl.session.boto3, "Session", counted)
