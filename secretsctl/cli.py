@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "secretsctl.params_cmd",
     "secretsctl.replicas_cmd",
     "secretsctl.audit_cmd",
+    "secretsctl.env_cmd",
 )
 
 

@@ -18,7 +18,7 @@ from .output import Masked
 
 @click.group()
 def param() -> None:
-    """Parameter Store: ls, get, history, diff, plan, apply. Values are masked unless --reveal."""
+    """Parameter Store: ls, get, history, diff, put, delete, plan, apply. Values masked unless --reveal."""
 
 
 def _ssm(app: App, rate: float = params.DEFAULT_RATE) -> tuple[Any, params.RequestBudget]:
@@ -274,4 +274,7 @@ def apply_cmd(app: App, file: str, prune: bool, yes: bool, max_rps: float) -> No
 
 
 def register(group: click.Group) -> None:
+    from . import param_write
+
+    param_write.register(param)
     group.add_command(param)
