@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from . import values
+from .completion import secret_names
 from .context import App, pass_app
 from .errors import CliError
 from .output import parse_fields
@@ -93,7 +94,7 @@ class _CommandAfterDashes(click.Command):
 
 
 @click.command(cls=_CommandAfterDashes)
-@click.argument("secrets", nargs=-1)
+@click.argument("secrets", nargs=-1, shell_complete=secret_names)
 @PARAM_OPTION
 @click.option("--pristine", is_flag=True, help="Start from an empty environment (PATH kept).")
 @pass_app
@@ -115,7 +116,7 @@ def exec_cmd(app: App, secrets: tuple[str, ...], params: tuple[str, ...], pristi
 
 
 @click.command("export")
-@click.argument("secrets", nargs=-1)
+@click.argument("secrets", nargs=-1, shell_complete=secret_names)
 @PARAM_OPTION
 @click.option("--format", "fmt", type=click.Choice(ENV_FORMATS), default="dotenv", show_default=True)
 @pass_app
@@ -150,7 +151,7 @@ def parse_env_file(text: str, fmt: str) -> dict[str, str]:
 
 
 @click.command("import")
-@click.argument("name")
+@click.argument("name", shell_complete=secret_names)
 @click.option(
     "--from-file", "source", required=True, metavar="FILE", help="A dotenv or JSON file ('-': stdin)."
 )

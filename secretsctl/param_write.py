@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from . import values
+from .completion import parameter_names
 from .context import App, pass_app
 from .errors import Refused
 
@@ -12,7 +13,7 @@ TYPES = ("SecureString", "String", "StringList")
 
 
 @click.command("put")
-@click.argument("name")
+@click.argument("name", shell_complete=parameter_names)
 @click.option(
     "--from-file",
     "source",
@@ -64,7 +65,7 @@ def put(
 
 
 @click.command("delete")
-@click.argument("name")
+@click.argument("name", shell_complete=parameter_names)
 @pass_app
 def delete(app: App, name: str) -> None:
     """Delete a parameter and all its versions (no recovery: type the name to confirm)."""

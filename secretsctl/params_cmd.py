@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from . import params
+from .completion import parameter_names
 from .context import App, pass_app
 from .desired_state import DesiredStateError, load_desired_state
 from .errors import EXIT_DIFFERENT, CliError, Exit
@@ -69,7 +70,7 @@ def ls(app: App, path: str | None, recursive: bool) -> None:
 
 
 @param.command()
-@click.argument("name")
+@click.argument("name", shell_complete=parameter_names)
 @click.option("--version", "version", type=click.IntRange(min=1), help="A version number.")
 @click.option("--label", metavar="LABEL", help="A version label.")
 @click.option("--reveal", is_flag=True, help="Show the value (masked by default).")
@@ -97,7 +98,7 @@ def get(app: App, name: str, version: int | None, label: str | None, reveal: boo
 
 
 @param.command("history")
-@click.argument("name")
+@click.argument("name", shell_complete=parameter_names)
 @pass_app
 def history_cmd(app: App, name: str) -> None:
     """Every kept version with its labels, last-modified user and date. Never a value."""
@@ -124,7 +125,7 @@ def history_cmd(app: App, name: str) -> None:
 
 
 @param.command()
-@click.argument("name")
+@click.argument("name", shell_complete=parameter_names)
 @click.argument("a")
 @click.argument("b")
 @click.option("--reveal", is_flag=True, help="Show the two values (masked by default).")

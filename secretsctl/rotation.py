@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from . import function_logs, health, inventory, values
+from .completion import secret_names
 from .context import App, pass_app
 from .errors import EXIT_ERROR, EXIT_FINDINGS, Exit, Refused
 from .output import parse_fields
@@ -84,7 +85,7 @@ def wait_for(
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", shell_complete=secret_names)
 @click.option("--wait", is_flag=True, help="Wait until AWSCURRENT moves or the rotation fails.")
 @click.option("--timeout", type=click.FloatRange(1), default=300, show_default=True, help="Seconds to wait.")
 @pass_app
@@ -160,7 +161,7 @@ def assess_secret(app: App, info: inventory.SecretInfo, max_age_days: int) -> li
 
 
 @click.command()
-@click.argument("names", nargs=-1)
+@click.argument("names", nargs=-1, shell_complete=secret_names)
 @click.option(
     "--fail-on",
     metavar="LIST",
@@ -216,7 +217,7 @@ def status(app: App, names: tuple[str, ...], fail_on: str, max_age_days: int) ->
 
 # -- unstick ---------------------------------------------------------------------------------------
 @click.command()
-@click.argument("name")
+@click.argument("name", shell_complete=secret_names)
 @click.option(
     "--apply", is_flag=True, help="Remove the stale AWSPENDING label (default: show what would be done)."
 )
@@ -261,7 +262,7 @@ SINGLE_USER_REFUSAL = (
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", shell_complete=secret_names)
 @click.option("--apply", is_flag=True, help="Move AWSCURRENT back (default: show what would be done).")
 @pass_app
 def rollback(app: App, name: str, apply: bool) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from . import inventory
+from .completion import secret_names
 from .context import App, pass_app
 from .errors import Refused
 
@@ -57,7 +58,7 @@ def rotation() -> None:
 
 
 @rotation.command()
-@click.argument("name")
+@click.argument("name", shell_complete=secret_names)
 @click.option("--every", metavar="N{d|h}", help="Rotate every N days (1d-1000d) or hours (4h-23h).")
 @click.option("--cron", metavar="EXPR", help="A cron expression, e.g. '0 4 ? * SUN *'.")
 @click.option(
@@ -106,7 +107,7 @@ def enable(
 
 
 @rotation.command()
-@click.argument("name")
+@click.argument("name", shell_complete=secret_names)
 @pass_app
 def disable(app: App, name: str) -> None:
     """Turn off automatic rotation (the function and rules stay recorded)."""
@@ -123,7 +124,7 @@ def disable(app: App, name: str) -> None:
 
 
 @rotation.command()
-@click.argument("name")
+@click.argument("name", shell_complete=secret_names)
 @pass_app
 def cancel(app: App, name: str) -> None:
     """Cancel a rotation in progress (also turns automatic rotation off, as AWS does).

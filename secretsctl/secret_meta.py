@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from .completion import secret_names
 from .context import App, pass_app
 
 
@@ -36,7 +37,7 @@ def _describe_data(d: dict[str, Any]) -> dict[str, Any]:
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", shell_complete=secret_names)
 @pass_app
 def describe(app: App, name: str) -> None:
     """Tags, KMS key, replica regions and status, rotation rules, last rotated and last accessed.
@@ -69,7 +70,7 @@ def _parse_tags(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", shell_complete=secret_names)
 @click.argument("tags", nargs=-1, required=True, metavar="KEY=VALUE...")
 @pass_app
 def tag(app: App, name: str, tags: tuple[str, ...]) -> None:
@@ -89,7 +90,7 @@ def tag(app: App, name: str, tags: tuple[str, ...]) -> None:
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", shell_complete=secret_names)
 @click.argument("keys", nargs=-1, required=True, metavar="KEY...")
 @pass_app
 def untag(app: App, name: str, keys: tuple[str, ...]) -> None:

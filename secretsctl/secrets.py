@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from . import dump as dumping
 from . import health, inventory, values
+from .completion import secret_names
 from .context import App, pass_app
 from .errors import EXIT_DIFFERENT, CliError, Exit, Refused
 from .output import Masked, parse_fields, text, view_value
@@ -124,7 +125,7 @@ def ls(
 
 
 @secret.command()
-@click.argument("name")
+@click.argument("name", shell_complete=secret_names)
 @pass_app
 def versions(app: App, name: str) -> None:
     """Version ids, staging labels and creation dates of a secret (newest first)."""
@@ -152,7 +153,7 @@ def versions(app: App, name: str) -> None:
 
 
 @secret.command()
-@click.argument("name")
+@click.argument("name", shell_complete=secret_names)
 @click.option("--version", "version_ref", metavar="ID", help="A version id (full, or 8+ leading characters).")
 @click.option("--stage", metavar="LABEL", help="A staging label, AWS's or a custom one (default AWSCURRENT).")
 @click.option("--reveal", is_flag=True, help="Show values (masked by default).")
@@ -228,7 +229,7 @@ def _render_value(app: App, name: str, version: str, labels: list[str], value: o
 
 
 @secret.command("diff")
-@click.argument("name")
+@click.argument("name", shell_complete=secret_names)
 @click.argument("a", default="AWSPREVIOUS")
 @click.argument("b", default="AWSCURRENT")
 @click.option("--reveal", is_flag=True, help="Show values (masked by default).")
@@ -277,7 +278,7 @@ def _render_diff(
 
 
 @secret.command("dump")
-@click.argument("names", nargs=-1)
+@click.argument("names", nargs=-1, shell_complete=secret_names)
 @click.option("--all", "all_secrets", is_flag=True, help="Every secret in the region.")
 @click.option("--to", "directory", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(dumping.FORMATS), default="json", show_default=True)
@@ -352,7 +353,7 @@ def _read_new_value(app: App, source: str, strip_newline: bool, as_text: bool, w
 
 
 @secret.command()
-@click.argument("name")
+@click.argument("name", shell_complete=secret_names)
 @FROM_FILE
 @TEXT
 @STRIP_NEWLINE
@@ -398,7 +399,7 @@ def _written(app: App, kind: str, response: dict[str, Any], message: str) -> Non
 
 
 @secret.command()
-@click.argument("name")
+@click.argument("name", shell_complete=secret_names)
 @FROM_FILE
 @TEXT
 @STRIP_NEWLINE
@@ -447,7 +448,7 @@ def update(
 
 
 @secret.command()
-@click.argument("name")
+@click.argument("name", shell_complete=secret_names)
 @click.option("--recovery-days", type=click.IntRange(7, 30), default=None, help="7 to 30 (default 30).")
 @click.option(
     "--force-no-recovery", is_flag=True, help="Delete at once, no recovery (type the name to confirm)."
@@ -488,7 +489,7 @@ def delete(app: App, name: str, recovery_days: int | None, force_no_recovery: bo
 
 
 @secret.command()
-@click.argument("name")
+@click.argument("name", shell_complete=secret_names)
 @pass_app
 def restore(app: App, name: str) -> None:
     """Cancel a scheduled deletion."""
