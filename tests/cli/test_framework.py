@@ -55,7 +55,7 @@ def test_completion_scripts_and_completion(run) -> None:
     }
     script = Path(sys.executable).parent / "secretsctl"
     done = subprocess.run([str(script)], env=env, capture_output=True, text=True, check=False)
-    assert done.stdout.split() == ["plain,delete", "plain,diff", "plain,dump"]
+    assert done.stdout.split() == ["plain,delete", "plain,describe", "plain,diff", "plain,dump"]
 
 
 def test_cli_imports_no_devtools_infra_or_drivers() -> None:

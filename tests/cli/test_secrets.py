@@ -52,18 +52,18 @@ def test_ls_reads_no_value_over_500_secrets(run, api_calls) -> None:
 def test_ls_shows_rotation_function_tags_and_health_never_values(run) -> None:
     single, plain = run.name("ls"), run.name("ls")
     run.sm.create_secret(
-        Name=single, SecretString=json.dumps(db_value()), Tags=[{"Key": "team", "Value": "payments"}]
+        Name=single, SecretString=json.dumps(db_value()), Tags=[{"Key": "team", "Value": single}]
     )
     run.sm.create_secret(Name=plain, SecretString="token-abcdefghijkl")
     doc = run.json("secret", "ls", "--filter", "ls/")
     by_name = {s["name"]: s for s in doc["secrets"]}
     assert doc["kind"] == "SecretList" and doc["schemaVersion"] == 1
-    assert by_name[single]["tags"] == {"team": "payments"} and by_name[plain]["strategy"] is None
+    assert by_name[single]["tags"] == {"team": single} and by_name[plain]["strategy"] is None
     assert [f["kind"] for f in by_name[single]["health"]] == ["disabled"]
     assert by_name[single]["health"][0]["control"] == "SecretsManager.1"
     table = run.run("secret", "ls", "--filter", "ls/").stdout
     assert single in table and "disabled" in table
-    tagged = run.json("secret", "ls", "--tag", "team=payments")
+    tagged = run.json("secret", "ls", "--tag", f"team={single}")
     assert [s["name"] for s in tagged["secrets"]] == [single]
     assert run.json("secret", "ls", "--filter", "ls/", "--rotation", "on")["secrets"] == []
 
