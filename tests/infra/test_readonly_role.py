@@ -34,3 +34,22 @@ def test_role_reads_metadata_only_and_trusts_the_operator_account() -> None:
         "secretsmanager:DescribeSecret",
         "secretsmanager:ListSecretVersionIds",
     }
+
+
+def test_config_flag_adds_the_role_stack(tmp_path) -> None:
+    """`secretsctlReadOnlyRole` in a deployment file adds a stack with the role; cdk-nag runs on it."""
+    import json
+
+    from infra.config import parse_config
+    from infra.stacks import add_stacks
+    from tests.infra.conftest import EXAMPLE
+
+    raw = json.loads(EXAMPLE.read_text())
+    raw["secretsctlReadOnlyRole"] = {"trustedAccount": "222222222222"}
+    config = parse_config(raw, EXAMPLE)
+    assert config.secretsctl_read_only_role == ("222222222222", "secretsctl-readonly")
+    app = cdk.App(context={"aws:cdk:bundling-stacks": []}, outdir=str(tmp_path))
+    stacks = add_stacks(app, config)
+    (holder,) = [s for s in stacks if s.stack_name.startswith("SecretsctlReadOnly-")]
+    Template.from_stack(holder).resource_count_is("AWS::IAM::Role", 1)
+    app.synth()  # an unacknowledged cdk-nag finding raises here
