@@ -55,3 +55,21 @@ def test_status_across_accounts_one_table_same_exit_code(run, tmp_path, api_call
         "not a 12-digit"
         in run.run("status", "--accounts", str(bad), "--role", ROLE, expect=EXIT_ERROR).stderr
     )
+
+
+def test_status_across_the_organization(run, api_calls) -> None:
+    org = run.emulated.client("organizations")
+    try:
+        org.create_organization(FeatureSet="ALL")
+    except org.exceptions.AlreadyInOrganizationException:
+        pass
+    created = org.create_account(AccountName="fleet-member", Email="fleet@example.com")["CreateAccountStatus"]
+    member = created["AccountId"]
+    sm = _account_client(run, member, "secretsmanager")
+    name = run.name("orgfleet")
+    sm.create_secret(Name=name, SecretString=json.dumps({"password": "Org-fleet-pw-123456"}))
+    doc = run.json("status", "--organization", "--role", ROLE)
+    by_account = {t["account"]: t for t in doc["targets"]}
+    assert member in by_account and [s["name"] for s in by_account[member]["secrets"]] == [name]
+    assert api_calls.counts["organizations.ListAccounts"] >= 1
+    assert api_calls.counts.get("secretsmanager.GetSecretValue", 0) == 0
