@@ -39,7 +39,8 @@ DESCRIBE_BATCH = 50  # DescribeParameters: MaxResults 50, at most 50 filter valu
 #: "Parameter Store doesn't support changing a parameter type in a hierarchy" (moto allows it).
 TYPE_CHANGE = (
     "type: Parameter Store cannot change a parameter's type ({old} -> {new}, "
-    "HierarchyTypeMismatchException); apply refuses: delete the parameter, then apply again to create it"
+    "HierarchyTypeMismatchException); apply refuses: `secretsctl param delete {name}`, then apply again "
+    "to create it"
 )
 PUT_FIELDS = ("type", "value", "description", "allowed_pattern", "data_type", "tier", "kms_key")
 
@@ -297,7 +298,7 @@ def compare(desired: DesiredParameter, current: Current) -> tuple[list[str], lis
     warnings: list[str] = []
     if desired.type != current.type:
         fields.append("type")
-        warnings.append(TYPE_CHANGE.format(old=current.type, new=desired.type))
+        warnings.append(TYPE_CHANGE.format(old=current.type, new=desired.type, name=current.name))
     if desired.value != current.value:
         fields.append("value")
     if desired.description is not None and desired.description != current.description:

@@ -301,6 +301,7 @@ def test_a_type_change_is_refused_before_anything_is_written(run, ssm, tmp_path,
     plan = run.run("param", "plan", file, expect=EXIT_DIFFERENT).stdout
     assert f"~ modify    {p}token (type, value)" in plan
     assert "cannot change a parameter's type (String -> SecureString" in plan
+    assert f"`secretsctl param delete {p}token`" in plan  # a command the tool has
     result = run.run("--yes", "param", "apply", file, expect=EXIT_ERROR)
     assert f"nothing written: Parameter Store cannot change the type of {p}token" in result.stderr
     assert describe(ssm, f"{p}token")["Type"] == "String"
