@@ -113,7 +113,7 @@ def test_tables_in_a_pipe_are_plain_columns_and_quiet_drops_notes(run, tmp_path)
 
 
 def test_a_closed_pipe_exits_0(run) -> None:
-    """`secretsctl secret ls | head -1`: the reader closes the pipe before secretsctl writes."""
+    """`secretsctl status | head -1`: the reader closes the pipe before secretsctl writes."""
     for i in range(3):
         run.sm.create_secret(Name=f"{run.name('pipe')}-{i}", SecretString=f"token-pipe-{i}-yyyyyyyy")
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -122,8 +122,7 @@ def test_a_closed_pipe_exits_0(run) -> None:
             sys.executable,
             "-c",
             "from secretsctl.cli import main; main()",
-            "secret",
-            "ls",
+            "status",
             "--endpoint-url",
             run.emulated.endpoint,
             "--region",

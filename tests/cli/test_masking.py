@@ -99,3 +99,10 @@ def test_dump_writes_plain_and_binary_values_exactly_and_prints_none(run, tmp_pa
     table = run.run("secret", "dump", plain, binary, "--to", str(tmp_path / "again")).stdout
     assert plain in table and binary in table
     assert json.dumps(doc)  # the document itself went through the leak check
+
+
+def test_dump_all_writes_binary_secrets_too(run, tmp_path: Path) -> None:
+    binary = _binary(run)
+    doc = run.json("secret", "dump", "--all", "--to", str(tmp_path / "all"))
+    (written,) = [Path(f["file"]) for f in doc["files"] if f["name"] == binary]
+    assert written.suffix == ".bin" and written.read_bytes() == BINARY_NEW
