@@ -604,6 +604,11 @@ def parse_config(raw: Any, source: str = "<config>", base_dir: Path | None = Non
         rotation=_rotation_config(cfg.rotation, base) if cfg.rotation is not None else None,
         replication=reps[0] if reps else None,
         replications=tuple(reps),
+        secretsctl_read_only_role=(
+            (cfg.secretsctl_read_only_role.trusted_account, cfg.secretsctl_read_only_role.role_name)
+            if cfg.secretsctl_read_only_role is not None
+            else None
+        ),
     )
 
 

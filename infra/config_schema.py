@@ -477,6 +477,13 @@ class Alerts(Section):
     topic_arn: checked(str, topic_arn_check(), pattern=SNS_TOPIC_ARN_RE.pattern) | None = None  # type: ignore[valid-type]
 
 
+class SecretsctlReadOnlyRole(Section):
+    """The read-only role `secretsctl status --accounts/--organization --role NAME` assumes here."""
+
+    trusted_account: pattern_str(ACCOUNT_RE, "a 12-digit account id")  # type: ignore[valid-type]
+    role_name: pattern_str(NAME_RE, "a role name (letters, digits, '-')") = "secretsctl-readonly"  # type: ignore[valid-type]
+
+
 class Deployment(Section):
     """One deployment (account/stage): what ``config/*.json`` holds."""
 
@@ -487,6 +494,7 @@ class Deployment(Section):
     region: Region  # type: ignore[valid-type]
     alerts: Alerts = Alerts()
     tags: dict[str, str] = {}
+    secretsctl_read_only_role: SecretsctlReadOnlyRole | None = None
     rotation: Rotation | None = None
     # One section, or one per source region.
     replication: either(Replication, tuple[Replication, ...]) | None = None  # type: ignore[valid-type]

@@ -194,3 +194,5 @@ class DeploymentConfig:
     rotation: RotationConfig | None
     replication: ReplicationConfig | None  # the first of ``replications`` (None if there is none)
     replications: tuple[ReplicationConfig, ...] = ()  # one per source region
+    #: (trusted account, role name) of secretsctl's cross-account read-only role, or None.
+    secretsctl_read_only_role: tuple[str, str] | None = None

@@ -29,6 +29,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
+from infra import readonly_role
 from infra.alerts import OperationsAlerts
 from infra.config import (
     DeploymentConfig,
@@ -392,6 +393,12 @@ def add_stacks(app: App, config: DeploymentConfig, *, nag: bool = True) -> list[
                 alert_topic_arn=config.alerts.topic_arn,
                 env=Environment(account=config.account, region=source),
                 description=f"SSM parameter replication from {source} ({config.stage})",
+            )
+        )
+    if config.secretsctl_read_only_role is not None:
+        stacks.append(
+            readonly_role.stack(
+                app, config.stage, config.account, config.region, *config.secretsctl_read_only_role
             )
         )
     for stack in stacks:

@@ -85,14 +85,35 @@ def _json(value: object) -> str:
     return json.dumps(value, indent=2)
 
 
-def write_private(path: Path, content: str) -> None:
-    """Write ``content`` to ``path`` readable by the owner only (0600), also when the file existed."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+def prepare_directory(directory: Path) -> None:
+    """Create ``directory`` (0700), or set an existing one to 0700; refuse a symlink or a non-directory."""
+    if directory.is_symlink():
+        raise Refused(f"{directory} is a symbolic link; dump into a real directory")
+    if directory.exists() and not directory.is_dir():
+        raise CliError(f"{directory} exists and is not a directory")
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(directory, 0o700)
+    except OSError as exc:
+        raise CliError(f"cannot prepare {directory}: {exc.strerror}") from None
+
+
+def write_private(path: Path, content: str | bytes) -> None:
+    """Write ``content`` to ``path`` readable by the owner only (0600), also when the file existed.
+
+    Bytes are written exactly as given; a symbolic link at ``path`` is refused (never followed)."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError as exc:
+        if path.is_symlink():
+            raise Refused(f"{path} is a symbolic link; not following it") from None
+        raise CliError(f"cannot write {path}: {exc.strerror}") from None
     try:
         os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with os.fdopen(fd, "wb") as f:
             fd = -1
-            f.write(content)
+            f.write(data)
     finally:
         if fd != -1:
             os.close(fd)

@@ -7,7 +7,9 @@ secret format are shown as they are.
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -68,7 +70,8 @@ def view_value(secret_string: str | None, secret_binary: bytes | None, reveal: b
     if secret_string is not None:
         return secret_string if reveal else Masked(len(secret_string))
     if secret_binary is not None:
-        return secret_binary.decode("latin-1") if reveal else Masked(len(secret_binary))
+        # Bytes are never decoded as text (that re-encodes them): revealed as base64, exact with get --raw.
+        return "base64:" + base64.b64encode(secret_binary).decode() if reveal else Masked(len(secret_binary))
     return None
 
 
@@ -102,11 +105,14 @@ def text(value: Any) -> str:
 class Output:
     """Prints tables (rich) or JSON documents to stdout; notes and warnings go to stderr."""
 
-    def __init__(self, fmt: str = "table") -> None:
+    def __init__(self, fmt: str = "table", *, quiet: bool = False, color: bool = True) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"output format must be one of {FORMATS}")
         self.format = fmt
+        self.quiet = quiet
         terminal = sys.stdout.isatty()
+        #: Off a terminal (a pipe, a file) tables are plain tab-separated columns, for cut/awk/grep.
+        self.plain = not terminal
         # Off a terminal, never wrap a cell: scripts and tests read whole values.
         # No file: rich writes to whatever sys.stdout is at print time.
         self.console = Console(
@@ -116,6 +122,8 @@ class Output:
             markup=False,
             emoji=False,
             soft_wrap=not terminal,
+            # https://no-color.org: NO_COLOR set (to anything non-empty) means no colour.
+            no_color=not color or bool(os.environ.get("NO_COLOR")),
         )
 
     @property
@@ -133,6 +141,12 @@ class Output:
             render()
 
     def table(self, columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
+        if self.plain:
+            if title:
+                click.echo(title)
+            for cells in [list(columns), *([text(c) for c in row] for row in rows)]:
+                click.echo("\t".join(str(c).replace("\t", " ").replace("\n", " ") for c in cells))
+            return
         table = Table(title=title, show_lines=False, title_justify="left")
         for column in columns:
             table.add_column(column, overflow="fold")
@@ -145,9 +159,10 @@ class Output:
         if not self.json:
             click.echo(message)
 
-    @staticmethod
-    def note(message: str) -> None:
-        click.echo(message, err=True)
+    def note(self, message: str) -> None:
+        """Information on stderr, left out with --quiet."""
+        if not self.quiet:
+            click.echo(message, err=True)
 
     @staticmethod
     def warn(message: str) -> None:

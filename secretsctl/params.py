@@ -39,7 +39,8 @@ DESCRIBE_BATCH = 50  # DescribeParameters: MaxResults 50, at most 50 filter valu
 #: "Parameter Store doesn't support changing a parameter type in a hierarchy" (moto allows it).
 TYPE_CHANGE = (
     "type: Parameter Store cannot change a parameter's type ({old} -> {new}, "
-    "HierarchyTypeMismatchException); apply refuses: delete the parameter, then apply again to create it"
+    "HierarchyTypeMismatchException); apply refuses: `secretsctl param delete {name}`, then apply again "
+    "to create it"
 )
 PUT_FIELDS = ("type", "value", "description", "allowed_pattern", "data_type", "tier", "kms_key")
 
@@ -221,12 +222,33 @@ class Change:
     desired: DesiredParameter | None = field(default=None, repr=False)
     current: Current | None = field(default=None, repr=False)
 
+    @property
+    def tag_changes(self) -> dict[str, list[str]]:
+        """The tag keys apply adds, changes and removes (tags are not secret; keys are shown)."""
+        if "tags" not in self.fields or self.desired is None or self.desired.tags is None:
+            return {}
+        want = dict(self.desired.tags)
+        have = dict(self.current.tags or {}) if self.current is not None else {}
+        return {
+            "add": sorted(k for k in want if k not in have),
+            "change": sorted(k for k in want if k in have and have[k] != want[k]),
+            "remove": sorted(k for k in have if k not in want),
+        }
+
     def line(self) -> str:
         text = f"{SYMBOL[self.action]} {self.action:<9} {self.name}"
         if self.action == "create":
             text += f" ({self.type})"
         elif self.action == "modify":
             text += f" ({', '.join(self.fields)})"
+            tags = self.tag_changes
+            parts = [
+                f"{sign}{k}"
+                for sign, kind in (("+", "add"), ("~", "change"), ("-", "remove"))
+                for k in tags.get(kind, [])
+            ]
+            if parts:
+                text += f" tags: {' '.join(parts)}"
         return text
 
     def as_json(self) -> dict[str, Any]:
@@ -237,6 +259,8 @@ class Change:
             out["version"] = self.version
         if self.warnings:
             out["warnings"] = list(self.warnings)
+        if self.tag_changes:
+            out["tags"] = self.tag_changes
         return out
 
 
@@ -274,7 +298,7 @@ def compare(desired: DesiredParameter, current: Current) -> tuple[list[str], lis
     warnings: list[str] = []
     if desired.type != current.type:
         fields.append("type")
-        warnings.append(TYPE_CHANGE.format(old=current.type, new=desired.type))
+        warnings.append(TYPE_CHANGE.format(old=current.type, new=desired.type, name=current.name))
     if desired.value != current.value:
         fields.append("value")
     if desired.description is not None and desired.description != current.description:

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from . import params
+from .completion import parameter_names
 from .context import App, pass_app
 from .desired_state import DesiredStateError, load_desired_state
 from .errors import EXIT_DIFFERENT, CliError, Exit
@@ -18,7 +19,7 @@ from .output import Masked
 
 @click.group()
 def param() -> None:
-    """Parameter Store: ls, get, history, diff, plan, apply. Values are masked unless --reveal."""
+    """Parameter Store: ls, get, history, diff, put, delete, plan, apply. Values masked unless --reveal."""
 
 
 def _ssm(app: App, rate: float = params.DEFAULT_RATE) -> tuple[Any, params.RequestBudget]:
@@ -51,6 +52,13 @@ def ls(app: App, path: str | None, recursive: bool) -> None:
         }
         for i in items
     ]
+    if not rows and path is not None and not recursive:
+        deeper = params.list_parameters(ssm, path, recursive=True)
+        if deeper:
+            app.out.note(
+                f"no parameter directly under {path}; {len(deeper)} deeper: "
+                f"`secretsctl param ls {path} -r` lists them"
+            )
     app.out.emit(
         "ParameterList",
         {"path": path, "recursive": recursive, "parameters": rows, "apiCalls": budget.report()},
@@ -62,7 +70,7 @@ def ls(app: App, path: str | None, recursive: bool) -> None:
 
 
 @param.command()
-@click.argument("name")
+@click.argument("name", shell_complete=parameter_names)
 @click.option("--version", "version", type=click.IntRange(min=1), help="A version number.")
 @click.option("--label", metavar="LABEL", help="A version label.")
 @click.option("--reveal", is_flag=True, help="Show the value (masked by default).")
@@ -90,7 +98,7 @@ def get(app: App, name: str, version: int | None, label: str | None, reveal: boo
 
 
 @param.command("history")
-@click.argument("name")
+@click.argument("name", shell_complete=parameter_names)
 @pass_app
 def history_cmd(app: App, name: str) -> None:
     """Every kept version with its labels, last-modified user and date. Never a value."""
@@ -117,7 +125,7 @@ def history_cmd(app: App, name: str) -> None:
 
 
 @param.command()
-@click.argument("name")
+@click.argument("name", shell_complete=parameter_names)
 @click.argument("a")
 @click.argument("b")
 @click.option("--reveal", is_flag=True, help="Show the two values (masked by default).")
@@ -267,4 +275,7 @@ def apply_cmd(app: App, file: str, prune: bool, yes: bool, max_rps: float) -> No
 
 
 def register(group: click.Group) -> None:
+    from . import param_write
+
+    param_write.register(param)
     group.add_command(param)

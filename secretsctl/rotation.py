@@ -9,8 +9,9 @@ from typing import Any
 import click
 
 from . import function_logs, health, inventory, values
+from .completion import secret_names
 from .context import App, pass_app
-from .errors import EXIT_ERROR, EXIT_FINDINGS, Exit, Refused
+from .errors import EXIT_ERROR, EXIT_FINDINGS, CliError, Exit, Refused
 from .output import parse_fields
 
 POLL_SECONDS = 2.0
@@ -84,7 +85,7 @@ def wait_for(
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", shell_complete=secret_names)
 @click.option("--wait", is_flag=True, help="Wait until AWSCURRENT moves or the rotation fails.")
 @click.option("--timeout", type=click.FloatRange(1), default=300, show_default=True, help="Seconds to wait.")
 @pass_app
@@ -160,7 +161,7 @@ def assess_secret(app: App, info: inventory.SecretInfo, max_age_days: int) -> li
 
 
 @click.command()
-@click.argument("names", nargs=-1)
+@click.argument("names", nargs=-1, shell_complete=secret_names)
 @click.option(
     "--fail-on",
     metavar="LIST",
@@ -170,10 +171,43 @@ def assess_secret(app: App, info: inventory.SecretInfo, max_age_days: int) -> li
 @click.option(
     "--max-age-days", type=click.IntRange(1, 365), default=health.DEFAULT_MAX_AGE_DAYS, show_default=True
 )
+@click.option(
+    "--accounts",
+    "accounts_file",
+    metavar="FILE",
+    help="Across accounts: the account ids in FILE (one per line); needs --role.",
+)
+@click.option(
+    "--organization", is_flag=True, help="Across accounts: every ACTIVE account of the organization."
+)
+@click.option("--role", metavar="NAME", help="The read-only role to assume in each account.")
+@click.option(
+    "--regions", metavar="LIST", help="Across accounts: comma-separated regions (default: the current one)."
+)
+@click.option(
+    "--concurrency", type=click.IntRange(1, 64), default=8, show_default=True, help="Accounts read at once."
+)
 @pass_app
-def status(app: App, names: tuple[str, ...], fail_on: str, max_age_days: int) -> None:
-    """Rotation health of every secret (or NAMES): disabled, never, overdue, stale, failing."""
+def status(
+    app: App,
+    names: tuple[str, ...],
+    fail_on: str,
+    max_age_days: int,
+    accounts_file: str | None,
+    organization: bool,
+    role: str | None,
+    regions: str | None,
+    concurrency: int,
+) -> None:
+    """Rotation health of every secret (or NAMES): disabled, never, overdue, stale, failing.
+
+    With --accounts FILE or --organization and --role NAME: one table for every account and region
+    (read-only role assumed in each, concurrently; a progress bar on a terminal). Exit 4 as with one
+    account; exit 1 when an account could not be read."""
     kinds = _fail_on(fail_on)
+    if accounts_file or organization:
+        fleet_status(app, accounts_file, organization, role, regions, concurrency, kinds, max_age_days)
+        return
     sm = app.aws.client("secretsmanager")
     infos = [inventory.describe(sm, n) for n in names] if names else inventory.list_all(sm)
     rows = []
@@ -214,9 +248,88 @@ def status(app: App, names: tuple[str, ...], fail_on: str, max_age_days: int) ->
         raise Exit(EXIT_FINDINGS)
 
 
+def fleet_status(
+    app: App,
+    accounts_file: str | None,
+    organization: bool,
+    role: str | None,
+    regions: str | None,
+    concurrency: int,
+    kinds: set[str],
+    max_age_days: int,
+) -> None:
+    from . import fleet
+
+    if bool(accounts_file) == organization:
+        raise click.UsageError("give --accounts FILE or --organization (one of them)")
+    if not role:
+        raise click.UsageError("--role NAME is needed with --accounts/--organization")
+    accounts = fleet.read_accounts(accounts_file) if accounts_file else fleet.organization_accounts(app.aws)
+    region_list = [r.strip() for r in (regions or app.aws.region_name).split(",") if r.strip()]
+    targets = fleet.read_fleet(
+        app.aws,
+        accounts,
+        region_list,
+        role,
+        max_age_days=max_age_days,
+        concurrency=concurrency,
+        progress=None if app.out.json else fleet.terminal_progress(),
+    )
+    failing = sorted({f.kind for t in targets for _, fs in t.secrets for f in fs} & kinds)
+    unreadable = [t for t in targets if t.error]
+    data = {
+        "targets": [
+            {
+                "account": t.account,
+                "region": t.region,
+                "error": t.error,
+                "secrets": [
+                    {
+                        "name": i.name,
+                        "rotationEnabled": i.rotation_enabled,
+                        "lastRotated": i.last_rotated,
+                        "findings": [f.to_json() for f in fs],
+                    }
+                    for i, fs in t.secrets
+                ],
+            }
+            for t in targets
+        ],
+        "failOn": sorted(kinds),
+        "failed": failing,
+    }
+    rows = []
+    for t in targets:
+        if t.error:
+            rows.append([t.account, t.region, "-", "-", "-", f"unreadable: {t.error}"])
+        for i, fs in t.secrets:
+            rows.append(
+                [
+                    t.account,
+                    t.region,
+                    i.name,
+                    "on" if i.rotation_enabled else "off",
+                    i.last_rotated,
+                    health.summary(fs),
+                ]
+            )
+    app.out.emit(
+        "FleetRotationStatus",
+        data,
+        lambda: app.out.table(["account", "region", "name", "rotation", "last rotated", "findings"], rows),
+    )
+    if failing:
+        raise Exit(EXIT_FINDINGS)
+    if unreadable:
+        raise CliError(
+            f"{len(unreadable)} account-region(s) could not be read: "
+            + ", ".join(f"{t.account}/{t.region} ({t.error})" for t in unreadable)
+        )
+
+
 # -- unstick ---------------------------------------------------------------------------------------
 @click.command()
-@click.argument("name")
+@click.argument("name", shell_complete=secret_names)
 @click.option(
     "--apply", is_flag=True, help="Remove the stale AWSPENDING label (default: show what would be done)."
 )
@@ -261,7 +374,7 @@ SINGLE_USER_REFUSAL = (
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", shell_complete=secret_names)
 @click.option("--apply", is_flag=True, help="Move AWSCURRENT back (default: show what would be done).")
 @pass_app
 def rollback(app: App, name: str, apply: bool) -> None:

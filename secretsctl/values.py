@@ -8,6 +8,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+import click
+
 from rotation_handlers.errors import InvalidSecretError
 from rotation_handlers.secret import parse_secret
 
@@ -18,22 +20,58 @@ from .output import Masked, mask_field, parse_fields
 DB_MARKERS = ("engine", "masterarn")
 
 
-def read_value(path: str) -> str:
-    """The value in ``path`` (``-`` for stdin), trailing newlines removed. Never echoed anywhere."""
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def read_value(path: str, *, strip_newline: bool = False) -> str:
+    """The value in ``path`` (``-`` for stdin) exactly as stored there. Never echoed anywhere.
+
+    On a terminal, ``-`` prompts without echo. Trailing newlines are kept unless ``strip_newline``
+    (a newline at the end of a password is a different password); :func:`newline_warning` says so."""
     try:
-        if path == "-":
+        if path == "-" and stdin_is_terminal():
+            raw = click.prompt("Value (not echoed)", hide_input=True, err=True)
+        elif path == "-":
             raw = sys.stdin.read()
         else:
-            with open(path, encoding="utf-8") as f:
+            with open(path, encoding="utf-8", newline="") as f:
                 raw = f.read()
     except OSError as exc:
         raise CliError(f"cannot read {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise CliError(f"{path} is not UTF-8 text (binary secrets are not supported)") from None
-    value = raw.rstrip("\r\n")
-    if not value:
+    value = raw.rstrip("\r\n") if strip_newline else raw
+    if not value.strip():
         raise CliError(f"{'stdin' if path == '-' else path} is empty: nothing to store")
     return value
+
+
+def newline_warning(value: str) -> str | None:
+    """A warning when a text value ends with a newline that will be stored (JSON ignores it)."""
+    if value.endswith(("\n", "\r")) and parse_fields(value) is None:
+        return "the value ends with a newline, which is stored as part of it (--strip-newline removes it)"
+    return None
+
+
+def check_json(value: str, *, text: bool, was_json: bool = False) -> None:
+    """Refuse a value that looks like JSON but is not valid JSON, or a non-JSON value replacing a JSON
+    object, unless ``text`` (``--text``) says the value is meant as text."""
+    if text:
+        return
+    stripped = value.strip()
+    try:
+        json.loads(stripped)
+        return
+    except ValueError as exc:
+        problem = f"{exc.msg} at line {exc.lineno} column {exc.colno}"  # type: ignore[attr-defined]
+    if stripped[:1] in "{[":
+        raise CliError(f"the value is not valid JSON ({problem}); pass --text to store it as text")
+    if was_json:
+        raise CliError(
+            f"the secret holds a JSON object and the new value is not JSON ({problem}); "
+            "pass --text to store it as text"
+        )
 
 
 def is_db_secret(fields: dict[str, Any] | None) -> bool:
@@ -72,9 +110,11 @@ class KeyChange:
     new: Any
 
 
-def diff(old: str | None, new: str | None, reveal: bool) -> list[KeyChange]:
-    """Key by key for JSON objects (one pseudo-key ``(value)`` otherwise); values masked unless reveal."""
-    a, b = parse_fields(old), parse_fields(new)
+def diff(old: str | bytes | None, new: str | bytes | None, reveal: bool) -> list[KeyChange]:
+    """Key by key for JSON objects (one pseudo-key ``(value)`` otherwise, e.g. a binary secret);
+    values masked unless reveal (revealed bytes are shown as hex)."""
+    a = parse_fields(old) if isinstance(old, str) else None
+    b = parse_fields(new) if isinstance(new, str) else None
     if a is None or b is None:
         a = {"(value)": old} if old is not None else {}
         b = {"(value)": new} if new is not None else {}
@@ -86,10 +126,14 @@ def diff(old: str | None, new: str | None, reveal: bool) -> list[KeyChange]:
             kind = "added"
         else:
             kind = "unchanged" if a[key] == b[key] else "changed"
-        shown_old = mask_field(key, a[key], reveal) if key in a else None
-        shown_new = mask_field(key, b[key], reveal) if key in b else None
+        shown_old = _shown(mask_field(key, a[key], reveal)) if key in a else None
+        shown_new = _shown(mask_field(key, b[key], reveal)) if key in b else None
         changes.append(KeyChange(key, kind, shown_old, shown_new))
     return changes
+
+
+def _shown(value: Any) -> Any:
+    return value.hex() if isinstance(value, bytes) else value
 
 
 def differs(changes: list[KeyChange]) -> bool:

@@ -4,13 +4,15 @@ One emulated AWS per test package: moto's ``ThreadedMotoServer`` on a free loopb
 rotation function routed to the real handler in this process (``devtools.aws``). The CLI runs through
 click's ``CliRunner`` (in process, so coverage and monkeypatching work) but talks to AWS only over
 HTTP via ``--endpoint-url``. Every test's output is checked against every value the emulated AWS
-holds: no value may appear unless the command was given ``--reveal``.
+holds: no value may appear unless the command was given ``--reveal`` (or ``get --raw``).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import re
 import secrets as _secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +28,8 @@ from secretsctl.cli import cli
 from secretsctl.output import NON_SECRET_KEYS
 
 REGION = "us-east-1"
+#: Arguments that ask for values on stdout: their output is left out of the leak check.
+REVEALING = frozenset({"--reveal", "--raw", "export"})
 
 
 class _Lines(logging.Handler):
@@ -84,6 +88,7 @@ def held_values() -> set[str]:
         for backend in account.values():
             for secret in backend.secrets.values():
                 for version in secret.versions.values():
+                    found |= _binary_forms(version.get("secret_binary"))
                     raw = version.get("secret_string")
                     if not raw:
                         continue
@@ -100,6 +105,16 @@ def held_values() -> set[str]:
                         if key not in NON_SECRET_KEYS:
                             found.add(value if isinstance(value, str) else json.dumps(value))
     return {v for v in found if len(v) >= 6}
+
+
+def _binary_forms(stored: str | bytes | None) -> set[str]:
+    """A SecretBinary value as it could leak: its base64 form, its hex form and every printable run."""
+    if not stored:
+        return set()
+    encoded = stored.decode() if isinstance(stored, bytes) else stored
+    raw = base64.b64decode(encoded)
+    runs = re.findall(rb"[\x20-\x7e]{6,}", raw)
+    return {encoded, raw.hex(), *(r.decode() for r in runs)}
 
 
 @dataclass
@@ -139,7 +154,7 @@ class Cli:
         found = [
             " ".join(argv)
             for argv, text in self.outputs
-            if "--reveal" not in argv and any(v in text for v in values)
+            if not REVEALING.intersection(argv) and any(v in text for v in values)
         ]
         if any(v in line for line in self.emulated.handler_log.lines for v in values):
             found.append("the rotation handler's log")
@@ -152,3 +167,38 @@ def run(emulated: Emulated) -> Iterator[Cli]:
     yield c
     leaks = c.leaks()
     assert not leaks, f"a secret value appeared in the output of: {leaks}"
+
+
+@dataclass
+class ApiCalls:
+    """Every AWS operation secretsctl's own boto3 sessions call, counted by ``service.Operation``."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    #: The parameters of every call, as secretsctl passed them (``service.Operation`` -> list).
+    params: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def count(self, model: Any, **_: Any) -> None:
+        key = f"{model.service_model.service_name}.{model.name}"
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        key = f"{model.service_model.service_name}.{model.name}"
+        self.params.setdefault(key, []).append(dict(params))
+
+
+@pytest.fixture
+def api_calls(monkeypatch: pytest.MonkeyPatch) -> ApiCalls:
+    """Counts the CLI's calls through botocore's ``before-call`` event on every session it makes."""
+    import secretsctl.session
+
+    calls = ApiCalls()
+    real = boto3.Session
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        session = real(*args, **kwargs)
+        session.events.register("before-call", calls.count)
+        session.events.register("before-parameter-build", calls.record)
+        return session
+
+    monkeypatch.setattr(secretsctl.session.boto3, "Session", counted)
+    return calls

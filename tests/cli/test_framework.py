@@ -55,7 +55,7 @@ def test_completion_scripts_and_completion(run) -> None:
     }
     script = Path(sys.executable).parent / "secretsctl"
     done = subprocess.run([str(script)], env=env, capture_output=True, text=True, check=False)
-    assert done.stdout.split() == ["plain,delete", "plain,diff", "plain,dump"]
+    assert done.stdout.split() == ["plain,delete", "plain,describe", "plain,diff", "plain,dump"]
 
 
 def test_cli_imports_no_devtools_infra_or_drivers() -> None:
@@ -137,3 +137,26 @@ def test_region_from_aws_region_as_the_aws_cli_reads_it(emulated) -> None:
     result = CliRunner(env=env).invoke(cli, ["-o", "json", "secret", "ls"])
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["kind"] == "SecretList"
+
+
+def test_every_command_has_help() -> None:
+    """`--help` works on every command and group, and each has a help text (the reference is generated
+    from them)."""
+    import click
+    from click.testing import CliRunner
+
+    from secretsctl.cli import cli
+
+    def walk(group: click.Group, path: list[str]):
+        for name, command in group.commands.items():
+            yield [*path, name], command
+            if isinstance(command, click.Group):
+                yield from walk(command, [*path, name])
+
+    seen = 0
+    for path, command in walk(cli, []):
+        result = CliRunner().invoke(cli, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert (command.help or "").strip(), f"{' '.join(path)} has no help text"
+        seen += 1
+    assert seen >= 30

@@ -105,7 +105,12 @@ def test_plan_apply_plan_round_trip_with_prune(run, ssm, tmp_path, monkeypatch) 
 def test_modify_each_field_and_tags_without_a_new_version(run, ssm, tmp_path) -> None:
     p = prefix()
     v = value("v")
-    ssm.put_parameter(Name=f"{p}a", Value=v, Type="String", Tags=[{"Key": "old", "Value": "1"}])
+    ssm.put_parameter(
+        Name=f"{p}a",
+        Value=v,
+        Type="String",
+        Tags=[{"Key": "old", "Value": "1"}, {"Key": "cost", "Value": "2"}, {"Key": "team", "Value": "x"}],
+    )
     ssm.put_parameter(Name=f"{p}b", Value=v, Type="String", Description="before")
     doc = {
         "parameters": {
@@ -116,6 +121,11 @@ def test_modify_each_field_and_tags_without_a_new_version(run, ssm, tmp_path) ->
     plan = run.json("param", "plan", write(tmp_path, doc), expect=EXIT_DIFFERENT)
     fields = {c["name"]: c.get("fields") for c in plan["changes"]}
     assert fields == {f"{p}a": ["tags"], f"{p}b": ["description", "allowed_pattern"]}
+    # every tag apply removes is in the plan, not only "tags"
+    tag_plan = next(c["tags"] for c in plan["changes"] if c["name"] == f"{p}a")
+    assert tag_plan == {"add": [], "change": ["team"], "remove": ["cost", "old"]}
+    table = run.run("param", "plan", write(tmp_path, doc), expect=EXIT_DIFFERENT).stdout
+    assert "tags: ~team -cost -old" in table
     doc_out = run.json("--yes", "param", "apply", write(tmp_path, doc))
     assert doc_out["applied"] == [f"{p}a", f"{p}b"]
     assert "PutParameter" in doc_out["apiCalls"]["byOperation"]
@@ -291,6 +301,7 @@ def test_a_type_change_is_refused_before_anything_is_written(run, ssm, tmp_path,
     plan = run.run("param", "plan", file, expect=EXIT_DIFFERENT).stdout
     assert f"~ modify    {p}token (type, value)" in plan
     assert "cannot change a parameter's type (String -> SecureString" in plan
+    assert f"`secretsctl param delete {p}token`" in plan  # a command the tool has
     result = run.run("--yes", "param", "apply", file, expect=EXIT_ERROR)
     assert f"nothing written: Parameter Store cannot change the type of {p}token" in result.stderr
     assert describe(ssm, f"{p}token")["Type"] == "String"
@@ -305,3 +316,12 @@ def test_an_empty_description_in_the_file_clears_it(run, ssm, tmp_path) -> None:
     run.run("--yes", "param", "apply", file)
     assert describe(ssm, f"{p}d").get("Description", "") == ""
     run.run("param", "plan", file)  # converged: exit 0
+
+
+def test_ls_without_recursive_hints_at_deeper_parameters(run, ssm) -> None:
+    p = prefix()
+    ssm.put_parameter(Name=f"{p}deep/one", Value=value("d"), Type="String")
+    top = p.rstrip("/")
+    result = run.run("param", "ls", top)
+    assert f"`secretsctl param ls {top} -r` lists them" in result.stderr
+    assert f"{p}deep/one" in run.run("param", "ls", top, "-r").stdout

@@ -33,20 +33,49 @@ def terminal(monkeypatch):
     monkeypatch.setattr(confirm_module, "stdin_is_terminal", lambda: True)
 
 
-def test_ls_shows_strategy_and_health_never_values(run) -> None:
-    single, alt, plain = run.name("ls"), run.name("ls"), run.name("ls")
-    run.sm.create_secret(Name=single, SecretString=json.dumps(db_value()))
-    run.sm.create_secret(Name=alt, SecretString=json.dumps(db_value(masterarn="arn:aws:secretsmanager:x")))
+def test_ls_reads_no_value_over_500_secrets(run, api_calls) -> None:
+    """A listing is ListSecrets only: GetSecretValue is a CloudTrail data event and sets a secret's
+    LastAccessedDate, which unused-secret checks rely on."""
+    prefix = f"many-{run.name('x').split('/')[1]}/"
+    for i in range(500):
+        run.sm.create_secret(Name=f"{prefix}{i:03d}", SecretString=json.dumps(db_value(f"Many-pw-{i:012d}")))
+    doc = run.json("secret", "ls", "--filter", prefix)
+    assert len(doc["secrets"]) == 500
+    assert api_calls.counts.get("secretsmanager.GetSecretValue", 0) == 0
+    run.run("secret", "ls", "--prefix", prefix)
+    assert api_calls.counts.get("secretsmanager.GetSecretValue", 0) == 0
+    assert api_calls.counts["secretsmanager.ListSecrets"] >= 2
+    for i in range(500):  # the emulated AWS is shared by the package: leave it as it was
+        run.sm.delete_secret(SecretId=f"{prefix}{i:03d}", ForceDeleteWithoutRecovery=True)
+
+
+def test_ls_shows_rotation_function_tags_and_health_never_values(run) -> None:
+    single, plain = run.name("ls"), run.name("ls")
+    run.sm.create_secret(
+        Name=single, SecretString=json.dumps(db_value()), Tags=[{"Key": "team", "Value": single}]
+    )
     run.sm.create_secret(Name=plain, SecretString="token-abcdefghijkl")
     doc = run.json("secret", "ls", "--filter", "ls/")
     by_name = {s["name"]: s for s in doc["secrets"]}
     assert doc["kind"] == "SecretList" and doc["schemaVersion"] == 1
-    assert by_name[single]["strategy"] == "single" and by_name[alt]["strategy"] == "alternating"
-    assert by_name[plain]["strategy"] is None
+    assert by_name[single]["tags"] == {"team": single} and by_name[plain]["strategy"] is None
     assert [f["kind"] for f in by_name[single]["health"]] == ["disabled"]
     assert by_name[single]["health"][0]["control"] == "SecretsManager.1"
     table = run.run("secret", "ls", "--filter", "ls/").stdout
-    assert single in table and "alternating" in table and "disabled" in table
+    assert single in table and "disabled" in table
+    tagged = run.json("secret", "ls", "--tag", f"team={single}")
+    assert [s["name"] for s in tagged["secrets"]] == [single]
+    assert run.json("secret", "ls", "--filter", "ls/", "--rotation", "on")["secrets"] == []
+
+
+def test_ls_include_deleted_shows_secrets_scheduled_for_deletion(run) -> None:
+    name = run.name("lsdel")
+    run.sm.create_secret(Name=name, SecretString="token-deleted-llllllll")
+    run.sm.delete_secret(SecretId=name, RecoveryWindowInDays=7)
+    assert name not in [s["name"] for s in run.json("secret", "ls", "--filter", "lsdel/")["secrets"]]
+    shown = run.json("secret", "ls", "--filter", "lsdel/", "--include-deleted")["secrets"]
+    assert [s["name"] for s in shown] == [name] and shown[0]["deletionScheduled"]
+    assert "deleted" in run.run("secret", "ls", "--filter", "lsdel/", "--include-deleted").stdout
 
 
 def test_versions_get_by_stage_and_version(run) -> None:
@@ -121,7 +150,8 @@ def test_dump_files_are_private_and_git_work_trees_refused(run, tmp_path) -> Non
 
 def test_dump_all(run, tmp_path) -> None:
     run.sm.create_secret(Name=run.name("dumpall"), SecretString="token-mmmmmmmmmmmm")
-    names = {s["Name"] for s in run.sm.list_secrets()["SecretList"]}
+    pages = run.sm.get_paginator("list_secrets").paginate()
+    names = {s["Name"] for page in pages for s in page["SecretList"]}
     doc = run.json("secret", "dump", "--all", "--to", str(tmp_path / "all"))
     assert {f["name"] for f in doc["files"]} == names
     assert len(list((tmp_path / "all").iterdir())) == len(names)
@@ -160,6 +190,7 @@ def test_create_from_file_and_stdin_with_banner(run, tmp_path) -> None:
         "-",
         "--replica-region",
         "eu-central-1",
+        "--strip-newline",
         input="just-a-token-eeeeee\n",
     )
     assert run.sm.get_secret_value(SecretId=other)["SecretString"] == "just-a-token-eeeeee"
@@ -215,7 +246,9 @@ def test_update_checks_version_validates_and_refuses_during_rotation(run, tmp_pa
     not_db = tmp_path / "notdb.txt"
     not_db.write_text("no-longer-json")
     result = run.run("--yes", "secret", "update", name, "--from-file", str(not_db), expect=EXIT_ERROR)
-    assert "not valid JSON" in result.stderr
+    assert "holds a JSON object and the new value is not JSON" in result.stderr
+    result = run.run("--yes", "secret", "update", name, "--from-file", str(not_db), "--text", expect=1)
+    assert "not valid JSON" in result.stderr  # a database secret stays valid for the rotation parser
     result = run.run("--yes", "secret", "update", name, "--from-file", str(new), "--expect-version", first)
     assert "~ password: <masked: 17 chars> -> <masked: 19 chars>" in result.stderr
     assert run.json("secret", "get", name, "--reveal")["value"]["password"] == "Upd-pw-iiiiiiiiiiii"
