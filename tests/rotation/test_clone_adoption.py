@@ -131,6 +131,36 @@ def test_mysql_clone_named_in_the_secrets_history_is_made_exactly_equal(harness:
         assert harness.counter.total == 11, dict(harness.counter.calls)  # equal now: no history read
 
 
+def unrelated_clone(maria: Db, user: str) -> str:
+    clone = user + "_clone"
+    super_sql(maria, "CREATE USER %s@'%%' IDENTIFIED BY %s", params=(clone, new_password()))
+    super_sql(maria, "GRANT ALL PRIVILEGES ON *.* TO %s@'%%'", params=(clone,))
+    return clone
+
+
+def test_a_version_with_another_staging_label_naming_the_clone_vouches(harness: Harness, maria: Db) -> None:
+    arn, user, _ = make_app(harness, maria)
+    clone = unrelated_clone(maria, user)
+    earlier = dict(harness.value(arn), username=clone, password=new_password())
+    harness.remember(earlier)
+    harness.sm.put_secret_value(
+        SecretId=arn, SecretString=json.dumps(earlier), VersionStages=["BEFORE-MIGRATION"]
+    )
+    harness.rotate(arn)
+    assert harness.value(arn)["username"] == clone
+    assert privileges(maria, clone) == privileges(maria, user)
+
+
+def test_history_naming_the_clone_on_another_server_does_not_vouch(harness: Harness, maria: Db) -> None:
+    arn, user, _ = make_app(harness, maria)
+    clone = unrelated_clone(maria, user)
+    with_history(harness, arn, dict(harness.value(arn), username=clone, host="db.other.example"))
+    before = maria_accounts(maria, clone)
+    error = fails_in_set_secret(harness, arn)
+    assert "no earlier version of this secret names it" in error, error
+    assert maria_accounts(maria, clone) == before
+
+
 def test_mysql_current_entries_are_copied_and_extra_entries_dropped_at_each_switch(
     harness: Harness, maria: Db
 ) -> None:
