@@ -281,3 +281,30 @@ def test_postgres_aws_clone_in_a_fresh_secret_is_adopted_only_while_it_holds_not
     super_sql(pg, f'ALTER TABLE "{schema}".by_clone OWNER TO "{user}"')  # the DBA hands it over
     harness.rotate(arn)
     assert harness.value(arn)["username"] == clone
+
+
+def test_mysql_crash_anywhere_while_taking_over_a_clone_then_retry(harness: Harness, maria: Db) -> None:
+    """History-proven clone with extras and a host entry of its own: a crash before or after any
+    master statement, then Secrets Manager's retry, ends with the clone exactly equal to the user."""
+    from .test_crash_recovery import crash_then_retry, record_points
+
+    def state() -> tuple[str, str, str]:
+        arn, user, _ = make_app(harness, maria)
+        clone = unrelated_clone(maria, user)
+        super_sql(maria, "CREATE USER %s@'localhost' IDENTIFIED BY %s", params=(clone, new_password()))
+        with_history(harness, arn, dict(harness.value(arn), username=clone, password=new_password()))
+        return arn, user, clone
+
+    points = record_points(harness, state()[0])
+    chosen = [
+        i
+        for i, p in enumerate(points)
+        if p.split(" ", 1)[-1] in {"revoke", "drop extra host entry", "alter user password"}
+    ]
+    assert len(chosen) >= 4, points
+    for at in chosen:
+        arn, user, clone = state()
+        crash_then_retry(harness, arn, at, cold_retry=True, at_crash=lambda: None)
+        assert harness.value(arn)["username"] == clone
+        assert sorted(maria_accounts(maria, clone)) == sorted(maria_accounts(maria, user)) == ["%"]
+        assert privileges(maria, clone) == privileges(maria, user)
