@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,8 @@ from .secrets_manager import VERSION_CACHE, SecretMetadata, SecretsManager
 from .strategies import StepContext, Strategy, choose
 
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
+#: The most earlier versions one step reads when a strategy looks through the secret's history.
+HISTORY_READS = 4
 logger = get_logger("rotation")
 
 
@@ -110,8 +113,37 @@ class Rotation:
                 return None
 
         return StepContext(
-            meta.arn, self.event.token, self.engine, load_previous, self.sm.get_current, self.facts
+            meta.arn,
+            self.event.token,
+            self.engine,
+            load_previous,
+            self.sm.get_current,
+            self.facts,
+            lambda: self._history(meta),
         )
+
+    def _history(self, meta: SecretMetadata) -> Iterator[tuple[str, DbSecret]]:
+        """(label, parsed value) of this secret's earlier versions, read one by one as the caller
+        asks: AWSPREVIOUS first, then versions with other staging labels; never AWSCURRENT, an
+        AWSPENDING version or this rotation's token. DescribeSecret lists only versions that have
+        a staging label ("VersionIdsToStages", https://docs.aws.amazon.com/secretsmanager/latest/
+        apireference/API_DescribeSecret.html); a version whose value does not parse is skipped."""
+        skip = {"AWSCURRENT", "AWSPENDING"}
+        versions = [
+            (version, labels)
+            for version, labels in meta.versions.items()
+            if labels and version != self.event.token and not skip & set(labels)
+        ]
+        versions.sort(key=lambda item: "AWSPREVIOUS" not in item[1])
+        for version, labels in versions[:HISTORY_READS]:
+            label = "AWSPREVIOUS" if "AWSPREVIOUS" in labels else labels[0]
+            raw = self.sm.get_value(version, label)
+            if raw is None:
+                continue
+            try:
+                yield label, parse_secret(raw, label)
+            except InvalidSecretError:
+                continue
 
     # -- steps --------------------------------------------------------------------------------
     def run(self) -> str:

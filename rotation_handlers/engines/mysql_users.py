@@ -2,10 +2,19 @@
 
 Mechanism: the pending user is made an account-by-account copy of the current one.
 
-* Host specifications: the clone exists for every host the current user exists for
-  (``'%'``, ``'10.0.%'``, ``'127.0.0.1'``...), never a hard-coded ``'%'``. Host entries
-  only the clone has are left alone (a DBA may have added them) but get the new
-  password too, so whichever entry a login matches, the pending password works.
+* Which existing account is taken over: an existing pending user is used only when this
+  secret's history names it (``vouched``: AWSPREVIOUS or another labelled version holds that
+  username), or when it has the shape of the copy this function and AWS's alternating
+  functions make (``CREATE USER`` plus the current user's ``SHOW GRANTS`` lines replayed,
+  aws-samples/aws-secrets-manager-rotation-lambdas ``SecretsManagerRDSMySQLRotationMultiUser``):
+  every host entry it has, the current user has too, and on each it holds no privilege, grant
+  option or role the current user's entry lacks. MariaDB has no account comment to carry a
+  marker; an account this function made is such a copy, so the shape recognises it. Anything
+  else is refused before any change, every problem named.
+* Host specifications: the pending user gets exactly the current user's host entries
+  (``'%'``, ``'10.0.%'``, ``'127.0.0.1'``...), never a hard-coded ``'%'``: missing ones are
+  created, entries the current user does not have are dropped (they would keep privileges
+  of their own and accept the pending password from other addresses).
 * Privileges: for each host, ``SHOW GRANTS`` of both accounts is parsed into
   ``object -> (privileges, grant option)`` plus granted roles (with ``ADMIN OPTION``)
   and the default role (MariaDB). The clone's grants are then made *equal* to the
@@ -35,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import DatabaseError
-from .users import Connector, UserAdmin, lock_timeout
+from .users import Connector, UserAdmin, Vouch, lock_timeout
 
 _WORD = re.compile(r"[A-Za-z0-9_$]+")
 _SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
@@ -213,6 +222,24 @@ class Account:
                 if value.replace(".", "").isdigit() and float(value) != 0:
                     self.limits[tokens[i][2].upper()] = value
 
+    def extras(self, other: Account) -> list[str]:
+        """What ``other`` holds beyond this account: privileges, grant options, roles, admin options."""
+        found = []
+        for target, (items, option) in sorted(other.objects.items()):
+            mine, my_option = self.objects.get(target, (frozenset(), False))
+            extra = set() if ("ALL PRIVILEGES", None) in mine else set(items - mine)
+            parts = [_privilege_list(extra)] if extra else []
+            if option and not my_option:
+                parts.append("GRANT OPTION")
+            if parts:
+                found.append(f"{', '.join(parts)} on {target}")
+        for role, admin in sorted(other.roles.items()):
+            if role not in self.roles:
+                found.append(f"role {role}")
+            elif admin and not self.roles[role]:
+                found.append(f"ADMIN OPTION on role {role}")
+        return found
+
     def differences(self, other: Account) -> list[str]:
         """What ``other`` has differently from this account (for error messages)."""
         found = []
@@ -276,7 +303,13 @@ class MySQLUserAdmin(UserAdmin):
 
     # -- setSecret ------------------------------------------------------------------------------
     def ensure_clone(
-        self, conn: Any, current_user: str, clone_user: str, password: str, connect: Connector | None = None
+        self,
+        conn: Any,
+        current_user: str,
+        clone_user: str,
+        password: str,
+        connect: Connector | None = None,
+        vouched: Vouch | None = None,
     ) -> dict[str, Any]:
         # Grant-table changes wait at most DB_LOCK_TIMEOUT for a metadata lock another session holds.
         self.engine.execute(
@@ -285,6 +318,12 @@ class MySQLUserAdmin(UserAdmin):
         hosts = self._hosts(conn, (current_user, clone_user))
         if not hosts[current_user]:
             raise DatabaseError(f"the current user {current_user!r} has no account in mysql.user")
+        facts: dict[str, Any] = {"hosts": len(hosts[current_user])}
+        accounts: dict[tuple[str, str], Account] = {}
+        if hosts[clone_user]:
+            facts["alternate_login"] = self._accept_existing(
+                conn, current_user, clone_user, hosts, accounts, vouched
+            )
         created, changes = 0, 0
         for host in hosts[current_user]:
             host_changes = 0
@@ -297,8 +336,8 @@ class MySQLUserAdmin(UserAdmin):
                     secrets=(password,),
                 )
                 created += 1
-            want = self.account(conn, current_user, host)
-            have = self.account(conn, clone_user, host)
+            want = accounts.get((current_user, host)) or self.account(conn, current_user, host)
+            have = accounts.get((clone_user, host)) or self.account(conn, clone_user, host)
             for label, statement in self._statements(want, have):
                 self.engine.execute(conn, label, statement, (clone_user, host))
                 host_changes += 1
@@ -312,9 +351,13 @@ class MySQLUserAdmin(UserAdmin):
                         + ", ".join(differences)
                         + " still differ"
                     )
-        # Every entry of the pending user gets the new password (also entries only it has),
-        # so whichever host entry a login matches, the pending password works.
-        for host in hosts[clone_user]:
+        # Host entries the current user does not have go: the pending user gets exactly its entries.
+        extra_hosts = [h for h in hosts[clone_user] if h not in hosts[current_user]]
+        for host in extra_hosts:
+            self.engine.execute(conn, "drop extra host entry", "DROP USER %s@%s", (clone_user, host))
+        if extra_hosts:
+            facts["host_entries_dropped"] = len(extra_hosts)
+        for host in hosts[current_user]:
             self.engine.execute(
                 conn,
                 "alter user password",
@@ -322,13 +365,49 @@ class MySQLUserAdmin(UserAdmin):
                 (clone_user, host, password),
                 secrets=(password,),
             )
-        facts: dict[str, Any] = {"hosts": len(hosts[current_user])}
-        extra_hosts = [h for h in hosts[clone_user] if h not in hosts[current_user]]
-        if extra_hosts:
-            facts["hosts_only_on_pending_user"] = len(extra_hosts)
+        changes += len(extra_hosts)
         what = "user created" if created else "password set"
         facts["outcome"] = what + (f", {changes} change(s) to privileges" if changes else "")
         return facts
+
+    def _accept_existing(
+        self,
+        conn: Any,
+        current_user: str,
+        clone_user: str,
+        hosts: dict[str, list[str]],
+        accounts: dict[tuple[str, str], Account],
+        vouched: Vouch | None,
+    ) -> str:
+        """How an existing pending user is recognised as the application's other login (for the
+        log line); refuses, naming every problem and changing nothing, when it is not."""
+        problems = []
+        for host in hosts[clone_user]:
+            if host not in hosts[current_user]:
+                problems.append(f"{_display(clone_user, host)} is a host entry {current_user!r} lacks")
+                continue
+            want = accounts[(current_user, host)] = self.account(conn, current_user, host)
+            have = accounts[(clone_user, host)] = self.account(conn, clone_user, host)
+            extras = want.extras(have)
+            if extras:
+                problems.append(
+                    f"{_display(clone_user, host)} holds privileges {_display(current_user, host)} "
+                    f"lacks ({'; '.join(extras)})"
+                )
+        if not problems:
+            return "shaped like a clone"
+        label = vouched() if vouched is not None else None
+        if label:
+            return f"named by {label}"
+        raise DatabaseError(
+            f"the account {clone_user!r} exists and is not an alternate login of {current_user!r}: no "
+            "earlier version of this secret names it, and it is not shaped like the copy this function "
+            f"or AWS's rotation functions make (host entries and privileges within {current_user!r}'s): "
+            + "; ".join(problems)
+            + f". Nothing was changed: drop or rename {clone_user!r}, or, if it is meant to be the "
+            f"alternate login, revoke what it holds beyond {current_user!r} and drop its other host "
+            "entries; the rotation's retry then takes it over"
+        )
 
     def _statements(self, want: Account, have: Account) -> list[tuple[str, str]]:
         """(label, SQL naming the account as ``%s@%s``) turning ``have`` into ``want``."""
@@ -410,6 +489,11 @@ class MySQLUserAdmin(UserAdmin):
         else:
             self.engine.execute(conn, "select 1", "SELECT 1")
         return facts
+
+
+def _display(user: str, host: str) -> str:
+    """An account as an operator reads it in an error message (not SQL)."""
+    return f"'{user}'@'{host}'"
 
 
 def _quote(identifier: str) -> str:

@@ -36,8 +36,15 @@ current and misses anything, setSecret fails naming it rather than switching the
 application to a login that cannot use it.
 
 An existing alternate role is taken over only when it carries this function's comment
-(:func:`~.users.pair_marker`) or looks like a clone (ours or AWS's): linked to the current
-user by membership, LOGIN, no members, no memberships or powers the current user lacks.
+(:func:`~.users.pair_marker`), or this secret's history names it (``vouched``: AWSPREVIOUS or
+another labelled version holds that username), or it has the shape AWS's alternating function
+leaves (aws-samples/aws-secrets-manager-rotation-lambdas, ``SecretsManagerRDSPostgreSQLRotation
+MultiUser``: ``CREATE ROLE <user>_clone WITH LOGIN``, then ``GRANT <user> TO <user>_clone``) with
+nothing the current user lacks: LOGIN; ``<user>_clone`` a member of ``<user>`` and never the
+other way round; no members; no memberships or powers the current user lacks; and, unless the
+current user inherits it, no objects it owns, no default privileges it defines and no privilege
+granted to it that the current user does not hold too. Anything else is refused, every problem
+named, in the transaction that would have changed it (so nothing changes).
 
 Each transaction has ``lock_timeout`` / ``statement_timeout`` (``DB_LOCK_TIMEOUT``,
 ``DB_STATEMENT_TIMEOUT``): a lock held by the application ends the step with a
@@ -61,6 +68,7 @@ from .users import (
     LOCK_WAIT_PREFIX,
     Connector,
     UserAdmin,
+    Vouch,
     alternate_name,
     lock_timeout,
     pair_marker,
@@ -224,6 +232,7 @@ class PostgresUserAdmin(UserAdmin):
         clone_user: str,
         password: str,
         connect: Connector | None = None,
+        vouched: Vouch | None = None,
     ) -> dict[str, Any]:
         facts: dict[str, Any] = {}
         self._begin(conn)
@@ -248,8 +257,11 @@ class PostgresUserAdmin(UserAdmin):
                 roles = self._roles(conn, (current_user, clone_user))
                 primary, follower = current_user, clone_user  # a new clone follows the current user
             else:
+                facts["alternate_login"] = "marked as ours"
                 if roles[clone_user]["comment"] != marker:
-                    self._refuse_foreign(conn, roles[current_user], roles[clone_user])
+                    facts["alternate_login"] = self._accept_existing(
+                        conn, roles[current_user], roles[clone_user], vouched
+                    )
                     if roles[clone_user]["comment"] is None:
                         self._mark(conn, clone_user, marker)  # adopted (e.g. a clone AWS's function made)
                 primary, follower = self._primary_and_follower(conn, roles, current_user, clone_user)
@@ -379,14 +391,15 @@ class PostgresUserAdmin(UserAdmin):
         """A direct membership, as read with the roles."""
         return role["oid"] in member["member_of"]
 
-    def _refuse_foreign(self, conn: Any, current: dict[str, Any], other: dict[str, Any]) -> None:
-        """An existing alternate role not marked as ours is taken over only when it is what a
-        clone (ours or AWS's) looks like; otherwise refuse, naming every problem, nothing changed."""
+    def _accept_existing(
+        self, conn: Any, current: dict[str, Any], other: dict[str, Any], vouched: Vouch | None
+    ) -> str:
+        """How an existing alternate role not marked as ours is recognised as the application's
+        other login (for the log line): shaped like a clone with nothing the current user lacks,
+        or named by this secret's history (asked only when the shape does not hold). Otherwise
+        refuse, naming every problem; the caller's transaction is rolled back, nothing changed."""
         name, cur = other["rolname"], current["rolname"]
-        problems: list[str] = []
-        linked = self._is_member(other, current) or self._is_member(current, other)
-        if not linked:
-            problems.append(f"neither it nor {cur!r} is a member of the other")
+        problems = self._link_problems(conn, current, other)
         if not other["rolcanlogin"]:
             problems.append("it is NOLOGIN (a group role, not a login)")
         powers = [yes for column, yes, _ in _FLAGS if other[column] and not current[column]]
@@ -413,13 +426,87 @@ class PostgresUserAdmin(UserAdmin):
         if extra:
             shown = ", ".join(repr(m[0]) for m in extra[:5])
             problems.append(f"it is a member of roles {cur!r} is not ({shown})")
-        if problems:
-            raise DatabaseError(
-                f"the role {name!r} exists and is not an alternate login of {cur!r} made by this function "
-                f"or by AWS's rotation functions: {'; '.join(problems)}. Nothing was changed: rename or "
-                f"drop {name!r}, or, if it is meant to be the alternate login, fix the above or mark it "
-                f"with COMMENT ON ROLE ... IS '{pair_marker(cur)}'"
-            )
+        problems += self._holdings_beyond(conn, current, other)
+        if not problems:
+            return "shaped like a clone"
+        label = vouched() if vouched is not None else None
+        if label:
+            return f"named by {label}"
+        raise DatabaseError(
+            f"the role {name!r} exists and is not an alternate login of {cur!r} made by this function "
+            f"or by AWS's rotation functions, and no earlier version of this secret names it: "
+            f"{'; '.join(problems)}. Nothing was changed: rename or drop {name!r}, or, if it is meant to "
+            f"be the alternate login, fix the above or mark it with COMMENT ON ROLE ... IS "
+            f"'{pair_marker(cur)}'"
+        )
+
+    def _link_problems(self, conn: Any, current: dict[str, Any], other: dict[str, Any]) -> list[str]:
+        """AWS's pair: ``<user>_clone`` is a member of ``<user>``, and ``<user>`` is in no way a
+        member of ``<user>_clone`` (that would hand the application's login and objects to a role
+        that only lends it privileges)."""
+        cur = current["rolname"]
+        base, clone = (current, other) if other["rolname"] == cur + CLONE_SUFFIX else (other, current)
+        if not (self._is_member(other, current) or self._is_member(current, other)):
+            return [f"neither it nor {cur!r} is a member of the other"]
+        reverse = self._exec(
+            conn,
+            "check pair direction",
+            "SELECT pg_has_role(%s, %s, 'MEMBER')",
+            (base["oid"], clone["oid"]),
+        )[0][0]
+        if not reverse and self._is_member(clone, base):
+            return []
+        if base is current:
+            return [f"{cur!r} is a member of it (a clone is a member of the user it copies, not the reverse)"]
+        return [f"it is a member of {cur!r} (the base login of a pair is not a member of its clone)"]
+
+    def _holdings_beyond(self, conn: Any, current: dict[str, Any], other: dict[str, Any]) -> list[str]:
+        """What ``other`` owns or was granted that ``current`` lacks. Nothing when ``current``
+        inherits ``other`` (then it has all of it); in this database and on shared objects each
+        privilege is compared, in other databases anything it owns or holds counts."""
+        inherits = self._exec(
+            conn, "check inheritance", "SELECT pg_has_role(%s, %s, 'USAGE')", (current["oid"], other["oid"])
+        )[0][0]
+        if inherits:
+            return []
+        problems: list[str] = []
+        rows = self._exec(
+            conn,
+            "read dependencies by database",
+            "SELECT coalesce(d.datname, ''), d.datname = current_database(),"
+            " count(*) FILTER (WHERE s.deptype = 'o' AND s.classid <> 'pg_default_acl'::regclass),"
+            " count(*) FILTER (WHERE s.deptype = 'o' AND s.classid = 'pg_default_acl'::regclass),"
+            " count(*) FILTER (WHERE s.deptype = 'a')"
+            " FROM pg_shdepend s LEFT JOIN pg_database d ON d.oid = s.dbid"
+            " WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = %s AND s.deptype IN ('o', 'a')"
+            " GROUP BY 1, 2 ORDER BY 2 DESC, 1",
+            (other["oid"],),
+        )
+        for dbname, here, owned, defaults, granted in rows:
+            where = f"in database {dbname!r}" if dbname else "among shared objects (databases, tablespaces)"
+            if owned:
+                problems.append(f"it owns {owned} object(s) {where}")
+            if defaults:
+                problems.append(f"it defines default privileges {where}")
+            if granted and dbname and not here:
+                problems.append(f"it holds {granted} privilege(s) {where}, which are not compared from here")
+        theirs = self._exec(conn, "read privileges", _FOLLOWER_PRIVILEGES, {"f": other["oid"]})
+        mine = {
+            tuple(row[:4]): bool(row[4])
+            for row in self._exec(conn, "read privileges", _FOLLOWER_PRIVILEGES, {"f": current["oid"]})
+        }
+        missing = [
+            row
+            for row in theirs
+            if row[0] != "DEFAULT BY"
+            and row[6] != current["oid"]
+            and (tuple(row[:4]) not in mine or (row[4] and not mine[tuple(row[:4])]))
+        ]
+        if missing:
+            shown = "; ".join(_describe(row) for row in missing[:5])
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            problems.append(f"it holds privileges {current['rolname']!r} lacks ({shown}{more})")
+        return problems
 
     def _primary_and_follower(
         self, conn: Any, roles: dict[str, dict[str, Any]], current_user: str, clone_user: str

@@ -1,7 +1,9 @@
 """Admin-side user operations for the alternating-user strategy, one module per engine family.
 
 The master connection creates the alternate user, makes its privileges equal to the
-current user's and sets its password (``ensure_clone``); the pending connection checks
+current user's and sets its password (``ensure_clone``). An alternate user that already
+exists is taken over only when it is recognisably the application's other login (see
+``ensure_clone``); anything else is refused before any change. The pending connection checks
 in testSecret that the alternate user can do what the current one can
 (``verify_pending``). ``privileges`` gives a comparable picture of one user's
 privileges (used by the tests and by the MySQL self-check).
@@ -23,6 +25,10 @@ from .base import Engine
 CLONE_SUFFIX = "_clone"
 #: Opens another master connection to the named database (same server, same credentials).
 Connector = Callable[[str], Any]
+#: Asked only when an existing alternate login is neither marked as ours nor shaped like a clone:
+#: the label of a version of this secret (AWSPREVIOUS first) naming that login, or None. It may
+#: read Secrets Manager, so it is never called on the happy path.
+Vouch = Callable[[], str | None]
 #: How an error caused by a lock another session holds starts (the step is retried later).
 LOCK_WAIT_PREFIX = "lock not available, will retry"
 DEFAULT_LOCK_TIMEOUT = 5
@@ -84,11 +90,22 @@ class UserAdmin(ABC):
 
     @abstractmethod
     def ensure_clone(
-        self, conn: Any, current_user: str, clone_user: str, password: str, connect: Connector | None = None
+        self,
+        conn: Any,
+        current_user: str,
+        clone_user: str,
+        password: str,
+        connect: Connector | None = None,
+        vouched: Vouch | None = None,
     ) -> dict[str, Any]:
         """On the master connection: make ``clone_user`` exist with ``current_user``'s privileges
         and ``password``. ``connect`` opens master connections to other databases when the
-        engine needs them. Idempotent. Returns facts for the log line (no secrets)."""
+        engine needs them. Idempotent. Returns facts for the log line (no secrets).
+
+        An existing ``clone_user`` is used only when it carries this function's marker, or has
+        the shape of a clone (ours or AWS's alternating functions') with nothing the current
+        user lacks, or ``vouched`` names a version of this secret holding it; otherwise
+        DatabaseError names every problem and nothing is changed."""
 
     @abstractmethod
     def privileges(self, conn: Any, user: str) -> Any:
@@ -113,6 +130,7 @@ __all__ = [
     "LOCK_WAIT_PREFIX",
     "Connector",
     "UserAdmin",
+    "Vouch",
     "alternate_name",
     "lock_timeout",
     "pair_marker",

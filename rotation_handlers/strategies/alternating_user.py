@@ -19,7 +19,10 @@ credentials keep working until the next rotation.
 * setSecret: the current credentials must log in first (a secret cannot be pointed at
   someone else's account); then the master creates the alternate user if needed, makes
   its privileges equal to the current user's and sets its password (see
-  ``engines/postgres_users.py`` and ``engines/mysql_users.py`` for how).
+  ``engines/postgres_users.py`` and ``engines/mysql_users.py`` for how). An alternate user
+  that already exists is taken over only when it is marked as ours, shaped like a clone with
+  nothing the current user lacks, or named by an earlier version of this secret on the same
+  server (AWSPREVIOUS first; read only when the first two do not hold).
 * testSecret: the pending user logs in as itself and can do what the other user can
   (when the secret names a reader of the master's server, a rejected login is retried
   for up to ``REPLICA_LAG_SECONDS``).
@@ -223,6 +226,7 @@ class AlternatingUserStrategy(Strategy):
                 pending.username,
                 pending.password,
                 lambda dbname: engine.connect(replace(master.credentials, dbname=dbname)),
+                vouched=lambda: self._named_in_history(ctx, current, pending.username),
             )
         except DatabaseError as exc:
             raise DatabaseError(
@@ -233,6 +237,17 @@ class AlternatingUserStrategy(Strategy):
         finally:
             engine.close(conn)
         ctx.facts.update(facts)
+
+    @staticmethod
+    def _named_in_history(ctx: StepContext, current: DbSecret, username: str) -> str | None:
+        """The label of an earlier version of this secret whose user is ``username`` on the current
+        server (the secret's own history shows that login was the application's), or None."""
+        for label, version in ctx.history():
+            if version.username == username and same_endpoint(
+                version.host, version.port, current.host, current.port
+            ):
+                return label
+        return None
 
     # -- testSecret -----------------------------------------------------------------------------
     def _connect_pending(self, ctx: StepContext, pending: DbSecret) -> object:

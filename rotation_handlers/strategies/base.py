@@ -9,7 +9,7 @@ context's loaders.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -31,6 +31,9 @@ class StepContext:
     #: RDS-managed one holds only ``username`` and ``password``, so the strategy completes it).
     load_secret_string: Callable[[str], str | None]
     facts: dict[str, Any] = field(default_factory=dict)
+    #: This secret's earlier versions, parsed, AWSPREVIOUS first, then other labelled ones (not
+    #: AWSCURRENT or AWSPENDING): each is read (an API call) only when the iteration reaches it.
+    history: Callable[[], Iterator[tuple[str, DbSecret]]] = field(default=lambda: iter(()))
 
 
 class Strategy(ABC):

@@ -97,9 +97,13 @@ def aws_postgres_state(
         sql.SQL("ALTER USER {} WITH PASSWORD %s").format(sql.Identifier(user)),
         params=(user_password,),
     )
+    # The secret as AWS's function leaves it: AWSPREVIOUS holds the login that is not current.
     master = master_secret(harness, pg, dbname="postgres")
-    name, pw = (clone, clone_password) if clone_current else (user, user_password)
-    arn = harness.create_secret(pg.secret(name, pw, dbname=appdb, masterarn=master))
+    logins = [(user, user_password), (clone, clone_password)]
+    earlier, current = logins if clone_current else logins[::-1]
+    arn = harness.create_secret(pg.secret(*earlier, dbname=appdb, masterarn=master))
+    value = pg.secret(*current, dbname=appdb, masterarn=master)
+    harness.sm.put_secret_value(SecretId=arn, SecretString=json.dumps(value))
     return arn, user, {appdb: ["by_app", "by_clone", "team_table"], otherdb: ["by_clone_other"]}
 
 
