@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from psycopg2 import sql
 
-from .conftest import Db, Harness, maria_db, new_password, pg_db, unique_user
+from .conftest import Db, Harness, maria_db, new_password, unique_user
 from .test_alternating import master_secret, run_as, super_sql
 
 
@@ -101,11 +101,6 @@ def aws_postgres_state(
     name, pw = (clone, clone_password) if clone_current else (user, user_password)
     arn = harness.create_secret(pg.secret(name, pw, dbname=appdb, masterarn=master))
     return arn, user, {appdb: ["by_app", "by_clone", "team_table"], otherdb: ["by_clone_other"]}
-
-
-@pytest.fixture
-def pg(request: pytest.FixtureRequest) -> Db:
-    return pg_db(request.getfixturevalue("pg_server"))
 
 
 @pytest.mark.parametrize("clone_current", [False, True], ids=["base-current", "clone-current"])

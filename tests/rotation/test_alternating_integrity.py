@@ -11,13 +11,8 @@ import pytest
 from devtools.aws import StepFailed
 from rotation_handlers.engines.users import pair_marker
 
-from .conftest import Db, Harness, create_pg_user, new_password, pg_db, unique_user
+from .conftest import Db, Harness, create_pg_user, new_password, unique_user
 from .test_alternating import make_app, privileges, run_as, super_sql
-
-
-@pytest.fixture
-def pg(request: pytest.FixtureRequest) -> Db:
-    return pg_db(request.getfixturevalue("pg_server"))
 
 
 def role_state(pg: Db, role: str) -> list[Any]:

@@ -14,7 +14,6 @@ from .conftest import (
     create_pg_user,
     maria_db,
     new_password,
-    pg_db,
     unique_user,
 )
 from .test_alternating import (
@@ -30,11 +29,6 @@ from .test_alternating import (
 @pytest.fixture
 def maria(request: pytest.FixtureRequest) -> Db:
     return maria_db(request.getfixturevalue("maria_server"))
-
-
-@pytest.fixture
-def pg(request: pytest.FixtureRequest) -> Db:
-    return pg_db(request.getfixturevalue("pg_server"))
 
 
 # -- MySQL/MariaDB --------------------------------------------------------------------------------
