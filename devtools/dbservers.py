@@ -428,8 +428,12 @@ class MariaDBServer(_Server):
     family = "mariadb"
     engine_name = "mariadb"
 
-    def __init__(self, tls: TLSFiles | None, base: Path | None = None) -> None:
+    def __init__(
+        self, tls: TLSFiles | None, base: Path | None = None, settings: dict[str, str] | None = None
+    ) -> None:
         super().__init__(tls, base)
+        #: Extra server options, e.g. ``{"lc_messages": "de_DE"}`` (passed as ``--lc-messages=de_DE``).
+        self.settings = dict(settings or {})
         self.data = self.base / "data"
         self.socket = self.base / "mysqld.sock"
         self.pidfile = self.base / "mysqld.pid"
@@ -468,6 +472,7 @@ class MariaDBServer(_Server):
             "--performance-schema=OFF",
             "--max-connections=200",
         ]
+        cmd += [f"--{name.replace('_', '-')}={value}" for name, value in self.settings.items()]
         if self.tls:
             cmd += [
                 f"--ssl-ca={self.tls.ca_cert}",
