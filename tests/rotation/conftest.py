@@ -166,6 +166,12 @@ def create_pg_user(server: PostgresServer, username: str, password: str, *extra:
         conn.close()
 
 
+def by_master(server: PostgresServer, statement: str) -> str:
+    """``statement`` run as the master user, as a DBA on RDS runs it (on PostgreSQL 16+ the
+    master then holds ADMIN OPTION on the roles it creates)."""
+    return f'SET ROLE "{server.admin_user}"; {statement}; RESET ROLE'
+
+
 def create_maria_user(
     server: MariaDBServer, username: str, password: str, host: str = "%", require_ssl: bool = False
 ) -> None:
