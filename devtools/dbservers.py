@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import glob
+import hashlib
 import os
 import pwd
 import shutil
@@ -227,10 +228,31 @@ def pg_bindir(version: str | None = None) -> Path:
         return Path(found[-1]).parent
     if version not in PG_VERSIONS:
         raise ValueError(f"unknown PostgreSQL version {version!r}; known: {', '.join(PG_VERSIONS)}")
-    bindir = PROJECT_DIR / "node_modules" / f"pg{version}" / "native" / "bin"
-    if not (bindir / "postgres").exists():
-        raise RuntimeError(f"PostgreSQL {version} binaries not found in {bindir} (run ./scripts/setup.sh)")
-    return bindir
+    native = PROJECT_DIR / "node_modules" / f"pg{version}" / "native"
+    if not (native / "bin" / "postgres").exists():
+        raise RuntimeError(f"PostgreSQL {version} binaries not found in {native} (run ./scripts/setup.sh)")
+    return _readable_by_others(native) / "bin"
+
+
+def _readable_by_others(native: Path) -> Path:
+    """``native`` itself when the ``postgres`` user can reach it, else a copy under /tmp (a
+    checkout under /root is not reachable by other users)."""
+    reachable = all(os.stat(p).st_mode & 0o001 for p in [native, *native.parents])
+    if reachable or os.geteuid() != 0:
+        return native
+    stamp = hashlib.sha256(str(native.resolve()).encode()).hexdigest()[:12]
+    target = Path("/tmp") / f"rotation-pg-native-{stamp}"
+    if not (target / "bin" / "postgres").exists():
+        work = Path(tempfile.mkdtemp(prefix=".rotation-pg-native-", dir="/tmp"))
+        shutil.copytree(native, work / "native", symlinks=True)
+        for root, _dirs, _files in os.walk(work):
+            os.chmod(root, 0o755)  # noqa: S103 - the postgres user runs these binaries
+        try:
+            os.rename(work / "native", target)  # atomic: a concurrent copy may win, both are equal
+        except OSError:
+            pass
+        shutil.rmtree(work, ignore_errors=True)
+    return target
 
 
 def ensure_locale(name: str) -> Path:
