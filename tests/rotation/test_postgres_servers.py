@@ -151,21 +151,29 @@ def test_single_user_crash_after_the_password_change_recovers_in_any_language(
     assert not db.login(user, password)
 
 
+def creds(server: Any, user: str, password: str, dbname: str | None = None) -> Credentials:
+    return Credentials("127.0.0.1", server.port, user, password, dbname, tls=True)
+
+
+def rejected_and_not_rejected(engine: Engine, server: Any, user: str, password: str) -> tuple[str, str]:
+    """The detail of a wrong-password login (LoginRejected) and of a login to a missing database
+    (ConnectError, not a rejection: another password would not help)."""
+    with pytest.raises(LoginRejected) as rejected:
+        engine.connect(creds(server, user, "Wrong-" + password))
+    with pytest.raises(ConnectError) as missing:
+        engine.connect(creds(server, user, password, "no_such_db"))
+    assert not isinstance(missing.value, LoginRejected)
+    return rejected.value.detail, missing.value.detail
+
+
 def test_postgres_login_errors_are_classified_by_sqlstate(pg_localized: PostgresServer) -> None:
-    """A wrong password is a rejected login; a missing database is not (another password would
-    not help), whatever language the server answers in."""
+    """Whatever language the server answers in; statement errors keep libpq's usual format."""
     user, password = unique_user(), new_password()
     create_pg_user(pg_localized, user, password)
     engine = PostgresEngine()
-    where = dict(host="127.0.0.1", port=pg_localized.port, username=user, tls=True)
-    with pytest.raises(LoginRejected) as rejected:
-        engine.connect(Credentials(password="Wrong-" + password, dbname=None, **where))  # type: ignore[arg-type]
-    assert "28P01" in rejected.value.detail
-    with pytest.raises(ConnectError) as missing:
-        engine.connect(Credentials(password=password, dbname="no_such_db", **where))  # type: ignore[arg-type]
-    assert not isinstance(missing.value, LoginRejected)
-    assert "3D000" in missing.value.detail
-    conn = engine.connect(Credentials(password=password, dbname=None, **where))  # type: ignore[arg-type]
+    rejected, missing = rejected_and_not_rejected(engine, pg_localized, user, password)
+    assert "28P01" in rejected and "3D000" in missing
+    conn = engine.connect(creds(pg_localized, user, password))
     try:
         with pytest.raises(Exception) as statement_error:
             engine.execute(conn, "divide", "SELECT 1/0")
@@ -177,8 +185,6 @@ def test_postgres_login_errors_are_classified_by_sqlstate(pg_localized: Postgres
 def test_mariadb_login_errors_are_classified_by_error_number(maria_german: MariaDBServer) -> None:
     user, password = unique_user(), new_password()
     create_maria_user(maria_german, user, password)
-    engine = MariaDBEngine()
-    where = dict(host="127.0.0.1", port=maria_german.port, username=user, tls=True)
-    with pytest.raises(LoginRejected) as rejected:
-        engine.connect(Credentials(password="Wrong-" + password, dbname=None, **where))  # type: ignore[arg-type]
-    assert "keine Zugriffsberechtigung" in rejected.value.detail  # the server did answer in German
+    rejected, missing = rejected_and_not_rejected(MariaDBEngine(), maria_german, user, password)
+    assert "keine Zugriffsberechtigung" in rejected  # the server did answer in German
+    assert "1049" in missing
