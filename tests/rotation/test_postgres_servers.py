@@ -156,23 +156,28 @@ def creds(server: Any, user: str, password: str, dbname: str | None = None) -> C
 
 
 def rejected_and_not_rejected(engine: Engine, server: Any, user: str, password: str) -> tuple[str, str]:
-    """The detail of a wrong-password login (LoginRejected) and of a login to a missing database
-    (ConnectError, not a rejection: another password would not help)."""
-    with pytest.raises(LoginRejected) as rejected:
-        engine.connect(creds(server, user, "Wrong-" + password))
-    with pytest.raises(ConnectError) as missing:
-        engine.connect(creds(server, user, password, "no_such_db"))
-    assert not isinstance(missing.value, LoginRejected)
-    return rejected.value.detail, missing.value.detail
+    """The detail of a wrong-password login (LoginRejected) and of a login the server refuses for
+    another reason (ConnectError, not a rejection: another password would not help). The user may
+    hold one connection at a time, and holds one."""
+    held = engine.connect(creds(server, user, password))
+    try:
+        with pytest.raises(LoginRejected) as rejected:
+            engine.connect(creds(server, user, "Wrong-" + password))
+        with pytest.raises(ConnectError) as refused:
+            engine.connect(creds(server, user, password))
+    finally:
+        engine.close(held)
+    assert not isinstance(refused.value, LoginRejected)
+    return rejected.value.detail, refused.value.detail
 
 
 def test_postgres_login_errors_are_classified_by_sqlstate(pg_localized: PostgresServer) -> None:
     """Whatever language the server answers in; statement errors keep libpq's usual format."""
     user, password = unique_user(), new_password()
-    create_pg_user(pg_localized, user, password)
+    create_pg_user(pg_localized, user, password, "CONNECTION LIMIT 1")
     engine = PostgresEngine()
-    rejected, missing = rejected_and_not_rejected(engine, pg_localized, user, password)
-    assert "28P01" in rejected and "3D000" in missing
+    rejected, refused = rejected_and_not_rejected(engine, pg_localized, user, password)
+    assert "28P01" in rejected and "53300" in refused
     conn = engine.connect(creds(pg_localized, user, password))
     try:
         with pytest.raises(Exception) as statement_error:
@@ -185,6 +190,7 @@ def test_postgres_login_errors_are_classified_by_sqlstate(pg_localized: Postgres
 def test_mariadb_login_errors_are_classified_by_error_number(maria_german: MariaDBServer) -> None:
     user, password = unique_user(), new_password()
     create_maria_user(maria_german, user, password)
-    rejected, missing = rejected_and_not_rejected(MariaDBEngine(), maria_german, user, password)
+    maria_german.sql(f"ALTER USER '{user}'@'%' WITH MAX_USER_CONNECTIONS 1")
+    rejected, refused = rejected_and_not_rejected(MariaDBEngine(), maria_german, user, password)
     assert "keine Zugriffsberechtigung" in rejected  # the server did answer in German
-    assert "1049" in missing
+    assert "1226" in refused
