@@ -13,7 +13,8 @@ login is its *follower*:
   (connection poolers) return to this default; only an explicit ``SET ROLE NONE``
   leaves it. When the primary itself acts as an owner role (``ALTER ROLE app SET role
   = app_owner``, the owner-role pattern), the follower acts as that role too and the
-  primary's setting is kept;
+  primary's setting is kept; per-database settings (``ALTER ROLE app IN DATABASE x SET
+  role = app_owner``) are copied database by database;
 * role attributes (``SUPERUSER``, ``CREATEDB``, ``CREATEROLE``, ``REPLICATION``,
   ``BYPASSRLS``, ``CONNECTION LIMIT``) are copied from the *current* login to the
   other one, whichever is the primary (only the attributes that differ are altered).
@@ -38,6 +39,13 @@ application to a login that cannot use it.
 An existing alternate role is taken over only when it carries this function's comment
 (:func:`~.users.pair_marker`) or looks like a clone (ours or AWS's): linked to the current
 user by membership, LOGIN, no members, no memberships or powers the current user lacks.
+
+On PostgreSQL 16 and later CREATEROLE covers only the roles the master holds ADMIN OPTION on
+(it gets it on roles it creates); the roles involved are checked first and a missing right fails
+the step, nothing changed, naming the ``GRANT ... WITH ADMIN OPTION`` a DBA gives. Privileges on
+objects owned by ``pg_database_owner`` (the ``public`` schema) move through the database's owner.
+Databases the master may not CONNECT to are skipped when the follower becomes current (it keeps
+what it has there) and refused, naming ``GRANT CONNECT``, when the primary does.
 
 Each transaction has ``lock_timeout`` / ``statement_timeout`` (``DB_LOCK_TIMEOUT``,
 ``DB_STATEMENT_TIMEOUT``): a lock held by the application ends the step with a
