@@ -256,6 +256,7 @@ class PostgresUserAdmin(UserAdmin):
             roles = self._roles(conn, (current_user, clone_user))
             if current_user not in roles:
                 raise DatabaseError(f"the current user {current_user!r} does not exist")
+            self._require_admin(conn, [current_user], "make one login a copy of the other")
             marker = pair_marker(current_user)
             verifier = sql.Literal(scram_verifier(password))
             created = clone_user not in roles
@@ -274,12 +275,12 @@ class PostgresUserAdmin(UserAdmin):
             else:
                 if roles[clone_user]["comment"] != marker:
                     self._refuse_foreign(conn, roles[current_user], roles[clone_user])
-                    if roles[clone_user]["comment"] is None:
-                        self._mark(conn, clone_user, marker)  # adopted (e.g. a clone AWS's function made)
+                self._require_admin(conn, [clone_user], "make one login a copy of the other")
+                if roles[clone_user]["comment"] is None:
+                    self._mark(conn, clone_user, marker)  # adopted (e.g. a clone AWS's function made)
                 primary, follower = self._primary_and_follower(conn, roles, current_user, clone_user)
             facts["primary_role"] = primary
             p, f = roles[primary], roles[follower]
-            self._require_admin(conn, [primary, follower], "make one login a copy of the other")
             changes = self._make_follower(conn, p, f)
             changes += self._copy_attributes(conn, roles[current_user], roles[clone_user], f)
             changes += self._share_memberships(conn, p, f)
