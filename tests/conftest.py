@@ -1,16 +1,51 @@
 """Session-wide test setup: throwaway PostgreSQL and MariaDB servers with TLS on loopback.
 
 The servers start on first use (tests that need no database never start them) and
-stop at the end of the session.
+stop at the end of the session. PostgreSQL 15 (Debian's) serves every test; the rotation
+tests also run against the versions ``PG_VERSIONS`` names (see tests/rotation/conftest.py).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
-from devtools.dbservers import MariaDBServer, PostgresServer, TLSFiles, make_base_dir
+from devtools.dbservers import PG_VERSIONS, MariaDBServer, PostgresServer, TLSFiles, make_base_dir
+
+#: The version every test outside the rotation suites runs against.
+DEFAULT_PG_VERSION = "15"
+
+
+def pg_test_versions() -> list[str]:
+    """PostgreSQL versions the rotation suites run on: ``PG_VERSIONS`` (e.g. ``15,16,17,18``),
+    by default 15 (Debian's) and the newest one."""
+    raw = os.environ.get("PG_VERSIONS") or f"{DEFAULT_PG_VERSION},{PG_VERSIONS[-1]}"
+    versions = [v.strip() for v in raw.split(",") if v.strip()]
+    unknown = [v for v in versions if v not in PG_VERSIONS]
+    if unknown or not versions:
+        raise pytest.UsageError(f"PG_VERSIONS={raw!r}: choose from {', '.join(PG_VERSIONS)}")
+    return list(dict.fromkeys(versions))
+
+
+class PgServers:
+    """One TLS server per PostgreSQL version, started on first use and kept for the session."""
+
+    def __init__(self, tls: TLSFiles) -> None:
+        self.tls = tls
+        self._servers: dict[str, PostgresServer] = {}
+
+    def get(self, version: str) -> PostgresServer:
+        if version not in self._servers:
+            server = PostgresServer(self.tls, version=version)
+            server.start()
+            self._servers[version] = server
+        return self._servers[version]
+
+    def stop(self) -> None:
+        for server in self._servers.values():
+            server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -25,9 +60,23 @@ def tls_files() -> Iterator[TLSFiles]:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tls_files: TLSFiles) -> Iterator[PostgresServer]:
-    with PostgresServer(tls_files) as server:
-        yield server
+def pg_servers(tls_files: TLSFiles) -> Iterator[PgServers]:
+    servers = PgServers(tls_files)
+    try:
+        yield servers
+    finally:
+        servers.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_default(pg_servers: PgServers) -> PostgresServer:
+    """The PostgreSQL 15 server (also where tests that do not depend on the version run)."""
+    return pg_servers.get(DEFAULT_PG_VERSION)
+
+
+@pytest.fixture(scope="session")
+def pg_server(pg_default: PostgresServer) -> PostgresServer:
+    return pg_default
 
 
 @pytest.fixture(scope="session")

@@ -16,28 +16,32 @@ from psycopg2 import sql
 from ..errors import ConnectError, LoginRejected
 from ..passwords import DEFAULT_EXCLUDE_CHARACTERS
 from .base import Credentials, Engine, ca_bundle, connect_timeout, describe_driver_error
+from .pg_connect import connect_reporting_sqlstate
 
 # Only these SQLSTATEs mean "these credentials were refused" (another password may work):
 # 28P01 invalid_password, 28000 invalid_authorization_specification. Everything else
 # (53300 too many connections, 57P03 starting up, 3D000 unknown database...) is not a
 # password problem and ends the search at once.
 REJECTED_SQLSTATES = frozenset({"28P01", "28000"})
-# libpq reports a failed connection as text only (psycopg2's ``pgcode`` is None), so the
-# SQLSTATE is recovered from the server's message for it (the English message catalogue,
-# PostgreSQL's default ``lc_messages``), anchored at the FATAL line so that a user name
-# cannot fake it.
-_MESSAGE_SQLSTATES = (
+# libpq reports a failed connection as text only (psycopg2's ``pgcode`` is None), in the
+# server's language (``lc_messages``). Connections are therefore opened with libpq's error
+# verbosity VERBOSE (see :mod:`.pg_connect`), which puts the SQLSTATE the server sent after the
+# severity: ``FATAL:  28P01: <message in any language>``.
+_VERBOSE_SQLSTATE = re.compile(r"(?:^|\n|failed: )[^:\n]{1,40}:  ([0-9A-Z]{5}): ")
+# libpq's own errors (no server answer) carry no SQLSTATE; this one means no password was sent.
+_NO_PASSWORD = re.compile(r"fe_sendauth: no password supplied")
+# Used only where VERBOSE could not be set (see pg_connect): the server's English messages,
+# PostgreSQL's default ``lc_messages``, anchored at the FATAL line so a user name cannot fake them.
+_ENGLISH_SQLSTATES = (
     (re.compile(r'FATAL:\s+password authentication failed for user "'), "28P01"),
     (re.compile(r'FATAL:\s+role ".*" does not exist'), "28000"),
     (re.compile(r'FATAL:\s+role ".*" is not permitted to log in'), "28000"),
     (re.compile(r"FATAL:\s+no pg_hba\.conf entry for"), "28000"),
     (re.compile(r"FATAL:\s+pg_hba\.conf rejects connection"), "28000"),
     (re.compile(r"FATAL:\s+(SCRAM|MD5|Ident|Peer|LDAP|PAM|RADIUS|Kerberos) authentication failed"), "28000"),
-    (re.compile(r"fe_sendauth: no password supplied"), "28P01"),  # libpq, before the server answers
-    (re.compile(r'FATAL:\s+too many connections for role "'), "53300"),
-    (re.compile(r"FATAL:\s+sorry, too many clients already"), "53300"),
-    (re.compile(r"FATAL:\s+remaining connection slots are reserved"), "53300"),
 )
+# The source location VERBOSE adds after the message (whitespace already collapsed to one space).
+_LOCATION = re.compile(r" ?LOCATION: [^\s,]+, [^\s:]+:\d+")
 SCRAM_ITERATIONS = 4096
 
 
@@ -60,12 +64,18 @@ def scram_verifier(password: str, salt: bytes | None = None, iterations: int = S
 
 
 def sqlstate(exc: BaseException) -> str | None:
-    """The SQLSTATE of a driver error: psycopg2's own, else the one its connect message stands for."""
+    """The SQLSTATE of a driver error: psycopg2's own, else the one the server sent with a failed
+    connection (present in the message whatever its language, see :mod:`.pg_connect`)."""
     code = getattr(exc, "pgcode", None)
     if code:
         return str(code)
     text = str(exc)
-    return next((state for pattern, state in _MESSAGE_SQLSTATES if pattern.search(text)), None)
+    found = _VERBOSE_SQLSTATE.search(text)
+    if found:
+        return found.group(1)
+    if _NO_PASSWORD.search(text):
+        return "28P01"
+    return next((state for pattern, state in _ENGLISH_SQLSTATES if pattern.search(text)), None)
 
 
 class PostgresEngine(Engine):
@@ -96,9 +106,9 @@ class PostgresEngine(Engine):
             kwargs.update(sslmode="require", sslrootcert="/nonexistent/no-ca-configured")
         self._hook("before", "connect")
         try:
-            conn = psycopg2.connect(**kwargs)
+            conn = connect_reporting_sqlstate(kwargs)
         except psycopg2.Error as exc:
-            detail = describe_driver_error(exc, creds.password)
+            detail = _LOCATION.sub("", describe_driver_error(exc, creds.password))
             if sqlstate(exc) in REJECTED_SQLSTATES:
                 raise LoginRejected(
                     f"cannot log in to {creds.where} as {creds.username}: {detail}", detail

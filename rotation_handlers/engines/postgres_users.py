@@ -13,7 +13,8 @@ login is its *follower*:
   (connection poolers) return to this default; only an explicit ``SET ROLE NONE``
   leaves it. When the primary itself acts as an owner role (``ALTER ROLE app SET role
   = app_owner``, the owner-role pattern), the follower acts as that role too and the
-  primary's setting is kept;
+  primary's setting is kept; per-database settings (``ALTER ROLE app IN DATABASE x SET
+  role = app_owner``) are copied database by database;
 * role attributes (``SUPERUSER``, ``CREATEDB``, ``CREATEROLE``, ``REPLICATION``,
   ``BYPASSRLS``, ``CONNECTION LIMIT``) are copied from the *current* login to the
   other one, whichever is the primary (only the attributes that differ are altered).
@@ -45,6 +46,13 @@ other way round; no members; no memberships or powers the current user lacks; an
 current user inherits it, no objects it owns, no default privileges it defines and no privilege
 granted to it that the current user does not hold too. Anything else is refused, every problem
 named, in the transaction that would have changed it (so nothing changes).
+
+On PostgreSQL 16 and later CREATEROLE covers only the roles the master holds ADMIN OPTION on
+(it gets it on roles it creates); the roles involved are checked first and a missing right fails
+the step, nothing changed, naming the ``GRANT ... WITH ADMIN OPTION`` a DBA gives. Privileges on
+objects owned by ``pg_database_owner`` (the ``public`` schema) move through the database's owner.
+Databases the master may not CONNECT to are skipped when the follower becomes current (it keeps
+what it has there) and refused, naming ``GRANT CONNECT``, when the primary does.
 
 Each transaction has ``lock_timeout`` / ``statement_timeout`` (``DB_LOCK_TIMEOUT``,
 ``DB_STATEMENT_TIMEOUT``): a lock held by the application ends the step with a
@@ -161,7 +169,23 @@ _FOLLOWER_PRIVILEGES = (
     ") g"
 )
 _CANNOT_GIVE = "the master user cannot give"
+#: From PostgreSQL 16, CREATEROLE lets a role grant, alter, comment on or drop only the roles it
+#: holds ADMIN OPTION on (it gets it on the roles it creates); before 16 CREATEROLE covered every
+#: non-superuser role (https://www.postgresql.org/docs/16/release-16.html, "Restrict the
+#: privileges of CREATEROLE and its ability to modify other roles").
+_ADMIN_OPTION_VERSION = 160000
 _PRIVILEGE_NAME = re.compile(r"^[A-Z][A-Z ]*$")
+
+
+class AdminOptionMissing(DatabaseError):
+    """The master needs ADMIN OPTION on roles it lacks it on (PostgreSQL 16+); names the GRANT."""
+
+
+def sql_quote_ident(name: str) -> str:
+    """``name`` as PostgreSQL's quote_ident writes it, for statements shown to a DBA."""
+    if re.fullmatch(r"[a-z_][a-z0-9_$]*", name):
+        return name
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _role_setting(config: list[str]) -> str | None:
@@ -241,6 +265,7 @@ class PostgresUserAdmin(UserAdmin):
             roles = self._roles(conn, (current_user, clone_user))
             if current_user not in roles:
                 raise DatabaseError(f"the current user {current_user!r} does not exist")
+            self._require_admin(conn, [current_user], "make one login a copy of the other")
             marker = pair_marker(current_user)
             verifier = sql.Literal(scram_verifier(password))
             created = clone_user not in roles
@@ -262,8 +287,9 @@ class PostgresUserAdmin(UserAdmin):
                     facts["alternate_login"] = self._accept_existing(
                         conn, roles[current_user], roles[clone_user], vouched
                     )
-                    if roles[clone_user]["comment"] is None:
-                        self._mark(conn, clone_user, marker)  # adopted (e.g. a clone AWS's function made)
+                self._require_admin(conn, [clone_user], "make one login a copy of the other")
+                if roles[clone_user]["comment"] is None:
+                    self._mark(conn, clone_user, marker)  # adopted (e.g. a clone AWS's function made)
                 primary, follower = self._primary_and_follower(conn, roles, current_user, clone_user)
             facts["primary_role"] = primary
             p, f = roles[primary], roles[follower]
@@ -279,7 +305,11 @@ class PostgresUserAdmin(UserAdmin):
                     ),
                     secrets=(password,),
                 )
-            moved, others = self._hand_over(conn, p, f, clone_user, shared=True)
+            moved, others, closed = self._hand_over(conn, p, f, clone_user, shared=True)
+            if closed:
+                facts["databases_not_handed_over"] = closed
+                if clone_user == primary:
+                    self._refuse_closed(conn, p, f, closed)
             self._exec(conn, "commit", "COMMIT")
         except Exception:
             self._rollback(conn)
@@ -355,6 +385,30 @@ class PostgresUserAdmin(UserAdmin):
         if not (is_super or can_create):
             raise DatabaseError(
                 f"the master user {name!r} cannot create or alter roles (it needs CREATEROLE or SUPERUSER)"
+            )
+
+    def _require_admin(self, conn: Any, roles: list[str], why: str) -> None:
+        """On PostgreSQL 16+, fail before changing anything unless the master holds ADMIN OPTION on
+        every role in ``roles``, naming the GRANT a DBA runs (before 16, CREATEROLE is enough)."""
+        if not roles or int(getattr(conn, "server_version", 0)) < _ADMIN_OPTION_VERSION:
+            return
+        rows = self._exec(
+            conn,
+            "check admin option",
+            "SELECT current_user, array_agg(r.rolname ORDER BY r.rolname) FILTER (WHERE NOT"
+            " pg_has_role(current_user, r.oid, 'MEMBER WITH ADMIN OPTION')) FROM pg_roles r"
+            " WHERE r.rolname = ANY(%s)",
+            (sorted(set(roles)),),
+        )
+        master, missing = rows[0]
+        if missing:
+            names = ", ".join(sql_quote_ident(str(r)) for r in missing)
+            shown = ", ".join(repr(str(r)) for r in missing)
+            raise AdminOptionMissing(
+                f"the master user {master!r} lacks ADMIN OPTION on {shown}, which PostgreSQL 16 and "
+                f"later require to {why} (CREATEROLE alone covers only the roles {master!r} created). "
+                f"Nothing was changed; a DBA runs GRANT {names} TO {sql_quote_ident(str(master))} "
+                "WITH ADMIN OPTION, then the rotation's retry completes"
             )
 
     def _roles(self, conn: Any, names: tuple[str, ...]) -> dict[str, dict[str, Any]]:
@@ -542,6 +596,37 @@ class PostgresUserAdmin(UserAdmin):
                 sql.SQL("ALTER ROLE {} SET role = {}").format(f_ident, sql.Literal(acting)),
             )
             changes += 1
+        return changes + self._follow_database_roles(conn, primary, follower)
+
+    def _follow_database_roles(self, conn: Any, primary: dict[str, Any], follower: dict[str, Any]) -> int:
+        """Per-database owner roles (``ALTER ROLE app IN DATABASE x SET role = app_owner``) take
+        precedence over the per-role setting: the follower gets the primary's in every database,
+        and loses any the primary does not have."""
+        rows = self._exec(
+            conn,
+            "read per-database roles",
+            "SELECT d.datname, s.setrole = %s, x FROM pg_db_role_setting s"
+            " JOIN pg_database d ON d.oid = s.setdatabase, unnest(s.setconfig) x"
+            " WHERE s.setrole IN (%s, %s) AND x LIKE 'role=%%' ORDER BY 1",
+            (primary["oid"], primary["oid"], follower["oid"]),
+        )
+        wanted = {str(db): _role_setting([str(x)]) for db, mine, x in rows if mine}
+        have = {str(db): _role_setting([str(x)]) for db, mine, x in rows if not mine}
+        changes = 0
+        f_ident = sql.Identifier(follower["rolname"])
+        for dbname in sorted(set(wanted) | set(have)):
+            acting = wanted.get(dbname)
+            if acting == follower["rolname"]:
+                acting = primary["rolname"]  # the primary acting as its follower there: a loop
+            if have.get(dbname) == acting:
+                continue
+            scope = sql.SQL("ALTER ROLE {} IN DATABASE {} ").format(f_ident, sql.Identifier(dbname))
+            if acting is None:
+                self._exec(conn, "alter role reset role in database", scope + sql.SQL("RESET role"))
+            else:
+                statement = scope + sql.SQL("SET role = {}").format(sql.Literal(acting))
+                self._exec(conn, "alter role set role in database", statement)
+            changes += 1
         return changes
 
     def _copy_attributes(
@@ -580,6 +665,8 @@ class PostgresUserAdmin(UserAdmin):
             " WHERE p.member = %s AND p.roleid = m.roleid) ORDER BY r.rolname",
             (follower["oid"], primary["oid"], primary["oid"]),
         )
+        why = f"grant them to {primary['rolname']!r} as its alternate login has them"
+        self._require_admin(conn, [str(r[0]) for r in rows], why)
         for (role,) in rows:
             self._exec(
                 conn,
@@ -589,10 +676,13 @@ class PostgresUserAdmin(UserAdmin):
         return len(rows)
 
     # -- handing the follower's objects and privileges to the primary, database by database ----------
-    def _dependencies(self, conn: Any, follower: dict[str, Any], shared: bool) -> tuple[int, int, list[str]]:
+    def _dependencies(
+        self, conn: Any, follower: dict[str, Any], shared: bool
+    ) -> tuple[int, int, list[str], list[str]]:
         """From ``pg_shdepend``: objects the follower owns in this database, privileges and default
         privileges that involve it here (and on shared objects when ``shared``), and the other
-        databases where it owns objects or holds privileges."""
+        databases where it owns objects or holds privileges: those the master may connect to, and
+        those it lacks CONNECT on."""
         rows = self._exec(
             conn,
             "read follower dependencies",
@@ -602,17 +692,21 @@ class PostgresUserAdmin(UserAdmin):
             " count(*) FILTER (WHERE (s.deptype = 'a' OR s.classid = 'pg_default_acl'::regclass)"
             "  AND (s.dbid = here.oid OR (s.dbid = 0 AND %s))),"
             " coalesce(array_agg(DISTINCT d.datname ORDER BY d.datname)"
-            "  FILTER (WHERE d.oid IS NOT NULL AND d.oid <> here.oid AND d.datallowconn), '{}')"
+            "  FILTER (WHERE d.oid IS NOT NULL AND d.oid <> here.oid AND d.datallowconn"
+            "  AND has_database_privilege(current_user, d.oid, 'CONNECT')), '{}'),"
+            " coalesce(array_agg(DISTINCT d.datname ORDER BY d.datname)"
+            "  FILTER (WHERE d.oid IS NOT NULL AND d.oid <> here.oid AND d.datallowconn"
+            "  AND NOT has_database_privilege(current_user, d.oid, 'CONNECT')), '{}')"
             " FROM here, pg_shdepend s LEFT JOIN pg_database d ON d.oid = s.dbid"
             " WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = %s AND s.deptype IN ('o', 'a')",
             (shared, follower["oid"]),
         )
-        owned, acl, others = rows[0]
-        return int(owned), int(acl), [str(d) for d in others or []]
+        owned, acl, others, closed = rows[0]
+        return int(owned), int(acl), [str(d) for d in others or []], [str(d) for d in closed or []]
 
     def _hand_over(
         self, conn: Any, primary: dict[str, Any], follower: dict[str, Any], pending_user: str, shared: bool
-    ) -> tuple[int, list[str]]:
+    ) -> tuple[int, list[str], list[str]]:
         """In the connected database: objects the follower owns go to the primary (``REASSIGN
         OWNED``), privileges and default privileges granted to it move to the primary, and
         default privileges it defined are defined for the primary too. 0 when there is nothing.
@@ -622,7 +716,7 @@ class PostgresUserAdmin(UserAdmin):
         application to a login that cannot use those objects; if the follower is about to become
         current, it keeps its own objects and privileges and the handover waits for a later run.
         """
-        owned, acl, others = self._dependencies(conn, follower, shared)
+        owned, acl, others, closed = self._dependencies(conn, follower, shared)
         grants: list[tuple[Any, ...]] = []
         if acl:
             grants = self._exec(
@@ -632,7 +726,7 @@ class PostgresUserAdmin(UserAdmin):
                 {"f": follower["oid"]},
             )
         if not owned and not grants:
-            return 0, others
+            return 0, others, closed
         p_name, f_name = primary["rolname"], follower["rolname"]
         p_ident, f_ident = sql.Identifier(p_name), sql.Identifier(f_name)
         self._exec(conn, "savepoint", "SAVEPOINT hand_over")
@@ -659,8 +753,10 @@ class PostgresUserAdmin(UserAdmin):
             if str(exc).startswith(LOCK_WAIT_PREFIX):
                 if pending_user == p_name:
                     raise
-                return 0, others
-            if pending_user == p_name and str(exc).startswith(_CANNOT_GIVE):
+                return 0, others, closed
+            if pending_user == p_name and (
+                isinstance(exc, AdminOptionMissing) or str(exc).startswith(_CANNOT_GIVE)
+            ):
                 raise
             if pending_user == p_name:
                 raise DatabaseError(
@@ -670,8 +766,26 @@ class PostgresUserAdmin(UserAdmin):
                     f"{p_name} there as a superuser, or give the master membership in both roles",
                     exc.detail,
                 ) from None
-            return 0, others
-        return owned + len(grants), others
+            return 0, others, closed
+        return owned + len(grants), others, closed
+
+    def _refuse_closed(
+        self, conn: Any, primary: dict[str, Any], follower: dict[str, Any], closed: list[str]
+    ) -> None:
+        """The primary is about to become current and the follower has objects or privileges in
+        databases the master cannot connect to: fail (the transaction is rolled back) naming the
+        grant. When the follower becomes current instead, it keeps them and nothing is needed."""
+        master = str(self._exec(conn, "current user", "SELECT current_user")[0][0])
+        grants = "; ".join(
+            f"GRANT CONNECT ON DATABASE {sql_quote_ident(db)} TO {sql_quote_ident(master)}" for db in closed
+        )
+        raise DatabaseError(
+            f"{follower['rolname']!r} owns objects or holds privileges in database(s) "
+            f"{', '.join(repr(db) for db in closed)} that {primary['rolname']!r} needs once it is "
+            f"current, and the master user {master!r} cannot connect there to hand them over (it "
+            f"lacks CONNECT). Nothing was changed; a DBA runs {grants}, then the rotation's retry "
+            "completes"
+        )
 
     def _database(self, conn: Any) -> str:
         return str(self.engine.execute(conn, "current database", "SELECT current_database()")[0][0])
@@ -683,11 +797,21 @@ class PostgresUserAdmin(UserAdmin):
         missing = [row for row in grants if row[0] != "DEFAULT BY" and tuple(row[:4]) not in have]
         if missing:
             shown = "; ".join(_describe(row) for row in missing[:5])
+            owners = self._exec(
+                conn,
+                "read owners",
+                "SELECT CASE WHEN r.oid = to_regrole('pg_database_owner')"
+                " THEN format('the owner of database %%L, %%L', d.datname, pg_get_userbyid(d.datdba))"
+                " ELSE quote_literal(r.rolname) END FROM pg_roles r, pg_database d"
+                " WHERE d.datname = current_database() AND r.oid = ANY(%s) ORDER BY 1",
+                (sorted({int(row[6]) for row in missing[:5]}),),
+            )
             raise DatabaseError(
                 f"{_CANNOT_GIVE} {primary['rolname']!r} {len(missing)} privilege(s) its "
                 f"alternate login holds ({shown}): it must own those objects, be able to act as their "
-                "owner, or hold the privileges WITH GRANT OPTION; grant them to "
-                f"{primary['rolname']!r} as their owner, then the rotation's retry completes"
+                "owner, or hold the privileges WITH GRANT OPTION. Their owner grants them to "
+                f"{primary['rolname']!r} (owned by {', '.join(str(r[0]) for r in owners)}), or gives the "
+                "master these privileges WITH GRANT OPTION; then the rotation's retry completes"
             )
 
     def _borrow_membership(
@@ -697,25 +821,33 @@ class PostgresUserAdmin(UserAdmin):
         whose privileges move): a CREATEROLE master grants itself membership for the duration of
         the transaction (revoked before it commits). Superuser-owned objects are left to the check."""
         if owners:
+            # pg_database_owner (the owner of ``public`` since PostgreSQL 15) cannot be granted: its
+            # only member is the database's owner, whose role is borrowed instead.
             rows = self._exec(
                 conn,
                 "read owners",
-                "SELECT rolname FROM pg_roles WHERE oid = ANY(%s) AND NOT rolsuper ORDER BY 1",
+                "SELECT DISTINCT r.rolname FROM pg_roles r WHERE NOT r.rolsuper AND r.oid IN (SELECT CASE"
+                " WHEN o = to_regrole('pg_database_owner') THEN (SELECT datdba FROM pg_database"
+                " WHERE datname = current_database()) ELSE o END FROM unnest(%s::oid[]) o) ORDER BY 1",
                 (owners,),
             )
             roles = roles + tuple(str(r[0]) for r in rows)
-        granted: list[str] = []
-        for role in roles:
-            member = self._exec(
+        needed = [
+            role
+            for role in roles
+            if not self._exec(
                 conn, "check own membership", "SELECT pg_has_role(current_user, %s, 'USAGE')", (role,)
+            )[0][0]
+        ]
+        self._require_admin(conn, needed, "act as them while it hands objects and privileges over")
+        granted: list[str] = []
+        for role in needed:
+            self._exec(
+                conn,
+                "grant membership to master",
+                sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(role)),
             )
-            if not member[0][0]:
-                self._exec(
-                    conn,
-                    "grant membership to master",
-                    sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(role)),
-                )
-                granted.append(role)
+            granted.append(role)
         return granted
 
     # -- comparison -----------------------------------------------------------------------------

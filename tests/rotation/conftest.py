@@ -17,6 +17,7 @@ from devtools.aws import ApiCounter, LocalAws, local_aws, secret_versions
 from devtools.dbservers import MariaDBServer, PostgresServer
 from rotation_handlers import logs
 from rotation_handlers.engines.base import Engine
+from tests.conftest import PgServers, pg_test_versions
 
 AWKWARD_PASSWORD = "p'w\"d\\ @:/$%x;Z9"
 
@@ -149,9 +150,12 @@ def new_password() -> str:
 
 
 def create_pg_user(server: PostgresServer, username: str, password: str, *extra: str) -> None:
+    """A login role created by the master user, as a DBA on RDS creates one (on PostgreSQL 16+
+    the master then holds ADMIN OPTION on it; a role the superuser creates lacks that)."""
     conn = server.connect_super()
     try:
         with conn.cursor() as cur:
+            cur.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(server.admin_user)))
             cur.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(username)))
             cur.execute(
                 sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} " + " ".join(extra)).format(
@@ -160,6 +164,12 @@ def create_pg_user(server: PostgresServer, username: str, password: str, *extra:
             )
     finally:
         conn.close()
+
+
+def by_master(server: PostgresServer, statement: str) -> str:
+    """``statement`` run as the master user, as a DBA on RDS runs it (on PostgreSQL 16+ the
+    master then holds ADMIN OPTION on the roles it creates)."""
+    return f'SET ROLE "{server.admin_user}"; {statement}; RESET ROLE'
 
 
 def create_maria_user(
@@ -241,11 +251,25 @@ def maria_db(server: MariaDBServer) -> Db:
     )
 
 
-@pytest.fixture(params=["postgres", "mariadb"])
-def db(request: pytest.FixtureRequest) -> Db:
-    if request.param == "postgres":
-        return pg_db(request.getfixturevalue("pg_server"))
-    return maria_db(request.getfixturevalue("maria_server"))
+# The PostgreSQL rotation tests run once per version in PG_VERSIONS (default: 15 and the newest).
+PG_PARAMS = [pytest.param(v, id=f"pg{v}") for v in pg_test_versions()]
+
+
+@pytest.fixture(params=PG_PARAMS)
+def pg_server(request: pytest.FixtureRequest, pg_servers: PgServers) -> PostgresServer:
+    return pg_servers.get(request.param)
+
+
+@pytest.fixture
+def pg(pg_server: PostgresServer) -> Db:
+    return pg_db(pg_server)
+
+
+@pytest.fixture(params=[*PG_PARAMS, pytest.param("mariadb", id="mariadb")])
+def db(request: pytest.FixtureRequest, pg_servers: PgServers) -> Db:
+    if request.param == "mariadb":
+        return maria_db(request.getfixturevalue("maria_server"))
+    return pg_db(pg_servers.get(request.param))
 
 
 def unique_user(prefix: str = "app") -> str:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from psycopg2 import sql
 
-from .conftest import Db, Harness, maria_db, new_password, pg_db, unique_user
+from .conftest import Db, Harness, by_master, maria_db, new_password, unique_user
 from .test_alternating import master_secret, run_as, super_sql
 
 
@@ -78,7 +78,7 @@ def aws_postgres_state(
     pg_run(pg, otherdb, clone, clone_password, "CREATE TABLE public.by_clone_other (id int)")
     # A DBA gave the clone (the login in use) access to another team's table.
     team = unique_user("team")
-    super_sql(pg, f'CREATE ROLE "{team}"')
+    super_sql(pg, by_master(pg.server, f'CREATE ROLE "{team}"'))
     conn = pg.server.connect_super(appdb)
     conn.autocommit = True
     with conn.cursor() as cur:
@@ -105,11 +105,6 @@ def aws_postgres_state(
     value = pg.secret(*current, dbname=appdb, masterarn=master)
     harness.sm.put_secret_value(SecretId=arn, SecretString=json.dumps(value))
     return arn, user, {appdb: ["by_app", "by_clone", "team_table"], otherdb: ["by_clone_other"]}
-
-
-@pytest.fixture
-def pg(request: pytest.FixtureRequest) -> Db:
-    return pg_db(request.getfixturevalue("pg_server"))
 
 
 @pytest.mark.parametrize("clone_current", [False, True], ids=["base-current", "clone-current"])

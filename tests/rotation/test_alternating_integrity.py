@@ -11,13 +11,8 @@ import pytest
 from devtools.aws import StepFailed
 from rotation_handlers.engines.users import pair_marker
 
-from .conftest import Db, Harness, create_pg_user, new_password, pg_db, unique_user
+from .conftest import Db, Harness, by_master, create_pg_user, new_password, unique_user
 from .test_alternating import make_app, privileges, run_as, super_sql
-
-
-@pytest.fixture
-def pg(request: pytest.FixtureRequest) -> Db:
-    return pg_db(request.getfixturevalue("pg_server"))
 
 
 def role_state(pg: Db, role: str) -> list[Any]:
@@ -103,9 +98,9 @@ def test_privileges_given_to_the_current_login_survive_every_switch(harness: Har
     schema = "s_" + owner
     super_sql(
         pg,
-        f'CREATE ROLE "{owner}" NOLOGIN',
-        f'CREATE ROLE "{bystander}" LOGIN',
-        f'CREATE ROLE "{defreader}"',
+        by_master(pg.server, f'CREATE ROLE "{owner}" NOLOGIN'),
+        by_master(pg.server, f'CREATE ROLE "{bystander}" LOGIN'),
+        by_master(pg.server, f'CREATE ROLE "{defreader}"'),
         f'CREATE SCHEMA "{schema}" AUTHORIZATION "{owner}"',
     )
     bystander_before = privileges(pg, bystander)
@@ -125,7 +120,7 @@ def test_privileges_given_to_the_current_login_survive_every_switch(harness: Har
             f'GRANT SELECT, INSERT ON {table} TO "{current}"',
             f'GRANT UPDATE (id) ON {table} TO "{current}"',
             f'ALTER ROLE "{current}" CREATEDB CONNECTION LIMIT {50 + n}',
-            f'CREATE ROLE "{reader}"',
+            by_master(pg.server, f'CREATE ROLE "{reader}"'),
             f'GRANT "{reader}" TO "{current}"',
             f'ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" IN SCHEMA "{schema}"'
             f' GRANT SELECT ON TABLES TO "{current}"',

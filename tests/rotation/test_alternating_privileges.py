@@ -10,11 +10,11 @@ import pytest
 from .conftest import (
     Db,
     Harness,
+    by_master,
     create_maria_user,
     create_pg_user,
     maria_db,
     new_password,
-    pg_db,
     unique_user,
 )
 from .test_alternating import (
@@ -30,11 +30,6 @@ from .test_alternating import (
 @pytest.fixture
 def maria(request: pytest.FixtureRequest) -> Db:
     return maria_db(request.getfixturevalue("maria_server"))
-
-
-@pytest.fixture
-def pg(request: pytest.FixtureRequest) -> Db:
-    return pg_db(request.getfixturevalue("pg_server"))
 
 
 # -- MySQL/MariaDB --------------------------------------------------------------------------------
@@ -193,7 +188,7 @@ def test_postgres_privileges_granted_later_reach_the_clone(harness: Harness, pg:
     assert run_as(pg, current, f'SELECT count(*) FROM "{schema}".late')[0][0] == 0  # at once, no rotation
     # A role granted to the clone directly ends up granted to the original too.
     reader = unique_user("reader")
-    super_sql(pg, f'CREATE ROLE "{reader}"', f'GRANT "{reader}" TO "{clone}"')
+    super_sql(pg, by_master(pg.server, f'CREATE ROLE "{reader}"'), f'GRANT "{reader}" TO "{clone}"')
     harness.rotate(arn)
     assert harness.value(arn)["username"] == user
     assert reader in privileges(pg, user)["roles"]

@@ -218,7 +218,7 @@ def test_previous_version_lends_only_its_password(
 ) -> None:
     """AWSPREVIOUS names another port without TLS: the fallback keeps AWSCURRENT's server and TLS."""
     pg = engine == "postgres"
-    tls_server = request.getfixturevalue("pg_server" if pg else "maria_server")
+    tls_server = request.getfixturevalue("pg_default" if pg else "maria_server")
     plain = request.getfixturevalue("pg_plain" if pg else "maria_plain")
     make = create_pg_user if pg else create_maria_user
     user, old = unique_user(), new_password()

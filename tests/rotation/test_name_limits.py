@@ -23,7 +23,7 @@ def test_alternate_name_exactly_at_the_limit_rotates(
     harness: Harness, request: pytest.FixtureRequest, engine: str, limit: int
 ) -> None:
     db: Db = (
-        pg_db(request.getfixturevalue("pg_server"))
+        pg_db(request.getfixturevalue("pg_default"))
         if engine == "postgres"
         else maria_db(request.getfixturevalue("maria_server"))
     )
