@@ -4,7 +4,8 @@
 2. ``cdk synth`` of the example configuration (in the background while the servers start)
 3. four example database secrets with real users behind them (single and alternating user, both engines)
 4. each rotated N times through RotateSecret; moto invokes our real rotation handler
-5. a table after each rotation round: labels, users, logins, step timings, API calls, DB connections
+5. a table after each rotation round: labels, users, logins, step timings, API calls, DB connections,
+   then ``secretsctl status`` of the four secrets: the operator CLI against the same emulated AWS
 6. Parameter Store changes replicated to two regions by our handler, then a reconcile dry run
 7. everything stopped (``--keep``: served over HTTP until Ctrl-C first)
 
@@ -74,6 +75,8 @@ class LocalRun:
         secrets = self._create_secrets(aws)
         self.stage(f"Rotate each secret {self.args.rotations} times through RotateSecret")
         self._rotate_all(aws, secrets)
+        self.stage("The operator CLI against the emulated AWS: secretsctl status")
+        self._cli_status(secrets)
         self.stage("Parameter Store changes in eu-west-1, replicated by the handler")
         self._replicate(aws)
         if self.args.check:
@@ -230,6 +233,19 @@ class LocalRun:
         for r in results:
             for problem in r.problems:
                 self.console.bad(f"{r.secret.name}: {problem}")
+
+    def _cli_status(self, secrets: list[Any]) -> None:
+        from devtools.localrun_cli import secretsctl, status_problems
+
+        names = [s.name for s in secrets]
+        run = secretsctl(["status", *names])
+        self.console.print(f"  $ secretsctl status {' '.join(names)}")
+        for line in run.stdout.rstrip("\n").splitlines():
+            self.console.print(f"  {line}")
+        problems = status_problems(names) if run.exit_code == 0 else [f"exit {run.exit_code}: {run.stderr}"]
+        self.expect(not problems, "; ".join(problems))
+        for problem in problems:
+            self.console.bad(problem)
 
     def _replicate(self, aws: Any) -> None:
         import secrets as pysecrets

@@ -60,6 +60,10 @@ def test_check_mode_passes_and_leaves_nothing_running(tmp_path: Path) -> None:
         assert out.count(name) >= 4
     assert re.search(r"app_clone\s+yes", out) and re.search(r"reports\s+no", out)
     assert "nothing to do" in out
+    # the operator CLI's status table of the four rotated secrets, after the rotations
+    status = out.split("secretsctl status")[-1]
+    for name in ("demo/pg-single", "demo/pg-alternating", "demo/mysql-single", "demo/mysql-alternating"):
+        assert re.search(rf"│ {name}\s+│ on\s+│ \d{{4}}-\d\d-\d\d [\d:]+ UTC │ ok\s+│", status), name
     assert "databases, emulated AWS and synth stopped" in out
     # nothing left running: the servers' ports are closed and their directories gone
     ports = [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", out.split("[2]")[0])]
@@ -243,3 +247,27 @@ def test_keep_serves_the_emulated_aws_until_sigterm() -> None:
     assert "databases, emulated AWS and synth stopped" in out
     ports = [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", out)]
     assert not any(_listening(p) for p in set(ports))
+
+
+def test_status_check_reports_a_secret_that_is_not_rotating(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local run's check of `secretsctl status` fails for a secret without rotation or a missing one."""
+    import boto3
+    from moto import mock_aws
+
+    from devtools.localrun_cli import secretsctl, status_problems
+
+    env = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_REGION": "eu-west-1"}
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        boto3.client("secretsmanager", region_name="eu-west-1").create_secret(
+            Name="demo/never", SecretString='{"engine": "postgres"}'
+        )
+        table = secretsctl(["status", "demo/never"])
+        problems = status_problems(["demo/never"])
+        missing = status_problems(["demo/absent"])
+    assert table.exit_code == 0 and "demo/never" in table.stdout and "disabled" in table.stdout
+    assert problems == ["secretsctl status: demo/never rotation off, last rotated None, disabled"]
+    assert len(missing) == 1 and "exited 1" in missing[0] and "ResourceNotFoundException" in missing[0]
