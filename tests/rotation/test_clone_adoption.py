@@ -33,7 +33,7 @@ from .test_alternating_integrity import fails_in_set_secret, role_state
 
 @pytest.fixture
 def pg(request: pytest.FixtureRequest) -> Db:
-    return pg_db(request.getfixturevalue("pg_server"))
+    return pg_db(request.getfixturevalue("pg_default"))
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ from .test_gate_and_input import assert_rotation_fails_cleanly, start_rotation_w
 @pytest.fixture(params=["postgres", "mariadb"])
 def real_and_other(request: pytest.FixtureRequest) -> tuple[Db, Db]:
     if request.param == "postgres":
-        return pg_db(request.getfixturevalue("pg_server")), pg_db(request.getfixturevalue("pg_other"))
+        return pg_db(request.getfixturevalue("pg_default")), pg_db(request.getfixturevalue("pg_other"))
     return maria_db(request.getfixturevalue("maria_server")), maria_db(request.getfixturevalue("maria_other"))
 
 
