@@ -9,13 +9,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 
+import jsii
 from aws_cdk import (
     Annotations,
     App,
+    Aspects,
+    CfnDeletionPolicy,
     CfnOutput,
+    CfnResource,
     CustomResource,
     Duration,
     Environment,
+    IAspect,
     RemovalPolicy,
     Stack,
     Tags,
@@ -27,7 +32,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import AwsSolutionsChecks
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from infra import readonly_role
 from infra.alerts import OperationsAlerts
@@ -252,7 +257,8 @@ class SecretsRotationStack(Stack):
             or None,
         )
         # A created secret outlives its stack and its config entry: the database knows its password.
-        secret.apply_removal_policy(RemovalPolicy.RETAIN)
+        # Except when the deploy that creates it fails (RetainExceptOnCreate, see RetainExceptOnCreate).
+        secret.apply_removal_policy(RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE)
         if self.connection_fields is None:
             self.connection_fields = SecretConnectionFields(
                 self, "ConnectionFields", log_retention=log_retention
@@ -340,6 +346,23 @@ class ParameterReplicationStack(Stack):
         CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn)
 
 
+@jsii.implements(IAspect)
+class RetainExceptOnCreate:
+    """Every ``DeletionPolicy: Retain`` becomes ``RetainExceptOnCreate``.
+
+    "RetainExceptOnCreate behaves like Retain for stack operations, except for the stack operation that
+    initially created the resource. If the stack operation that created the resource is rolled back,
+    CloudFormation deletes the resource"
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html).
+    So a failed first deploy leaves no fixed-name secret or key behind for the retry to collide with;
+    once created, secrets and keys are retained as before. ``UpdateReplacePolicy`` stays ``Retain``.
+    """
+
+    def visit(self, node: IConstruct) -> None:
+        if isinstance(node, CfnResource) and node.cfn_options.deletion_policy == CfnDeletionPolicy.RETAIN:
+            node.cfn_options.deletion_policy = CfnDeletionPolicy.RETAIN_EXCEPT_ON_CREATE
+
+
 def _pascal(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.replace("_", "-").split("-"))
 
@@ -402,6 +425,7 @@ def add_stacks(app: App, config: DeploymentConfig, *, nag: bool = True) -> list[
             )
         )
     for stack in stacks:
+        Aspects.of(stack).add(RetainExceptOnCreate())
         Tags.of(stack).add("service", "secrets-rotation")
         Tags.of(stack).add("stage", config.stage)
         for key, value in sorted(config.tags.items()):
