@@ -388,7 +388,10 @@ class Function(Section):
     log_retention_days: LogRetention = 90  # type: ignore[valid-type]
     ca_bundle: str | None = None  # relative to the configuration file
     password_policy: PasswordPolicy = PasswordPolicy()
-    reserved_concurrency: int_in(1, 1000) | None = None  # type: ignore[valid-type]
+    # Unset: no reservation. Set: at least 10 concurrent rotations (one function serves every secret;
+    # Secrets Manager names too few concurrent executions as a cause of rotation failures:
+    # https://docs.aws.amazon.com/secretsmanager/latest/userguide/troubleshoot_rotation.html).
+    reserved_concurrency: int_in(10, 1000) | None = None  # type: ignore[valid-type]
     # How long one master statement waits for a lock on the user (DB_LOCK_TIMEOUT).
     db_lock_timeout_seconds: int_in(1, 60) | None = None  # type: ignore[valid-type]
     # How long one master statement may run, PostgreSQL only (DB_STATEMENT_TIMEOUT).
@@ -460,8 +463,9 @@ class Replication(Section):
     timeout_seconds: int_in(10, 900) = 120  # type: ignore[valid-type]
     reconcile_timeout_seconds: int_in(60, 900) = 900  # type: ignore[valid-type]
     log_retention_days: LogRetention = 90  # type: ignore[valid-type]
-    # Concurrent replication invocations: a bulk import must not throttle the targets.
-    reserved_concurrency: int_in(1, 100) = 5  # type: ignore[valid-type]
+    # Concurrent replication invocations: a bulk import must not throttle the targets. null: no reservation
+    # at all (for an account at Lambda's floor of 100 unreserved concurrent executions).
+    reserved_concurrency: int_in(1, 100) | None = 5  # type: ignore[valid-type]
     # Optional handler settings; unset: the handler's default (README, replication settings).
     reconcile_concurrency: int_in(1, 64) | None = None  # type: ignore[valid-type]  # threads in total
     max_rounds: int_in(1, 20) | None = None  # type: ignore[valid-type]

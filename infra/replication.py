@@ -218,7 +218,7 @@ class ParameterReplicator(Construct):
         timeout: Duration | None = None,
         reconcile_timeout: Duration | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
-        reserved_concurrent_executions: int = 5,
+        reserved_concurrent_executions: int | None = 5,
         reconcile_tuning: ReconcileTuning | None = None,
         reconcile_state_parameter: str = RECONCILE_STATE_PARAMETER,
         code: lambda_.Code | None = None,
@@ -226,8 +226,8 @@ class ParameterReplicator(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         source_region = stack.region
-        if reserved_concurrent_executions < 1:
-            raise ValueError("reserved_concurrent_executions must be at least 1")
+        if reserved_concurrent_executions is not None and reserved_concurrent_executions < 1:
+            raise ValueError("reserved_concurrent_executions must be at least 1 (or None: no reservation)")
         tuning = reconcile_tuning or ReconcileTuning()
         reconcile_timeout = reconcile_timeout or Duration.minutes(15)
         if tuning.margin_seconds() >= reconcile_timeout.to_seconds():
@@ -340,7 +340,8 @@ class ParameterReplicator(Construct):
             timeout=reconcile_timeout,
             log_group=self.reconcile_log_group,
             retry_attempts=0,
-            reserved_concurrent_executions=1,  # runs never overlap
+            # Runs never overlap. Without reservations (None) the schedule is at least the timeout apart.
+            reserved_concurrent_executions=None if reserved_concurrent_executions is None else 1,
             **common,
         )
         for fn in (self.function, self.reconcile_function):
@@ -355,6 +356,17 @@ class ParameterReplicator(Construct):
                         "Failed asynchronous invocations go to the dead-letter queue through the on-failure "
                         "destination (and EventBridge's target dead-letter queue); checkov only recognises "
                         "DeadLetterConfig.",
+                    ),
+                    *(
+                        [
+                            (
+                                "CKV_AWS_115",
+                                "Reservations turned off on purpose (reservedConcurrency: null), for an "
+                                "account at Lambda's floor of 100 unreserved concurrent executions.",
+                            )
+                        ]
+                        if reserved_concurrent_executions is None
+                        else []
                     ),
                 ],
             )
