@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
+from pathlib import Path
 
 import jsii
 from aws_cdk import (
@@ -37,6 +39,7 @@ from constructs import Construct, IConstruct
 from infra import readonly_role
 from infra.alerts import OperationsAlerts
 from infra.config import (
+    ConfigError,
     DeploymentConfig,
     ExistingEndpointConfig,
     NetworkConfig,
@@ -389,8 +392,69 @@ def replication_stack_name(stage: str, source_region: str) -> str:
     return f"ParameterReplication-{stage}-{source_region}"
 
 
-def add_stacks(app: App, config: DeploymentConfig, *, nag: bool = True) -> list[Stack]:
-    """Add the stacks a configuration asks for to ``app`` (and the cdk-nag AwsSolutions checks)."""
+NAMES_RECORD_NOTE = (
+    "Written by cdk synth: the secretName each created secret was first synthesized with. Commit it "
+    "next to the configuration; synth refuses a changed name (see docs/deploying.md, renaming)."
+)
+
+
+def secret_names_file(config_path: str | Path) -> Path:
+    """Where the created secrets' names of the configuration file ``config_path`` are recorded."""
+    p = Path(config_path)
+    return p.with_name(f"{p.stem}.secret-names.json")
+
+
+def check_secret_names(config: DeploymentConfig, record: Path) -> None:
+    """Refuse a created secret whose ``secretName`` differs from the one its entry was recorded with.
+
+    ``Name`` of ``AWS::SecretsManager::Secret`` is "Update requires: Replacement"
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-secretsmanager-secret.html#cfn-secretsmanager-secret-name)
+    and Secrets Manager cannot rename a secret (``UpdateSecret`` takes no name): a changed name would
+    make a new secret with a password the database never got, move the rotation schedule to it, and
+    leave the old one retained and unrotated. ``record`` holds ``{"secretNames": {entry: name}}``; new
+    entries are added, removed ones forgotten; nothing is written when a name is refused.
+    """
+    if config.rotation is None:
+        return
+    try:
+        old: dict[str, str] = json.loads(record.read_text(encoding="utf-8")).get("secretNames", {})
+    except FileNotFoundError:
+        old = {}
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ConfigError(str(record), [f"cannot read the recorded secret names: {exc}"]) from None
+    errors: list[str] = []
+    names: dict[str, str] = {}
+    for i, s in enumerate(config.rotation.secrets):
+        if s.create is None:
+            continue
+        names[s.name] = s.create.secret_name
+        before = old.get(s.name)
+        if before is not None and before != s.create.secret_name:
+            errors.append(
+                f"rotation.secrets[{i}].create.secretName: {s.create.secret_name!r} is not the name this "
+                f"entry was deployed with ({before!r}); CloudFormation would replace the secret with a "
+                "new password the database never got and leave the old one unrotated. To rename: add a "
+                f"new entry (another 'name') with the new secretName, deploy, move the database user and "
+                f"the applications to it, then remove entry {s.name!r} (its secret is retained; delete it "
+                f"yourself). Recorded in {record}"
+            )
+    if errors:
+        raise ConfigError(config.source, errors)
+    if names != old:
+        content = {"note": NAMES_RECORD_NOTE, "secretNames": names}
+        record.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+
+
+def add_stacks(
+    app: App, config: DeploymentConfig, *, nag: bool = True, secret_names: Path | None = None
+) -> list[Stack]:
+    """Add the stacks a configuration asks for to ``app`` (and the cdk-nag AwsSolutions checks).
+
+    ``secret_names``: the record of created secrets' names (``secret_names_file``), checked and updated
+    before anything is added (``check_secret_names``); None: no check.
+    """
+    if secret_names is not None:
+        check_secret_names(config, secret_names)
     stacks: list[Stack] = []
     rotation_name, _ = stack_names(config)
     if config.rotation is not None:
@@ -439,5 +503,7 @@ __all__ = [
     "ParameterReplicationStack",
     "SecretsRotationStack",
     "add_stacks",
+    "check_secret_names",
+    "secret_names_file",
     "stack_names",
 ]
