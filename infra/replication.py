@@ -61,6 +61,9 @@ TARGET_WRITE_ACTIONS = (
 # the handler's default name, and the handler never replicates it.
 RECONCILE_STATE_PARAMETER = "/parameter-replicator/reconcile-state"
 STATE_ACTIONS = ("ssm:GetParameter", "ssm:PutParameter")
+# "Event pattern size: 2,048 characters" (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html):
+# a longer pattern fails the deploy, so the change rule is split by included path (see change_patterns).
+EVENT_PATTERN_MAX_CHARS = 2048
 _KEY_ID_RE = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$")
 
 
@@ -184,6 +187,38 @@ def parameter_store_event_pattern(
     elif ignored_names:
         detail["name"] = [{"anything-but": sorted(set(ignored_names))}]
     return events.EventPattern(source=["aws.ssm"], detail_type=["Parameter Store Change"], detail=detail)
+
+
+def pattern_chars(pattern: events.EventPattern) -> int:
+    """The pattern's length as JSON, counted with the spaces ``json.dumps`` puts after ':' and ',' (at
+    least what EventBridge counts)."""
+    rendered = {"source": pattern.source, "detail-type": pattern.detail_type, "detail": pattern.detail}
+    return len(json.dumps({k: v for k, v in rendered.items() if v is not None}))
+
+
+def change_patterns(
+    event_source: EventSource, include_paths: Sequence[str], ignored_names: Sequence[str] = ()
+) -> list[events.EventPattern]:
+    """The change rule's pattern, split by included path into as few patterns as fit EventBridge's
+    2,048 characters each. The paths do not overlap (one is never under another), so an event matches
+    exactly one of them: one invocation per change, as with a single rule."""
+
+    def build(paths: Sequence[str]) -> events.EventPattern:
+        if event_source is EventSource.CLOUDTRAIL:
+            return cloudtrail_event_pattern(paths, ignored_names)
+        return parameter_store_event_pattern(paths, ignored_names)
+
+    chunks: list[list[str]] = []
+    for path in include_paths:
+        if chunks and pattern_chars(build([*chunks[-1], path])) <= EVENT_PATTERN_MAX_CHARS:
+            chunks[-1].append(path)
+            continue
+        if pattern_chars(build([path])) > EVENT_PATTERN_MAX_CHARS:
+            raise ValueError(
+                f"the event pattern of the single path {path!r} is over {EVENT_PATTERN_MAX_CHARS} characters"
+            )
+        chunks.append([path])
+    return [build(chunk) for chunk in chunks]
 
 
 class ParameterReplicator(Construct):
@@ -384,20 +419,29 @@ class ParameterReplicator(Construct):
         )
 
         if event_source is EventSource.CLOUDTRAIL:
-            pattern = cloudtrail_event_pattern(include, [reconcile_state_parameter])
             description = "Successful SSM parameter writes (CloudTrail) under the replicated paths"
         else:
-            pattern = parameter_store_event_pattern(include, [reconcile_state_parameter])
             description = "Parameter Store changes under the replicated paths"
-        self.rule = events.Rule(self, "ChangeRule", description=description, event_pattern=pattern)
-        self.rule.add_target(
-            targets.LambdaFunction(
-                self.function,
-                dead_letter_queue=self.dead_letter_queue,
-                retry_attempts=8,
-                max_event_age=Duration.hours(2),
+        # One rule, or (over EventBridge's pattern size) one per group of paths; the first keeps its id.
+        self.change_rules: list[events.Rule] = []
+        patterns = change_patterns(event_source, include, [reconcile_state_parameter])
+        for i, pattern in enumerate(patterns):
+            rule = events.Rule(
+                self,
+                "ChangeRule" if i == 0 else f"ChangeRule{i + 1}",
+                description=description if len(patterns) == 1 else f"{description} ({i + 1}/{len(patterns)})",
+                event_pattern=pattern,
             )
-        )
+            rule.add_target(
+                targets.LambdaFunction(
+                    self.function,
+                    dead_letter_queue=self.dead_letter_queue,
+                    retry_attempts=8,
+                    max_event_age=Duration.hours(2),
+                )
+            )
+            self.change_rules.append(rule)
+        self.rule = self.change_rules[0]
         self.reconcile_rule = events.Rule(
             self,
             "ReconcileSchedule",
