@@ -479,6 +479,9 @@ class ParameterReplicator(Construct):
         state_arn = (
             f"arn:{stack.partition}:ssm:{source}:{stack.account}:parameter{self.reconcile_state_parameter}"
         )
+        # "*" actions are limited to the stack's regions: every request carries aws:RequestedRegion
+        # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-requestedregion).
+        in_regions = {"StringEquals": {"aws:RequestedRegion": [source, *self.target_regions]}}
         statements = [
             iam.PolicyStatement(
                 sid="ReadSourceParameters", actions=list(SOURCE_READ_ACTIONS), resources=source_arns
@@ -486,7 +489,10 @@ class ParameterReplicator(Construct):
             # ssm:DescribeParameters has no resource-level permissions: AWS only accepts "*". Reconcile
             # lists every region; the event function lists the source with DELETE_UNMANAGED_REPLICAS.
             iam.PolicyStatement(
-                sid="DescribeParameters", actions=["ssm:DescribeParameters"], resources=["*"]
+                sid="DescribeParameters",
+                actions=["ssm:DescribeParameters"],
+                resources=["*"],
+                conditions=in_regions,
             ),
             iam.PolicyStatement(sid="ReconcileState", actions=list(STATE_ACTIONS), resources=[state_arn]),
         ]
@@ -495,7 +501,9 @@ class ParameterReplicator(Construct):
             # (Service Authorization Reference, https://docs.aws.amazon.com/service-authorization/latest/
             # reference/list_amazonresourcegrouptaggingapi.html): AWS only accepts "*".
             statements.append(
-                iam.PolicyStatement(sid="ReadTagsInBulk", actions=["tag:GetResources"], resources=["*"])
+                iam.PolicyStatement(
+                    sid="ReadTagsInBulk", actions=["tag:GetResources"], resources=["*"], conditions=in_regions
+                )
             )
         for region in self.target_regions:
             statements.append(

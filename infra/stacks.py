@@ -311,8 +311,11 @@ class ParameterReplicationStack(Stack):
         alert_topic_arn: str | None = None,
         env: Environment | None = None,
         description: str | None = None,
+        stage: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id, env=env, description=description)
+        # Parameter names are per account and region: each stage keeps its own reconcile position.
+        state = {} if stage is None else {"reconcile_state_parameter": reconcile_state_parameter(stage)}
         self.replicator = ParameterReplicator(
             self,
             "Replicator",
@@ -339,6 +342,7 @@ class ParameterReplicationStack(Stack):
                 bulk_tags=config.reconcile_bulk_tags,
                 time_margin=_seconds(config.reconcile_time_margin_seconds),
             ),
+            **state,
         )
         self.alerts = OperationsAlerts(self, "Alerts", email=alert_email, existing_topic_arn=alert_topic_arn)
         self.alerts.alarm_on_function_errors("ReplicationErrorsAlarm", self.replicator.function)
@@ -386,6 +390,11 @@ def stack_names(config: DeploymentConfig) -> tuple[str, str]:
     rotation = f"SecretsRotation-{config.stage}"
     source = config.replication.source_region if config.replication else config.region
     return rotation, replication_stack_name(config.stage, source)
+
+
+def reconcile_state_parameter(stage: str) -> str:
+    """The reconcile state parameter of a stage's replication stacks (one per source region)."""
+    return f"/parameter-replicator/{stage}/reconcile-state"
 
 
 def replication_stack_name(stage: str, source_region: str) -> str:
@@ -480,6 +489,7 @@ def add_stacks(
                 alert_topic_arn=config.alerts.topic_arn,
                 env=Environment(account=config.account, region=source),
                 description=f"SSM parameter replication from {source} ({config.stage})",
+                stage=config.stage,
             )
         )
     if config.secretsctl_read_only_role is not None:
