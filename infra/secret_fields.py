@@ -37,6 +37,13 @@ FIELDS_ACTIONS = (
 CREATED_SECRET_EXCLUDE_CHARACTERS = "/@\"'\\`$;&|<>(){}[]!?*#%=,~+ :"  # noqa: S105 - not a password
 CREATED_SECRET_PASSWORD_LENGTH = 32
 
+#: The function's run, and how long CloudFormation waits for its answer (``ServiceTimeout``; without it,
+#: an hour: https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-cloudformation-customresource.html#cfn-cloudformation-customresource-servicetimeout).
+#: The wait covers the whole run plus the response's upload, so a request the function never answers
+#: (a crash, a Lambda timeout) fails the deploy within two minutes instead of an hour.
+FUNCTION_TIMEOUT = Duration.seconds(60)
+SERVICE_TIMEOUT = Duration.seconds(120)
+
 
 def password_only_generator() -> secretsmanager.SecretStringGenerator:
     """``{"password": <generated>}``: nothing in it may ever change."""
@@ -85,7 +92,11 @@ class SecretConnectionFields(Construct):
             architecture=lambda_.Architecture.ARM_64,
             handler="index.handler",
             code=lambda_.Code.from_asset(str(HANDLER_DIR), exclude=["__pycache__", "*.pyc"]),
-            timeout=Duration.seconds(60),
+            timeout=FUNCTION_TIMEOUT,
+            # CloudFormation invokes it asynchronously; Lambda's retries of a failed invocation (twice, up
+            # to minutes later: https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html)
+            # would write the secret while CloudFormation, past SERVICE_TIMEOUT, already rolls back.
+            retry_attempts=0,
             memory_size=128,
             role=self.role,
             log_group=self.log_group,
@@ -128,6 +139,7 @@ class SecretConnectionFields(Construct):
             f"{secret.node.id}Fields",
             service_token=self.function.function_arn,
             resource_type=RESOURCE_TYPE,
+            service_timeout=SERVICE_TIMEOUT,
             properties={
                 "SecretId": secret.secret_arn,
                 # Custom resource properties arrive as strings: JSON keeps the port a number.
