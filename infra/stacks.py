@@ -47,6 +47,8 @@ from infra.config import (
     RotationConfig,
     SecretConfig,
 )
+from infra.grants import grant_replica_key
+from infra.nag import acknowledge, nag_resource
 from infra.replication import EventSource, ParameterReplicator, ReconcileTuning
 from infra.rotation import ExistingEndpoint, PasswordPolicy, RotationFunction, RotationSchedule
 from infra.secret_fields import SecretConnectionFields, password_only_generator
@@ -267,6 +269,9 @@ class SecretsRotationStack(Stack):
                 self, "ConnectionFields", log_retention=log_retention
             )
         master = self._master(cfg)
+        for r in c.replica_regions:
+            if r.kms_key:
+                self._grant_replica_key(c.secret_name, r.region, r.kms_key)
         self._fields[cfg.name] = self.connection_fields.add(
             secret,
             fields={
@@ -280,6 +285,31 @@ class SecretsRotationStack(Stack):
             seed_fields={"username": c.username},
         )
         return secret
+
+    def _grant_replica_key(self, secret_name: str, region: str, ref: str) -> None:
+        """Both roles that change a created secret's value (rotation, connection fields) encrypt its new
+        versions with the replica Region's customer-managed key (see ``grant_replica_key``)."""
+        arn = _key_arn(self, region, ref)
+        alias = None
+        if ":alias/" in arn:
+            alias = arn.split(":", 5)[-1]
+            arn = f"arn:{self.partition}:kms:{region}:{self.account}:key/*"
+        assert self.connection_fields is not None
+        for role in (self.rotation.role, self.connection_fields.role):
+            grant_replica_key(
+                self, role, key_arn=arn, replica_region=region, secret_name=secret_name, alias=alias
+            )
+            if alias is not None:
+                acknowledge(
+                    role,
+                    [
+                        (
+                            f"AwsSolutions-IAM5[Resource::{nag_resource(self, arn)}]",
+                            f"The replica key in {region} is named by its alias {alias}; the "
+                            "kms:ResourceAliases condition limits the statement to that key.",
+                        )
+                    ],
+                )
 
     def _master(self, cfg: SecretConfig) -> secretsmanager.ISecret | None:
         if cfg.master_secret is not None:
