@@ -63,13 +63,22 @@ class OperationsAlerts(Construct):
             description="Encrypts the secrets-rotation/replication alert topic",
             enable_key_rotation=True,
         )
-        for service in ("events.amazonaws.com", "cloudwatch.amazonaws.com"):
+        # Publishers of an encrypted topic need these on its key
+        # (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services).
+        # "Adding the aws:SourceAccount and aws:SourceArn to a AWS KMS policy is not supported for
+        # EventBridge-to-encrypted topics" (same page): EventBridge's statement has no such condition, or
+        # every rule's delivery fails. The key encrypts this topic only; the topic policy decides who
+        # publishes (this stack's rules and alarms).
+        for service, conditions in (
+            ("events.amazonaws.com", None),
+            ("cloudwatch.amazonaws.com", {"StringEquals": {"aws:SourceAccount": stack.account}}),
+        ):
             self.key.add_to_resource_policy(
                 iam.PolicyStatement(
                     actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                     principals=[iam.ServicePrincipal(service)],
                     resources=["*"],  # in a key policy "*" means this key
-                    conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+                    conditions=conditions,
                 )
             )
         topic = sns.Topic(

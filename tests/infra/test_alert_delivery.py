@@ -138,3 +138,21 @@ def test_nothing_else_may_publish(example: Synth, stack: str) -> None:
         for st in policy["Statement"]:
             if st["Effect"] == "Allow":
                 assert "Condition" in st, st
+
+
+@pytest.mark.parametrize("stack", ["SecretsRotation", "ParameterReplication"])
+def test_the_topic_key_lets_both_publishers_encrypt(example: Synth, stack: str) -> None:
+    """The topic is encrypted with its own key: a publisher needs kms:GenerateDataKey* and kms:Decrypt on
+    it (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services).
+    The same page: "Adding the aws:SourceAccount and aws:SourceArn to a AWS KMS policy is not supported
+    for EventBridge-to-encrypted topics" - with them, every rule's delivery fails."""
+    raw = example.raw(stack)
+    topic = next(iter(resources(raw, "AWS::SNS::Topic").values()))
+    key_id = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    policy = raw["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
+    for service in ("events.amazonaws.com", "cloudwatch.amazonaws.com"):
+        (st,) = [s for s in policy if s.get("Principal") == {"Service": service}]
+        assert set(st["Action"]) >= {"kms:Decrypt", "kms:GenerateDataKey*"}, st
+        keys = {k for block in st.get("Condition", {}).values() for k in block}
+        if service == "events.amazonaws.com":
+            assert not keys & {"aws:SourceAccount", "aws:SourceArn"}, st
