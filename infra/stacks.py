@@ -470,8 +470,8 @@ def check_secret_names(config: DeploymentConfig, record: Path) -> None:
         before = old.get(s.name)
         if before is not None and before != s.create.secret_name:
             errors.append(
-                f"rotation.secrets[{i}].create.secretName: {s.create.secret_name!r} is not the name this "
-                f"entry was deployed with ({before!r}); CloudFormation would replace the secret with a "
+                f"rotation.secrets[{i}].create.secretName: {s.create.secret_name!r} is not the name recorded "
+                f"for this entry ({before!r}, as deployed); CloudFormation would replace the secret with a "
                 "new password the database never got and leave the old one unrotated. To rename: add a "
                 f"new entry (another 'name') with the new secretName, deploy, move the database user and "
                 f"the applications to it, then remove entry {s.name!r} (its secret is retained; delete it "

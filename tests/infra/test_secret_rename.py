@@ -52,8 +52,8 @@ def test_first_synth_records_the_names_and_a_rename_is_refused(tmp_path: Path) -
         _add(path)
     (error,) = info.value.errors
     assert error.startswith(
-        "rotation.secrets[2].create.secretName: 'prod/payments/application' is not the name this entry "
-        "was deployed with ('prod/payments/app')"
+        "rotation.secrets[2].create.secretName: 'prod/payments/application' is not the name recorded for "
+        "this entry ('prod/payments/app', as deployed)"
     )
     assert "new entry" in error  # how to rename
     assert json.loads(pins.read_text())["secretNames"] == recorded  # nothing changed
