@@ -18,11 +18,14 @@ AWS behaviour these tests rely on:
 from __future__ import annotations
 
 import fnmatch
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.infra.conftest import Synth, render, resources
+from infra.config import parse_config
+from tests.infra.conftest import EXAMPLE, Synth, render, resources, synth
 
 ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "999988887777"
@@ -156,3 +159,18 @@ def test_the_topic_key_lets_both_publishers_encrypt(example: Synth, stack: str) 
         keys = {k for block in st.get("Condition", {}).values() for k in block}
         if service == "events.amazonaws.com":
             assert not keys & {"aws:SourceAccount", "aws:SourceArn"}, st
+
+
+def test_the_config_check_rule_may_publish_too(tmp_path: Path) -> None:
+    """The AWS Config rotation check's EventBridge rule targets the stack's own topic as well."""
+    raw = json.loads(EXAMPLE.read_text())
+    raw["rotation"]["scheduledRotationCheck"] = True
+    del raw["replication"]
+    out = synth(parse_config(raw, source="test", base_dir=EXAMPLE.parent), tmp_path)
+    template = out.raw("SecretsRotation")
+    publishers = _publishers(template)
+    assert sum(p == "events.amazonaws.com" for _, p, _ in publishers) == 2  # rotation failures, Config
+    policies = _topic_policies(template)
+    for topic, principal, source_arn in publishers:
+        context = {"aws:SourceArn": source_arn, "aws:SourceAccount": ACCOUNT}
+        assert publish_allowed(policies[topic], principal, context), (principal, source_arn)
