@@ -24,6 +24,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IValidation
 
 from infra.bundling import replication_code
+from infra.config_schema import events_schedule_interval
 from infra.config_types import RECONCILE_TIME_MARGIN_SECONDS
 from infra.nag import ENV_KMS, LOG_GROUP_KMS, NO_VPC, acknowledge, checkov_skip, nag_resource
 from infra.topology import replicates_both_ways
@@ -270,6 +271,15 @@ class ParameterReplicator(Construct):
                 f"the reconcile time margin ({tuning.margin_seconds():g} s) must be shorter than the "
                 f"reconcile timeout ({reconcile_timeout.to_seconds():g} s): reconcile would stop before it "
                 "started"
+            )
+        expression = None if reconcile_schedule is None else reconcile_schedule.expression_string
+        interval = None if expression is None else events_schedule_interval(expression)
+        if interval is not None and interval < reconcile_timeout.to_seconds():
+            # EventBridge starts the target on every tick, whether or not the last run ended
+            # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-rule-schedule.html).
+            raise ValueError(
+                f"reconcile_schedule {expression!r} starts a run every {interval} s, sooner than the "
+                f"reconcile timeout ({reconcile_timeout.to_seconds():g} s): runs would overlap"
             )
         if not reconcile_state_parameter.startswith("/"):
             raise ValueError("reconcile_state_parameter must be a parameter name starting with '/'")

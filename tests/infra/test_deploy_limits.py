@@ -115,3 +115,32 @@ def test_many_include_paths_split_the_rule(tmp_path: Path, event_source: str) ->
         else parameter_store_change_event("/other/x", "Update")
     )
     assert not any(matches(p, other) for p in patterns)
+
+
+def test_the_construct_refuses_overlapping_reconcile_runs() -> None:
+    """The same rule for ParameterReplicator used from another CDK app."""
+    import aws_cdk as cdk
+    from aws_cdk import Duration
+    from aws_cdk import aws_events as events
+    from aws_cdk import aws_lambda as lambda_
+
+    from infra.replication import ParameterReplicator
+    from tests.infra.conftest import NO_BUNDLING
+
+    def build(schedule: str) -> None:
+        app = cdk.App(context=NO_BUNDLING)
+        stack = cdk.Stack(
+            app, f"S{abs(hash(schedule))}", env=cdk.Environment(account="111122223333", region="eu-west-1")
+        )
+        ParameterReplicator(
+            stack,
+            "R",
+            target_regions=["eu-central-1"],
+            reconcile_schedule=events.Schedule.expression(schedule),
+            reconcile_timeout=Duration.minutes(15),
+            code=lambda_.Code.from_inline("x"),
+        )
+
+    with pytest.raises(ValueError, match="sooner than the reconcile timeout"):
+        build("rate(10 minutes)")
+    build("rate(15 minutes)")
