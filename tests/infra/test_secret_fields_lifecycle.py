@@ -45,6 +45,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from infra.secret_fields_handler import index
+from tests.infra.conftest import Synth, resources
 from tests.infra.secrets_manager_as_aws import labels_as_aws_documents  # noqa: F401 - autouse fixture
 
 REGION = "eu-west-1"
@@ -469,3 +470,19 @@ def test_aws_calls_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     config = client.meta.config
     assert config.connect_timeout <= 5 and config.read_timeout <= 10
     assert config.retries["total_max_attempts"] <= 3
+
+
+# -- the template: the Generator property follows the secret's generator ------------------------
+
+
+def test_the_generator_property_is_the_secrets_generator(example: Synth) -> None:
+    """A change of GenerateSecretString changes the resource's properties too, so CloudFormation sends
+    it an Update (and, on rollback, the Update back) right after the regeneration."""
+    raw = example.raw("SecretsRotation")
+    secrets_ = resources(raw, "AWS::SecretsManager::Secret")
+    fields = resources(raw, "Custom::SecretConnectionFields")
+    assert fields
+    for resource in fields.values():
+        secret_id = resource["Properties"]["SecretId"]["Ref"]
+        generator = secrets_[secret_id]["Properties"]["GenerateSecretString"]
+        assert json.loads(resource["Properties"]["Generator"]) == generator
