@@ -32,8 +32,10 @@ rollback order; see docs/deploying.md and tests/infra/test_secret_fields_lifecyc
   another password; the credentials of the version it displaced (or of the recorded version) are
   written back under the earlier template's fields, and the ``CONNECTIONFIELDS`` label is removed
   so that the upgrade, deployed again, is recognised again. A retried Delete changes nothing.
-* Update whose ``Generator`` differs from ``OldResourceProperties``' (forward or rollback): the
-  credentials of AWSPREVIOUS (the version the regeneration displaced) are written back.
+* Update whose ``Generator`` differs from ``OldResourceProperties``' (forward or rollback) while
+  AWSCURRENT holds exactly what that generator produces and was not written by this resource: the
+  credentials of AWSPREVIOUS (the version the regeneration displaced) are written back. A retried
+  Update after a rotation finds the rotation's full value and keeps it.
 
 Every other request (a later deploy, a break-glass password stored alone) keeps the password.
 
@@ -272,12 +274,24 @@ def update(
     )
     restore_from = None
     if regenerated:
-        stages, current, _value = _current(secret)
-        if FIELDS_LABEL not in stages[current]:  # not already restored by an earlier attempt
+        stages, current, value = _current(secret)
+        # Exactly what the generator now in effect produces (its template's keys and the password),
+        # not written by this resource: a rotation's or our own later value is never replaced.
+        if set(value) == _generated_keys(spec.generator) and FIELDS_LABEL not in stages[current]:
             restore_from = _with(stages, "AWSPREVIOUS")
     # A status we cannot read is treated as a rollback: a rollback must never fail on a rotation.
     rollback = status is None or status == ROLLBACK_STATUS
     _write(secret, spec, deadline, outcome, rollback=rollback, restore_from=restore_from)
+
+
+def _generated_keys(generator: str | None) -> set[str] | None:
+    """The keys of a value ``GenerateSecretString`` with these settings produces (None: unreadable)."""
+    try:
+        settings = json.loads(generator or "")
+        template = json.loads(settings.get("SecretStringTemplate", "{}"))
+        return {*template, settings.get("GenerateStringKey", "password")}
+    except (ValueError, AttributeError, TypeError):
+        return None
 
 
 def undo_upgrade(secret: Secret, upgraded_from: str, outcome: Outcome) -> None:

@@ -300,6 +300,36 @@ def test_upgrade_whose_own_create_fails_is_rolled_back_to_the_known_password(
     assert _current(other, arn) == {**LEGACY, "password": KNOWN}
 
 
+def test_upgrade_rolled_back_after_a_rotation_keeps_the_rotated_password(
+    sm: Any, other: Any, cfn_client: Any, clock: FakeClock
+) -> None:
+    """A rotation finishes between the upgrade's Create and the rollback: its password is the one kept."""
+    arn = _legacy_secret(other)
+    stack = Stack(sm, cfn_client, arn, clock)
+    _upgraded(stack)
+    finish_rotation(other, arn, start_rotation(other, arn))
+    stack.status = "UPDATE_ROLLBACK_IN_PROGRESS"
+    regenerate(other, arn, LEGACY)
+    stack.status = "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS"
+    assert stack.request("Delete", _props(arn))["Status"] == "SUCCESS"
+    assert _current(other, arn) == {**LEGACY, "password": ROTATED}
+
+
+def test_a_retried_update_after_a_generator_change_restores_once(
+    sm: Any, other: Any, cfn_client: Any, clock: FakeClock
+) -> None:
+    arn = _legacy_secret(other)
+    stack = Stack(sm, cfn_client, arn, clock)
+    _upgraded(stack)
+    new_generator = GENERATOR.replace("32", "40")
+    regenerate(other, arn, {})
+    assert stack.request("Update", _props(arn, new_generator), _props(arn))["Status"] == "SUCCESS"
+    finish_rotation(other, arn, start_rotation(other, arn))
+    # The same request delivered again (an invocation retried by Lambda): the rotation is kept.
+    assert stack.request("Update", _props(arn, new_generator), _props(arn))["Status"] == "SUCCESS"
+    assert _current(other, arn)["password"] == ROTATED
+
+
 def test_stack_delete_and_removal_from_the_template_change_nothing(
     sm: Any, other: Any, cfn_client: Any, clock: FakeClock
 ) -> None:
