@@ -78,8 +78,9 @@ UPGRADE_MARK = "|upgraded-from|"
 CLIENT_CONFIG = Config(
     connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 2}
 )
-#: Kept back from the invocation's remaining time: one AWS call at its worst plus the answer.
-RESERVE_SECONDS = 16.0
+#: Kept back from the invocation's remaining time: one AWS call at its worst (2 x (2 + 5) s plus the
+#: retry's back-off) and the answer (2 tries x 5 s).
+RESERVE_SECONDS = 26.0
 #: Used without a Lambda context (tests, local runs).
 DEFAULT_SECONDS = 60.0
 POLL_SECONDS = 2.0

@@ -489,9 +489,10 @@ def test_the_answer_is_sent_before_the_lambda_times_out(
     for status, expected in (("UPDATE_IN_PROGRESS", "FAILED"), ("UPDATE_ROLLBACK_IN_PROGRESS", "SUCCESS")):
         stack.status = status
         start = clock.now
-        response = stack.request("Update", _props(arn, dbname="app2"), _props(arn), timeout_ms=20_000)
+        response = stack.request("Update", _props(arn, dbname="app2"), _props(arn), timeout_ms=40_000)
         assert response["Status"] == expected, response["Reason"]
-        assert clock.now - start < 20  # answered inside the function's remaining time
+        # Answered with the reserve for one AWS call at its worst and the answer still left.
+        assert clock.now - start <= 40 - index.RESERVE_SECONDS
 
 
 def test_aws_calls_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
