@@ -34,6 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -56,6 +57,7 @@ BREAK_GLASS = "Break-Glass-Pass-00000000000000000"
 # What an earlier template generated: the connection fields inside GenerateSecretString.
 LEGACY = {"username": "app", "engine": "postgres", "host": "db.internal", "port": 5432, "dbname": "app"}
 FIELDS = {"engine": "postgres", "host": "db.internal", "port": 5432, "dbname": "app"}
+ROLLBACK_CLEANUP = "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS"
 GENERATOR = '{"GenerateStringKey":"password","PasswordLength":32,"SecretStringTemplate":"{}"}'
 
 
@@ -91,6 +93,7 @@ class Stack:
     def __init__(self, sm: Any, cfn: Any, arn: str, clock: FakeClock) -> None:
         self.sm, self.cfn, self.arn, self.clock = sm, cfn, arn, clock
         self.status = "UPDATE_IN_PROGRESS"
+        self.update_started = dt.datetime.fromtimestamp(int(time.time()), dt.UTC)  # LastUpdatedTime
         self.physical_id: str | None = None
         self.responses: list[dict[str, Any]] = []
         cfn.meta.events.register("before-call.cloudformation.DescribeStacks", self._describe_stacks)
@@ -101,6 +104,7 @@ class Stack:
             "StackName": "secrets",
             "StackStatus": self.status,
             "CreationTime": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            "LastUpdatedTime": self.update_started,
         }
         return AWSResponse(STACK_ID, 200, {}, None), {"Stacks": [stack], "ResponseMetadata": {}}
 
@@ -330,6 +334,22 @@ def test_a_retried_update_after_a_generator_change_restores_once(
     assert _current(other, arn)["password"] == ROTATED
 
 
+def test_a_fresh_secret_is_created_and_its_failed_stack_creation_rolled_back(
+    sm: Any, other: Any, cfn_client: Any, clock: FakeClock
+) -> None:
+    """Stack creation: the secret with its generated password, then the resource; a later failure
+    deletes the resource (ROLLBACK_IN_PROGRESS) and the password stays as generated."""
+    arn = other.create_secret(Name="prod/new", SecretString=json.dumps({"password": KNOWN}))["ARN"]
+    stack = Stack(sm, cfn_client, arn, clock)
+    stack.status = "CREATE_IN_PROGRESS"
+    response = stack.request("Create", _props(arn))
+    assert response["Status"] == "SUCCESS" and response["PhysicalResourceId"] == f"{arn}|connection-fields"
+    assert _current(other, arn) == {**FIELDS, "username": "app", "password": KNOWN}
+    stack.status = "ROLLBACK_IN_PROGRESS"
+    assert stack.request("Delete", _props(arn))["Status"] == "SUCCESS"
+    assert _current(other, arn) == {**FIELDS, "username": "app", "password": KNOWN}
+
+
 def test_stack_delete_and_removal_from_the_template_change_nothing(
     sm: Any, other: Any, cfn_client: Any, clock: FakeClock
 ) -> None:
@@ -337,7 +357,9 @@ def test_stack_delete_and_removal_from_the_template_change_nothing(
     stack = Stack(sm, cfn_client, arn, clock)
     _upgraded(stack)
     finish_rotation(other, arn, start_rotation(other, arn))
-    for status in ("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "DELETE_IN_PROGRESS"):
+    # A later update (started after the rotation) rolled back; then the stack is deleted.
+    stack.update_started += dt.timedelta(seconds=5)
+    for status in ("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", ROLLBACK_CLEANUP, "DELETE_IN_PROGRESS"):
         stack.status = status
         assert stack.request("Delete", _props(arn))["Status"] == "SUCCESS"
         assert _current(other, arn)["password"] == ROTATED
