@@ -365,7 +365,7 @@ def _write(
     written: tuple[str, str] | None = None  # (our version, the version it displaced)
     waited_until = _monotonic() + min(WAIT_SECONDS, max(deadline.left(), 0))
     write_through = False
-    restored = False
+    restored = changed = False
     writes = 0
     while writes <= MAX_WRITES:  # waiting rounds end with the deadline, writing rounds here
         stages, current, value = _current(secret)
@@ -378,6 +378,7 @@ def _write(
             restore_from = None  # once: if AWSCURRENT moved, a rotation published a password it set
             if version is not None:
                 written, restored = None, True  # never moved back: the displaced password is unknown
+                changed = True
             continue
         desired = spec.merge(value)
         pending = _pending(stages)
@@ -388,7 +389,7 @@ def _write(
         if desired == value:
             ours = written is not None and written[0] == current
             if consistent or not ours or write_through:
-                outcome.reason = _done(restored, written is not None or restored, outcome)
+                outcome.reason = _done(restored, changed, outcome)
                 return
             if pending_value is not None:
                 # A rotation started from the value before our write: give it back that value (the
@@ -401,7 +402,7 @@ def _write(
             version = secret.publish(desired, current)
             writes += 1
             if version is not None:
-                written = (version, current)
+                written, changed = (version, current), True
             continue
         # A rotation is pending: wait for it (bounded), then write on its result.
         if _monotonic() < waited_until and deadline.left() > POLL_SECONDS:
