@@ -6,10 +6,22 @@ and a regenerated password is one the database never got. So a created secret ge
 ``{"password": ...}`` with literal, fixed settings, and this custom resource writes the non-secret
 fields (engine, host, port, dbname, masterarn; username once) into the secret's current value; see
 ``infra/secret_fields_handler/index.py``.
+
+Deploy lifecycle (design; docs/deploying.md "Upgrades, rollbacks and rotations"): the only deploys
+that regenerate a created secret's password are the ones that change ``GenerateSecretString`` (the
+upgrade from a template that put the fields there, or a change of the settings below). In each of
+them this resource gets a request right after the regeneration and writes back the password the
+database knows: the upgrade's Create; that upgrade's rollback, as the Delete of the resource created
+in the failed update (CloudFormation deletes it after the secret went back, in
+``UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS``, which the function reads with DescribeStacks); and,
+for a settings change, the Update and the rollback Update, because the ``Generator`` property below
+changes with the settings. Writes are staged and moved to AWSCURRENT only from the version they were
+computed from (``UpdateSecretVersionStage``), so an older password is never published.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +41,10 @@ FIELDS_ACTIONS = (
     "secretsmanager:DescribeSecret",
     "secretsmanager:GetSecretValue",
     "secretsmanager:PutSecretValue",
+    "secretsmanager:UpdateSecretVersionStage",
 )
+#: The function's own time limit: up to 40 s waiting for a pending rotation, then its answer.
+FIELDS_FUNCTION_TIMEOUT = Duration.seconds(120)
 
 #: The only settings of a created secret's password generation. Written here, never derived from the
 #: handler package or the configuration, so that no code or config change regenerates a password.
@@ -37,12 +52,11 @@ FIELDS_ACTIONS = (
 CREATED_SECRET_EXCLUDE_CHARACTERS = "/@\"'\\`$;&|<>(){}[]!?*#%=,~+ :"  # noqa: S105 - not a password
 CREATED_SECRET_PASSWORD_LENGTH = 32
 
-#: The function's run, and how long CloudFormation waits for its answer (``ServiceTimeout``; without it,
-#: an hour: https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-cloudformation-customresource.html#cfn-cloudformation-customresource-servicetimeout).
-#: The wait covers the whole run plus the response's upload, so a request the function never answers
-#: (a crash, a Lambda timeout) fails the deploy within two minutes instead of an hour.
-FUNCTION_TIMEOUT = Duration.seconds(60)
-SERVICE_TIMEOUT = Duration.seconds(120)
+#: How long CloudFormation waits for the function's answer (``ServiceTimeout``; without it, an hour:
+#: https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-cloudformation-customresource.html#cfn-cloudformation-customresource-servicetimeout).
+#: It covers the function's whole run plus the response's upload, so a request the function never
+#: answers (a crash, a Lambda timeout) fails the deploy within three minutes instead of an hour.
+SERVICE_TIMEOUT = FIELDS_FUNCTION_TIMEOUT.plus(Duration.seconds(60))
 
 
 def password_only_generator() -> secretsmanager.SecretStringGenerator:
@@ -52,6 +66,21 @@ def password_only_generator() -> secretsmanager.SecretStringGenerator:
         generate_string_key="password",
         password_length=CREATED_SECRET_PASSWORD_LENGTH,
         exclude_characters=CREATED_SECRET_EXCLUDE_CHARACTERS,
+    )
+
+
+def generator_fingerprint() -> str:
+    """The generator's settings as the custom resource's ``Generator`` property: a deploy that changes
+    them regenerates the password, and then also sends the resource the Update that restores it."""
+    return json.dumps(
+        {
+            "ExcludeCharacters": CREATED_SECRET_EXCLUDE_CHARACTERS,
+            "GenerateStringKey": "password",
+            "PasswordLength": CREATED_SECRET_PASSWORD_LENGTH,
+            "SecretStringTemplate": "{}",
+        },
+        sort_keys=True,
+        separators=(",", ":"),
     )
 
 
@@ -83,6 +112,14 @@ class SecretConnectionFields(Construct):
         )
         self._statement = iam.PolicyStatement(sid="WriteConnectionFields", actions=list(FIELDS_ACTIONS))
         self.policy.add_statements(self._statement)
+        # The stack's status tells a rollback's requests from a deploy's (DescribeStacks on this stack only).
+        self.policy.add_statements(
+            iam.PolicyStatement(
+                sid="ReadOwnStackStatus",
+                actions=["cloudformation:DescribeStacks"],
+                resources=[Stack.of(self).stack_id],
+            )
+        )
         self._key_grants = SecretKeyGrants(self, self.role)
         self.function = lambda_.Function(
             self,
@@ -92,7 +129,7 @@ class SecretConnectionFields(Construct):
             architecture=lambda_.Architecture.ARM_64,
             handler="index.handler",
             code=lambda_.Code.from_asset(str(HANDLER_DIR), exclude=["__pycache__", "*.pyc"]),
-            timeout=FUNCTION_TIMEOUT,
+            timeout=FIELDS_FUNCTION_TIMEOUT,
             # CloudFormation invokes it asynchronously; Lambda's retries of a failed invocation (twice, up
             # to minutes later: https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html)
             # would write the secret while CloudFormation, past SERVICE_TIMEOUT, already rolls back.
@@ -146,6 +183,7 @@ class SecretConnectionFields(Construct):
                 "Fields": stack.to_json_string({k: v for k, v in fields.items() if v is not None}),
                 "RemoveFields": stack.to_json_string(sorted(k for k, v in fields.items() if v is None)),
                 "SeedFields": stack.to_json_string(seed_fields),
+                "Generator": generator_fingerprint(),
             },
         )
         resource.node.add_dependency(self.policy)

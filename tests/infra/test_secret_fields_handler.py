@@ -12,11 +12,29 @@ import pytest
 from moto import mock_aws
 
 from infra.secret_fields_handler import index
+from tests.infra.secrets_manager_as_aws import labels_as_aws_documents  # noqa: F401 - autouse fixture
 
 REGION = "eu-west-1"
 PASSWORD = "Generated-Pass-0123456789abcdefXY"
 ROTATED = "Rotated-Pass-9876543210zyxwvutsRQ"
 FIELDS = {"engine": "postgres", "host": "db.internal", "port": 5432, "dbname": "app"}
+
+
+@pytest.fixture(autouse=True)
+def fake_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Waiting for a rotation advances a counter, not the wall clock."""
+    now = [0.0]
+    monkeypatch.setattr(index, "_monotonic", lambda: now[0])
+    monkeypatch.setattr(index, "_sleep", lambda seconds: now.__setitem__(0, now[0] + seconds))
+
+
+def apply(props: dict[str, str], sm: Any, request_type: str = "Create") -> str:
+    """One request through the handler; its reason, or FieldsError with it."""
+    event = {**_event(request_type, props), "OldResourceProperties": props}
+    response = index.handler(event, None, client=sm, send=lambda _u, _b: None)
+    if response["Status"] != "SUCCESS":
+        raise index.FieldsError(response["Reason"])
+    return str(response["Reason"])
 
 
 @pytest.fixture
@@ -63,23 +81,23 @@ def _event(request_type: str, props: dict[str, str]) -> dict[str, Any]:
 
 def test_create_adds_fields_and_keeps_the_password(sm: Any) -> None:
     arn = _created(sm)
-    assert index.apply(_props(arn), sm) == "updated"
+    assert apply(_props(arn), sm) == "updated"
     assert _current(sm, arn) == {"password": PASSWORD, "username": "app", **FIELDS}
-    assert index.apply(_props(arn), sm) == "unchanged"  # idempotent: no new version
+    assert apply(_props(arn), sm) == "unchanged"  # idempotent: no new version
     versions = sm.list_secret_version_ids(SecretId=arn)["Versions"]
     assert len(versions) == 2
 
 
 def test_update_changes_fields_never_the_password_nor_a_switched_username(sm: Any) -> None:
     arn = _created(sm)
-    index.apply(_props(arn), sm)
+    apply(_props(arn), sm)
     # The alternating strategy has switched the secret to the clone user, with a rotated password.
     sm.put_secret_value(
         SecretId=arn,
         SecretString=json.dumps({**_current(sm, arn), "username": "app_clone", "password": ROTATED}),
     )
     moved = {"engine": "postgres", "host": "db2.internal", "port": 6543}
-    assert index.apply(_props(arn, moved, remove=["dbname"]), sm) == "updated"
+    assert apply(_props(arn, moved, remove=["dbname"]), sm) == "updated"
     assert _current(sm, arn) == {"password": ROTATED, "username": "app_clone", **moved}
 
 
@@ -89,14 +107,14 @@ def test_refused_while_a_rotation_is_in_progress(sm: Any) -> None:
         SecretId=arn, SecretString=json.dumps({"password": ROTATED}), VersionStages=["AWSPENDING"]
     )
     with pytest.raises(index.FieldsError, match="rotation of the secret is in progress"):
-        index.apply(_props(arn), sm)
+        apply(_props(arn), sm)
     assert _current(sm, arn) == {"password": PASSWORD}  # untouched
 
 
 def test_a_rotation_finishing_mid_write_is_not_undone(sm: Any) -> None:
     """finishSecret lands between the read and the write: the write is redone on the rotated value."""
     arn = _created(sm)
-    index.apply(_props(arn), sm)
+    apply(_props(arn), sm)
     fired = []
 
     def finish_rotation(**_: Any) -> None:
@@ -109,7 +127,7 @@ def test_a_rotation_finishing_mid_write_is_not_undone(sm: Any) -> None:
         )
 
     sm.meta.events.register("before-call.secretsmanager.PutSecretValue", finish_rotation)
-    index.apply(_props(arn, {**FIELDS, "host": "db2.internal"}), sm)
+    apply(_props(arn, {**FIELDS, "host": "db2.internal"}), sm)
     assert fired
     assert _current(sm, arn) == {"password": ROTATED, "username": "app", **FIELDS, "host": "db2.internal"}
 
@@ -149,7 +167,7 @@ def test_handler_success_and_delete(sm: Any, capsys: pytest.CaptureFixture[str])
 def test_the_password_is_never_a_field(sm: Any) -> None:
     arn = _created(sm)
     with pytest.raises(index.FieldsError, match="never written"):
-        index.apply(_props(arn, {"password": "x"}), sm)
+        apply(_props(arn, {"password": "x"}), sm)
 
 
 def test_upgrade_regeneration_is_undone_and_the_known_password_kept(sm: Any) -> None:
@@ -160,13 +178,13 @@ def test_upgrade_regeneration_is_undone_and_the_known_password_kept(sm: Any) -> 
     # The first deploy of the new template changes GenerateSecretString: CloudFormation generates anew.
     sm.put_secret_value(SecretId=arn, SecretString=json.dumps({"password": ROTATED}))
     moved = dict(FIELDS, host="db2.internal")
-    assert index.apply(_props(arn, moved), sm).startswith("restored the password the database knows")
+    assert apply(_props(arn, moved), sm).startswith("restored the password the database knows")
     assert _current(sm, arn) == {"password": PASSWORD, "username": "app", **moved}
-    assert index.apply(_props(arn, moved), sm) == "unchanged"  # and the retry is a no-op
+    assert apply(_props(arn, moved), sm) == "unchanged"  # and the retry is a no-op
 
 
 def test_a_password_only_current_with_no_full_previous_is_left_as_generated(sm: Any) -> None:
     arn = _created(sm)
     sm.put_secret_value(SecretId=arn, SecretString=json.dumps({"password": ROTATED}))  # no username before
-    index.apply(_props(arn), sm)
+    apply(_props(arn), sm)
     assert _current(sm, arn)["password"] == ROTATED

@@ -160,8 +160,11 @@ def test_fields_function_may_touch_only_the_created_secrets(example: Synth) -> N
         "secretsmanager:DescribeSecret",
         "secretsmanager:GetSecretValue",
         "secretsmanager:PutSecretValue",
+        "secretsmanager:UpdateSecretVersionStage",
     ]
     assert sorted(by_sid["WriteConnectionFields"]["Resource"]) == created
+    assert by_sid["ReadOwnStackStatus"]["Action"] == "cloudformation:DescribeStacks"
+    assert by_sid["ReadOwnStackStatus"]["Resource"] == "<AWS::StackId>"
     kms = [s for s in statements(raw, "ConnectionFieldsRole") if s["Action"][0].startswith("kms:")]
     assert kms and all("kms:EncryptionContext:SecretARN" in s["Condition"]["StringEquals"] for s in kms)
 

@@ -1,0 +1,541 @@
+"""The connection-fields custom resource driven through CloudFormation's documented lifecycle (moto).
+
+What CloudFormation does, as documented, and what these tests replay with the handler's own code:
+
+* Request types Create, Update (``ResourceProperties`` new, ``OldResourceProperties`` old) and
+  Delete: https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-requesttypes-create.html,
+  .../crpg-ref-requesttypes-update.html, .../crpg-ref-requesttypes-delete.html.
+* A failed update rolls back: resources updated in it get an Update back to their previous
+  properties (a custom resource whose Update failed gets a second Update with
+  ``ResourceProperties=OLD`` and ``OldResourceProperties=NEW``) while the stack is
+  ``UPDATE_ROLLBACK_IN_PROGRESS``; resources created in the failed update are deleted afterwards,
+  while the stack is ``UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS``
+  (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-monitor-stack.html,
+  https://repost.aws/knowledge-center/cloudformation-stack-cleanup-stuck; CloudFormation internals as
+  recorded by the CDK team: https://github.com/aws/aws-cdk/blob/main/docs/CLOUDFORMATION.md). A failed
+  delete in a cleanup phase is retried.
+* The stack status is read with DescribeStacks
+  (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStacks.html); moto
+  has no stack here, so a botocore ``before-call`` hook answers as AWS documents.
+* ``AWS::SecretsManager::Secret`` generates a new password whenever a property of
+  ``GenerateSecretString`` changes on update, in either direction (the rollback too):
+  https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-secretsmanager-secret.html.
+  ``regenerate`` below writes what that produces: a new AWSCURRENT version (AWSPREVIOUS follows).
+* Moving AWSCURRENT names the version it is taken from; "if the version ID does not match, the
+  operation fails" (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UpdateSecretVersionStage.html);
+  moto 5.2.5 refuses the same way.
+* A rotation: createSecret puts AWSPENDING from AWSCURRENT; setSecret refuses a pending version whose
+  host differs from the current one (``rotation_handlers.strategies.base.require_same_target``);
+  finishSecret moves AWSCURRENT to it (https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotate-secrets_lambda-functions.html).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from infra.secret_fields_handler import index
+from tests.infra.conftest import Synth, resources
+from tests.infra.secrets_manager_as_aws import labels_as_aws_documents  # noqa: F401 - autouse fixture
+
+REGION = "eu-west-1"
+STACK_ID = "arn:aws:cloudformation:eu-west-1:123456789012:stack/secrets/1"
+KNOWN = "Known-Pass-0123456789abcdefXYZabcd"  # the password the database knows
+ROTATED = "Rotated-Pass-9876543210zyxwvutsRQ"
+BREAK_GLASS = "Break-Glass-Pass-00000000000000000"
+# What an earlier template generated: the connection fields inside GenerateSecretString.
+LEGACY = {"username": "app", "engine": "postgres", "host": "db.internal", "port": 5432, "dbname": "app"}
+FIELDS = {"engine": "postgres", "host": "db.internal", "port": 5432, "dbname": "app"}
+ROLLBACK_CLEANUP = "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS"
+GENERATOR = '{"GenerateStringKey":"password","PasswordLength":32,"SecretStringTemplate":"{}"}'
+
+
+class FakeClock:
+    """The handler's clock and sleep: time passes only when the handler sleeps (no timed assertions)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps = 0
+        self.on_sleep: list[Any] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps += 1
+        self.now += seconds
+        for hook in list(self.on_sleep):
+            hook()
+
+
+class Context:
+    def __init__(self, clock: FakeClock, timeout_ms: int = 120_000) -> None:
+        self.clock, self.end = clock, clock.now + timeout_ms / 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self.end - self.clock.now) * 1000)
+
+
+class Stack:
+    """CloudFormation's side: the stack status, the resource's recorded properties and physical id."""
+
+    def __init__(self, sm: Any, cfn: Any, arn: str, clock: FakeClock) -> None:
+        self.sm, self.cfn, self.arn, self.clock = sm, cfn, arn, clock
+        self.status = "UPDATE_IN_PROGRESS"
+        self.update_started = dt.datetime.fromtimestamp(int(time.time()), dt.UTC)  # LastUpdatedTime
+        self.physical_id: str | None = None
+        self.responses: list[dict[str, Any]] = []
+        cfn.meta.events.register("before-call.cloudformation.DescribeStacks", self._describe_stacks)
+
+    def _describe_stacks(self, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        stack = {
+            "StackId": STACK_ID,
+            "StackName": "secrets",
+            "StackStatus": self.status,
+            "CreationTime": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            "LastUpdatedTime": self.update_started,
+        }
+        return AWSResponse(STACK_ID, 200, {}, None), {"Stacks": [stack], "ResponseMetadata": {}}
+
+    def request(
+        self,
+        request_type: str,
+        props: dict[str, str],
+        old: dict[str, str] | None = None,
+        timeout_ms: int = 120_000,
+    ) -> dict[str, Any]:
+        event: dict[str, Any] = {
+            "RequestType": request_type,
+            "ResponseURL": "https://cloudformation-custom-resource-response.example/presigned",
+            "StackId": STACK_ID,
+            "RequestId": str(uuid.uuid4()),
+            "ResourceType": "Custom::SecretConnectionFields",
+            "LogicalResourceId": "AppSecretFields",
+            "ResourceProperties": props,
+        }
+        if request_type != "Create":
+            event["PhysicalResourceId"] = self.physical_id
+        if old is not None:
+            event["OldResourceProperties"] = old
+        sent: list[bytes] = []
+        response = index.handler(
+            event, Context(self.clock, timeout_ms), client=self.sm, send=lambda _u, b: sent.append(b)
+        )
+        assert len(sent) == 1  # every request is answered exactly once
+        assert KNOWN not in sent[0].decode() and ROTATED not in sent[0].decode()
+        if request_type == "Create" or response["Status"] == "SUCCESS":
+            self.physical_id = response["PhysicalResourceId"]
+        self.responses.append(response)
+        return response
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    clock = FakeClock()
+    monkeypatch.setattr(index, "_sleep", clock.sleep, raising=False)
+    monkeypatch.setattr(index, "_monotonic", clock.monotonic, raising=False)
+    return clock
+
+
+@pytest.fixture
+def sm(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    for key, value in (
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_DEFAULT_REGION", REGION),
+    ):
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        yield boto3.client("secretsmanager", region_name=REGION)
+
+
+@pytest.fixture
+def other(sm: Any) -> Any:
+    """Another party's client (a rotation, CloudFormation itself, an operator)."""
+    return boto3.client("secretsmanager", region_name=REGION)
+
+
+@pytest.fixture
+def cfn_client(sm: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    client = boto3.client("cloudformation", region_name=REGION)
+    real = getattr(index, "make_client", None)
+
+    def make_client(service: str) -> Any:
+        return client if service == "cloudformation" else real(service)  # type: ignore[misc]
+
+    monkeypatch.setattr(index, "make_client", make_client, raising=False)
+    return client
+
+
+def _props(arn: str, generator: str = GENERATOR, **changes: Any) -> dict[str, str]:
+    fields = {**FIELDS, **changes}
+    return {
+        "ServiceToken": "arn:aws:lambda:eu-west-1:123456789012:function:fields",
+        "SecretId": arn,
+        "Fields": json.dumps({k: v for k, v in fields.items() if v is not None}),
+        "RemoveFields": json.dumps(sorted(k for k, v in fields.items() if v is None)),
+        "SeedFields": json.dumps({"username": "app"}),
+        "Generator": generator,
+    }
+
+
+def _current(client: Any, arn: str) -> dict[str, Any]:
+    return json.loads(client.get_secret_value(SecretId=arn, VersionStage="AWSCURRENT")["SecretString"])
+
+
+def _stages(client: Any, arn: str) -> dict[str, list[str]]:
+    return {v: s for v, s in client.describe_secret(SecretId=arn)["VersionIdsToStages"].items() if s}
+
+
+def regenerate(client: Any, arn: str, template: dict[str, Any]) -> str:
+    """CloudFormation updating GenerateSecretString: a new generated password becomes AWSCURRENT."""
+    password = "Gen-" + secrets.token_hex(14)
+    client.put_secret_value(SecretId=arn, SecretString=json.dumps({**template, "password": password}))
+    return password
+
+
+def start_rotation(client: Any, arn: str, password: str = ROTATED) -> str:
+    """createSecret: AWSPENDING = AWSCURRENT with a new password."""
+    token = str(uuid.uuid4())
+    client.put_secret_value(
+        SecretId=arn,
+        ClientRequestToken=token,
+        SecretString=json.dumps({**_current(client, arn), "password": password}),
+        VersionStages=["AWSPENDING"],
+    )
+    return token
+
+
+def finish_rotation(client: Any, arn: str, token: str) -> None:
+    """setSecret's target check (the same host and port as AWSCURRENT), then finishSecret."""
+    pending = json.loads(client.get_secret_value(SecretId=arn, VersionId=token)["SecretString"])
+    current = _current(client, arn)
+    if (pending["host"], pending["port"]) != (current["host"], current["port"]):
+        raise AssertionError("setSecret refuses: the pending host differs from the current one (wedged)")
+    stages = _stages(client, arn)
+    (current_version,) = [v for v, s in stages.items() if "AWSCURRENT" in s]
+    client.update_secret_version_stage(
+        SecretId=arn, VersionStage="AWSCURRENT", MoveToVersionId=token, RemoveFromVersionId=current_version
+    )
+    client.update_secret_version_stage(SecretId=arn, VersionStage="AWSPENDING", RemoveFromVersionId=token)
+
+
+def _legacy_secret(client: Any) -> str:
+    """As an earlier template created it: the fields inside the generated value."""
+    return client.create_secret(Name="prod/app", SecretString=json.dumps({**LEGACY, "password": KNOWN}))[
+        "ARN"
+    ]
+
+
+def _upgraded(stack: Stack) -> None:
+    """The upgrade deploy: the secret's generator changes (a new password), then the resource is created."""
+    regenerate(stack.sm, stack.arn, {})
+    assert stack.request("Create", _props(stack.arn))["Status"] == "SUCCESS"
+
+
+# -- the upgrade deploy and every way it can end ------------------------------------------------
+
+
+def test_upgrade_deploy_keeps_the_known_password(
+    sm: Any, other: Any, cfn_client: Any, clock: FakeClock
+) -> None:
+    arn = _legacy_secret(other)
+    stack = Stack(sm, cfn_client, arn, clock)
+    _upgraded(stack)
+    assert _current(other, arn) == {**FIELDS, "username": "app", "password": KNOWN}
+    stack.status = "UPDATE_COMPLETE"  # a later deploy that changes a field
+    stack.status = "UPDATE_IN_PROGRESS"
+    assert stack.request("Update", _props(arn, host="db2.internal"), _props(arn))["Status"] == "SUCCESS"
+    assert _current(other, arn) == {**FIELDS, "host": "db2.internal", "username": "app", "password": KNOWN}
+
+
+def test_upgrade_rolled_back_after_the_fields_were_written(
+    sm: Any, other: Any, cfn_client: Any, clock: FakeClock
+) -> None:
+    """Another resource of the upgrade deploy fails: the secret goes back to the old generator (another
+    new password), then the resource created in the failed update is deleted in the cleanup."""
+    arn = _legacy_secret(other)
+    stack = Stack(sm, cfn_client, arn, clock)
+    _upgraded(stack)
+    stack.status = "UPDATE_ROLLBACK_IN_PROGRESS"
+    regenerate(other, arn, LEGACY)
+    stack.status = "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS"
+    assert stack.request("Delete", _props(arn))["Status"] == "SUCCESS"
+    assert _current(other, arn) == {**LEGACY, "password": KNOWN}
+    # CloudFormation retries a delete: nothing changes.
+    versions = len(other.list_secret_version_ids(SecretId=arn)["Versions"])
+    assert stack.request("Delete", _props(arn))["Status"] == "SUCCESS"
+    assert _current(other, arn) == {**LEGACY, "password": KNOWN}
+    assert len(other.list_secret_version_ids(SecretId=arn)["Versions"]) == versions
+    # The upgrade deployed again later succeeds, still with the known password.
+    stack.status = "UPDATE_IN_PROGRESS"
+    _upgraded(stack)
+    assert _current(other, arn) == {**FIELDS, "username": "app", "password": KNOWN}
+
+
+def test_upgrade_whose_own_create_fails_is_rolled_back_to_the_known_password(
+    sm: Any, other: Any, cfn_client: Any, clock: FakeClock
+) -> None:
+    arn = _legacy_secret(other)
+    stack = Stack(sm, cfn_client, arn, clock)
+    regenerate(other, arn, {})
+
+    def denied(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "PutSecretValue")
+
+    sm.meta.events.register("before-call.secretsmanager.PutSecretValue", denied)
+    assert stack.request("Create", _props(arn))["Status"] == "FAILED"
+    sm.meta.events.unregister("before-call.secretsmanager.PutSecretValue", denied)
+    stack.status = "UPDATE_ROLLBACK_IN_PROGRESS"
+    regenerate(other, arn, LEGACY)
+    stack.status = "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS"
+    assert stack.request("Delete", _props(arn))["Status"] == "SUCCESS"
+    assert _current(other, arn) == {**LEGACY, "password": KNOWN}
+
+
+def test_upgrade_rolled_back_after_a_rotation_keeps_the_rotated_password(
+    sm: Any, other: Any, cfn_client: Any, clock: FakeClock
+) -> None:
+    """A rotation finishes between the upgrade's Create and the rollback: its password is the one kept."""
+    arn = _legacy_secret(other)
+    stack = Stack(sm, cfn_client, arn, clock)
+    _upgraded(stack)
+    finish_rotation(other, arn, start_rotation(other, arn))
+    stack.status = "UPDATE_ROLLBACK_IN_PROGRESS"
+    regenerate(other, arn, LEGACY)
+    stack.status = "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS"
+    assert stack.request("Delete", _props(arn))["Status"] == "SUCCESS"
+    assert _current(other, arn) == {**LEGACY, "password": ROTATED}
+
+
+def test_a_retried_update_after_a_generator_change_restores_once(
+    sm: Any, other: Any, cfn_client: Any, clock: FakeClock
+) -> None:
+    arn = _legacy_secret(other)
+    stack = Stack(sm, cfn_client, arn, clock)
+    _upgraded(stack)
+    new_generator = GENERATOR.replace("32", "40")
+    regenerate(other, arn, {})
+    assert stack.request("Update", _props(arn, new_generator), _props(arn))["Status"] == "SUCCESS"
+    finish_rotation(other, arn, start_rotation(other, arn))
+    # The same request delivered again (an invocation retried by Lambda): the rotation is kept.
+    assert stack.request("Update", _props(arn, new_generator), _props(arn))["Status"] == "SUCCESS"
+    assert _current(other, arn)["password"] == ROTATED
+
+
+def test_a_fresh_secret_is_created_and_its_failed_stack_creation_rolled_back(
+    sm: Any, other: Any, cfn_client: Any, clock: FakeClock
+) -> None:
+    """Stack creation: the secret with its generated password, then the resource; a later failure
+    deletes the resource (ROLLBACK_IN_PROGRESS) and the password stays as generated."""
+    arn = other.create_secret(Name="prod/new", SecretString=json.dumps({"password": KNOWN}))["ARN"]
+    stack = Stack(sm, cfn_client, arn, clock)
+    stack.status = "CREATE_IN_PROGRESS"
+    response = stack.request("Create", _props(arn))
+    assert response["Status"] == "SUCCESS" and response["PhysicalResourceId"] == f"{arn}|connection-fields"
+    assert _current(other, arn) == {**FIELDS, "username": "app", "password": KNOWN}
+    stack.status = "ROLLBACK_IN_PROGRESS"
+    assert stack.request("Delete", _props(arn))["Status"] == "SUCCESS"
+    assert _current(other, arn) == {**FIELDS, "username": "app", "password": KNOWN}
+
+
+def test_stack_delete_and_removal_from_the_template_change_nothing(
+    sm: Any, other: Any, cfn_client: Any, clock: FakeClock
+) -> None:
+    arn = _legacy_secret(other)
+    stack = Stack(sm, cfn_client, arn, clock)
+    _upgraded(stack)
+    finish_rotation(other, arn, start_rotation(other, arn))
+    # A later update (started after the rotation) rolled back; then the stack is deleted.
+    stack.update_started += dt.timedelta(seconds=5)
+    for status in ("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", ROLLBACK_CLEANUP, "DELETE_IN_PROGRESS"):
+        stack.status = status
+        assert stack.request("Delete", _props(arn))["Status"] == "SUCCESS"
+        assert _current(other, arn)["password"] == ROTATED
+
+
+def test_a_generator_change_and_its_rollback_keep_the_known_password(
+    sm: Any, other: Any, cfn_client: Any, clock: FakeClock
+) -> None:
+    """Should the generator's settings ever change, the resource's Generator property changes with them:
+    the Update right after the regeneration restores the password, and so does the rollback Update."""
+    arn = _legacy_secret(other)
+    stack = Stack(sm, cfn_client, arn, clock)
+    _upgraded(stack)
+    new_generator = GENERATOR.replace("32", "40")
+    regenerate(other, arn, {})
+    assert stack.request("Update", _props(arn, new_generator), _props(arn))["Status"] == "SUCCESS"
+    assert _current(other, arn)["password"] == KNOWN
+    stack.status = "UPDATE_ROLLBACK_IN_PROGRESS"
+    regenerate(other, arn, {})
+    assert stack.request("Update", _props(arn), _props(arn, new_generator))["Status"] == "SUCCESS"
+    assert _current(other, arn) == {**FIELDS, "username": "app", "password": KNOWN}
+
+
+def test_a_later_break_glass_password_is_kept_on_the_next_field_change(
+    sm: Any, other: Any, cfn_client: Any, clock: FakeClock
+) -> None:
+    """An operator resets the password and stores it alone (break-glass): no deploy replaces it."""
+    arn = _legacy_secret(other)
+    stack = Stack(sm, cfn_client, arn, clock)
+    _upgraded(stack)
+    other.put_secret_value(SecretId=arn, SecretString=json.dumps({"password": BREAK_GLASS}))
+    assert stack.request("Update", _props(arn, host="db2.internal"), _props(arn))["Status"] == "SUCCESS"
+    assert _current(other, arn)["password"] == BREAK_GLASS
+    assert _current(other, arn)["host"] == "db2.internal"
+
+
+# -- rotations: pending versions, concurrency --------------------------------------------------
+
+
+def test_a_rollback_update_completes_while_a_rotation_is_pending(
+    sm: Any, other: Any, cfn_client: Any, clock: FakeClock
+) -> None:
+    arn = _legacy_secret(other)
+    stack = Stack(sm, cfn_client, arn, clock)
+    _upgraded(stack)
+    assert stack.request("Update", _props(arn, host="db2.internal"), _props(arn))["Status"] == "SUCCESS"
+    start_rotation(other, arn)  # a rotation that failed and left AWSPENDING behind
+    stack.status = "UPDATE_ROLLBACK_IN_PROGRESS"  # a later resource of the deploy failed
+    response = stack.request("Update", _props(arn), _props(arn, host="db2.internal"))
+    assert response["Status"] == "SUCCESS", response["Reason"]
+    assert _current(other, arn) == {**FIELDS, "username": "app", "password": KNOWN}
+
+
+def test_a_forward_update_waits_for_a_running_rotation_then_writes_on_its_result(
+    sm: Any, other: Any, cfn_client: Any, clock: FakeClock
+) -> None:
+    arn = _legacy_secret(other)
+    stack = Stack(sm, cfn_client, arn, clock)
+    _upgraded(stack)
+    token = start_rotation(other, arn)
+    clock.on_sleep.append(
+        lambda: finish_rotation(other, arn, token) if _stages(other, arn).get(token) else None
+    )
+    assert stack.request("Update", _props(arn, dbname="app2"), _props(arn))["Status"] == "SUCCESS"
+    assert _current(other, arn) == {**FIELDS, "dbname": "app2", "username": "app", "password": ROTATED}
+
+
+def test_a_forward_update_is_refused_while_a_rotation_stays_pending(
+    sm: Any, other: Any, cfn_client: Any, clock: FakeClock
+) -> None:
+    arn = _legacy_secret(other)
+    stack = Stack(sm, cfn_client, arn, clock)
+    _upgraded(stack)
+    start_rotation(other, arn)
+    before = _current(other, arn)
+    response = stack.request("Update", _props(arn, dbname="app2"), _props(arn), timeout_ms=60_000)
+    assert response["Status"] == "FAILED"
+    assert "rotation of the secret is in progress" in response["Reason"]
+    assert _current(other, arn) == before
+    assert 0 < clock.sleeps
+
+
+def test_a_rotation_starting_right_after_the_check_is_neither_wedged_nor_reverted(
+    sm: Any, other: Any, cfn_client: Any, clock: FakeClock
+) -> None:
+    """createSecret runs between the handler's check and its write; the rotation then completes."""
+    arn = _legacy_secret(other)
+    stack = Stack(sm, cfn_client, arn, clock)
+    _upgraded(stack)
+    tokens: list[str] = []
+
+    def rotation_starts(**_: Any) -> None:
+        if not tokens:
+            tokens.append(start_rotation(other, arn))
+
+    def rotation_continues() -> None:
+        if tokens and "AWSPENDING" in _stages(other, arn).get(tokens[0], []):
+            finish_rotation(other, arn, tokens[0])
+
+    sm.meta.events.register("before-call.secretsmanager.PutSecretValue", rotation_starts)
+    clock.on_sleep.append(rotation_continues)
+    moved = _props(arn, host="db2.internal", dbname="app2")
+    assert stack.request("Update", moved, _props(arn))["Status"] == "SUCCESS"
+    assert tokens
+    rotation_continues()  # the rotation goes on after the deploy if it has not finished yet
+    assert _current(other, arn) == {
+        **FIELDS,
+        "host": "db2.internal",
+        "dbname": "app2",
+        "username": "app",
+        "password": ROTATED,
+    }
+
+
+def test_an_older_password_is_never_published_when_a_rotation_finishes_mid_write(
+    sm: Any, other: Any, cfn_client: Any, clock: FakeClock
+) -> None:
+    arn = _legacy_secret(other)
+    stack = Stack(sm, cfn_client, arn, clock)
+    _upgraded(stack)
+    published: list[str] = []
+
+    def rotation_finishes(**_: Any) -> None:
+        if not published:
+            finish_rotation(other, arn, start_rotation(other, arn))
+            published.append(_current(other, arn)["password"])
+
+    def record(**_: Any) -> None:
+        if published:
+            published.append(_current(other, arn)["password"])
+
+    sm.meta.events.register("before-call.secretsmanager.PutSecretValue", rotation_finishes)
+    sm.meta.events.register("after-call.secretsmanager", record)
+    assert stack.request("Update", _props(arn, dbname="app2"), _props(arn))["Status"] == "SUCCESS"
+    assert set(published) == {ROTATED}  # AWSCURRENT never showed the pre-rotation password again
+    assert _current(other, arn) == {**FIELDS, "dbname": "app2", "username": "app", "password": ROTATED}
+
+
+# -- every path answers CloudFormation in time -------------------------------------------------
+
+
+def test_the_answer_is_sent_before_the_lambda_times_out(
+    sm: Any, other: Any, cfn_client: Any, clock: FakeClock
+) -> None:
+    arn = _legacy_secret(other)
+    stack = Stack(sm, cfn_client, arn, clock)
+    _upgraded(stack)
+    start_rotation(other, arn)  # never finishes
+    for status, expected in (("UPDATE_IN_PROGRESS", "FAILED"), ("UPDATE_ROLLBACK_IN_PROGRESS", "SUCCESS")):
+        stack.status = status
+        start = clock.now
+        response = stack.request("Update", _props(arn, dbname="app2"), _props(arn), timeout_ms=40_000)
+        assert response["Status"] == expected, response["Reason"]
+        # Answered with the reserve for one AWS call at its worst and the answer still left.
+        assert clock.now - start <= 40 - index.RESERVE_SECONDS
+
+
+def test_aws_calls_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)  # Lambda sets the function's region
+    client = index.make_client("secretsmanager")
+    config = client.meta.config
+    assert config.connect_timeout <= 5 and config.read_timeout <= 10
+    assert config.retries["total_max_attempts"] <= 3
+
+
+# -- the template: the Generator property follows the secret's generator ------------------------
+
+
+def test_the_generator_property_is_the_secrets_generator(example: Synth) -> None:
+    """A change of GenerateSecretString changes the resource's properties too, so CloudFormation sends
+    it an Update (and, on rollback, the Update back) right after the regeneration."""
+    raw = example.raw("SecretsRotation")
+    secrets_ = resources(raw, "AWS::SecretsManager::Secret")
+    fields = resources(raw, "Custom::SecretConnectionFields")
+    assert fields
+    for resource in fields.values():
+        secret_id = resource["Properties"]["SecretId"]["Ref"]
+        generator = secrets_[secret_id]["Properties"]["GenerateSecretString"]
+        assert json.loads(resource["Properties"]["Generator"]) == generator
