@@ -75,3 +75,19 @@ def test_a_new_entry_is_recorded_and_a_removed_one_forgotten(tmp_path: Path) -> 
         "payments-app2": "prod/payments/app2",
         "reports-app": "prod/reports/app",
     }
+
+
+def test_a_read_only_checkout_still_synthesizes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI may synthesize from a read-only checkout: the record is then checked, not written."""
+    path = _config_copy(tmp_path)
+    record = secret_names_file(path)
+    real_write = Path.write_text
+
+    def read_only(self: Path, *args: object, **kwargs: object) -> int:
+        if self == record:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_write(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "write_text", read_only)
+    _add(path)
+    assert not record.exists()
