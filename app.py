@@ -12,7 +12,7 @@ import sys
 import aws_cdk as cdk
 
 from infra.config import ConfigError, load_config
-from infra.stacks import add_stacks
+from infra.stacks import add_stacks, secret_names_file
 
 DEFAULT_CONFIG = "config/example.json"
 
@@ -22,10 +22,11 @@ def main() -> None:
     path = app.node.try_get_context("config") or DEFAULT_CONFIG
     try:
         config = load_config(path)
+        # Refuses a created secret's changed name (recorded next to the file, see docs/deploying.md).
+        add_stacks(app, config, secret_names=secret_names_file(path))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(2) from None
-    add_stacks(app, config)
     app.synth()
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import jsii
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_config as config
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -50,6 +50,10 @@ class OperationsAlerts(Construct):
             self.topic = self._own_topic(email)
         self._action = cw_actions.SnsAction(self.topic)
         self.alarms: list[cloudwatch.Alarm] = []
+        self.rules: list[events.Rule] = []
+        # One statement per publishing service, created with its first publisher (see _allow_publish).
+        self._publish: dict[str, iam.PolicyStatement] = {}
+        self._sources: dict[str, list[str]] = {}
 
     def _own_topic(self, email: str | None) -> sns.ITopic:
         stack = Stack.of(self)
@@ -59,13 +63,22 @@ class OperationsAlerts(Construct):
             description="Encrypts the secrets-rotation/replication alert topic",
             enable_key_rotation=True,
         )
-        for service in ("events.amazonaws.com", "cloudwatch.amazonaws.com"):
+        # Publishers of an encrypted topic need these on its key
+        # (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services).
+        # "Adding the aws:SourceAccount and aws:SourceArn to a AWS KMS policy is not supported for
+        # EventBridge-to-encrypted topics" (same page): EventBridge's statement has no such condition, or
+        # every rule's delivery fails. The key encrypts this topic only; the topic policy decides who
+        # publishes (this stack's rules and alarms).
+        for service, conditions in (
+            ("events.amazonaws.com", None),
+            ("cloudwatch.amazonaws.com", {"StringEquals": {"aws:SourceAccount": stack.account}}),
+        ):
             self.key.add_to_resource_policy(
                 iam.PolicyStatement(
                     actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                     principals=[iam.ServicePrincipal(service)],
                     resources=["*"],  # in a key policy "*" means this key
-                    conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+                    conditions=conditions,
                 )
             )
         topic = sns.Topic(
@@ -87,7 +100,7 @@ class OperationsAlerts(Construct):
             description="Secrets Manager rotation failed or was abandoned",
             event_pattern=rotation_failure_pattern(),
         )
-        rule.add_target(targets.SnsTopic(self.topic))
+        self._target(rule)
         return rule
 
     def check_scheduled_rotations(self) -> config.ManagedRule:
@@ -103,14 +116,14 @@ class OperationsAlerts(Construct):
             rule_scope=config.RuleScope.from_resources([config.ResourceType.SECRETS_MANAGER_SECRET]),
             description="Secrets with rotation on have rotated on their schedule",
         )
-        rule.on_compliance_change(
+        events_rule = rule.on_compliance_change(
             "NonCompliant",
             description="A secret missed its scheduled rotation",
             event_pattern=events.EventPattern(
                 detail={"newEvaluationResult": {"complianceType": ["NON_COMPLIANT"]}}
             ),
-            target=targets.SnsTopic(self.topic),
         )
+        self._target(events_rule)  # type: ignore[arg-type]
         return rule
 
     def alarm_on_function_errors(self, construct_id: str, function: lambda_.IFunction) -> cloudwatch.Alarm:
@@ -127,6 +140,7 @@ class OperationsAlerts(Construct):
         )
         alarm.add_alarm_action(self._action)
         self.alarms.append(alarm)
+        self._allow_publish("cloudwatch.amazonaws.com", alarm.alarm_arn)
         return alarm
 
     def alarm_on_queue_depth(self, construct_id: str, queue: sqs.IQueue) -> cloudwatch.Alarm:
@@ -145,7 +159,53 @@ class OperationsAlerts(Construct):
         )
         alarm.add_alarm_action(self._action)
         self.alarms.append(alarm)
+        self._allow_publish("cloudwatch.amazonaws.com", alarm.alarm_arn)
         return alarm
+
+    def _target(self, rule: events.Rule) -> None:
+        rule.add_target(_TopicTarget(self.topic))
+        self.rules.append(rule)
+        self._allow_publish("events.amazonaws.com", rule.rule_arn)
+
+    def _allow_publish(self, service: str, source_arn: str) -> None:
+        """Let ``service`` publish on behalf of ``source_arn`` (one of this construct's alarms or rules).
+
+        The topic policy that ``enforce_ssl`` makes replaces SNS's default policy, so without these statements
+        only what CDK adds could publish. CloudWatch and EventBridge send ``aws:SourceArn`` (the alarm's,
+        the rule's ARN) and ``aws:SourceAccount`` with their publish: conditioning on both means no other
+        account's and no other alarm's or rule's publish is allowed (confused deputy):
+        https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-use-cases.html,
+        https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-sns-permissions.
+        An existing topic (``existing_topic_arn``) keeps its own policy: nothing is added.
+        """
+        if not isinstance(self.topic, sns.Topic):
+            return
+        statement = self._publish.get(service)
+        if statement is None:
+            statement = iam.PolicyStatement(
+                sid=f"Publish{service.split('.')[0].capitalize()}",
+                principals=[iam.ServicePrincipal(service)],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+            )
+            self._publish[service] = statement
+            self._sources[service] = []
+            self.topic.add_to_resource_policy(statement)
+        self._sources[service].append(source_arn)
+        statement.add_condition("StringEquals", {"aws:SourceAccount": Stack.of(self).account})
+        statement.add_condition("ArnEquals", {"aws:SourceArn": list(self._sources[service])})
+
+
+@jsii.implements(events.IRuleTarget)
+class _TopicTarget:
+    """An SNS topic as a rule target, without CDK's unconditioned ``events.amazonaws.com`` Allow (the
+    construct adds its own statement, bound to the rule's ARN)."""
+
+    def __init__(self, topic: sns.ITopic) -> None:
+        self.topic = topic
+
+    def bind(self, _rule: events.IRule, _id: str | None = None) -> events.RuleTargetConfig:
+        return events.RuleTargetConfig(arn=self.topic.topic_arn)
 
 
 def rotation_failure_pattern() -> events.EventPattern:

@@ -14,9 +14,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 REGION_RE = re.compile(
     r"^(us|eu|ap|sa|ca|me|af|il|mx|cn)(-gov|-iso[a-z]?)?"
@@ -207,6 +216,63 @@ def min_cron_gap(hours: list[int]) -> int:
     return min(gaps)
 
 
+def cron_values(field_: str, lo: int, hi: int) -> list[int] | None:
+    """The values (lo..hi) a cron field selects: ``*``, ``n``, ``a-b``, ``x/step``, lists of these."""
+    out: set[int] = set()
+    for part in field_.split(","):
+        m = re.match(r"^(\*|\d{1,2}(?:-\d{1,2})?)(?:/(\d{1,2}))?$", part)
+        if not m:
+            return None
+        base, step = m.group(1), int(m.group(2) or 1)
+        if base == "*":
+            first, last = lo, hi
+        elif "-" in base:
+            first, last = (int(x) for x in base.split("-"))
+        else:
+            first = int(base)
+            last = hi if m.group(2) else first
+        if not (lo <= first <= last <= hi) or step < 1:
+            return None
+        out.update(range(first, last + 1, step))
+    return sorted(out)
+
+
+def events_schedule_interval(value: str) -> int | None:
+    """Shortest time in seconds between two starts of an EventBridge schedule (None: unknown, or
+    at least a day)."""
+    m = EVENTS_RATE_RE.match(value)
+    if m:
+        return int(m.group("n")) * {"m": 60, "h": 3600, "d": 86400}[m.group("unit")[0]]
+    m = CRON_RE.match(value)
+    if not m or len(m.group("body").split()) != 6:
+        return None
+    minutes_f, hours_f, dom, _month, dow, _year = m.group("body").split()
+    minutes, hours = cron_values(minutes_f, 0, 59), cron_values(hours_f, 0, 23)
+    if not minutes or not hours:
+        return None
+    starts = sorted(h * 60 + mi for h in hours for mi in minutes)
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    if dom in ("*", "?") and dow in ("*", "?"):  # every day: the last start is followed by the first
+        gaps.append(24 * 60 - starts[-1] + starts[0])
+    return min(gaps) * 60 if gaps else None
+
+
+def located(model: str, problems: list[tuple[str, Any, str]]) -> ValidationError:
+    """An error of a rule across fields, reported at a field: ``(field alias, value, message)``. Raised
+    from a model validator, pydantic puts the model's own location in front (the JSON path)."""
+    return ValidationError.from_exception_data(
+        model,
+        [
+            InitErrorDetails(
+                type=PydanticCustomError("config", "{problem}", {"problem": message}),
+                loc=(key,),
+                input=value,
+            )
+            for key, value, message in problems
+        ],
+    )
+
+
 def events_schedule_check(value: str) -> str | None:
     m = EVENTS_RATE_RE.match(value)
     if m:
@@ -388,7 +454,10 @@ class Function(Section):
     log_retention_days: LogRetention = 90  # type: ignore[valid-type]
     ca_bundle: str | None = None  # relative to the configuration file
     password_policy: PasswordPolicy = PasswordPolicy()
-    reserved_concurrency: int_in(1, 1000) | None = None  # type: ignore[valid-type]
+    # Unset: no reservation. Set: at least 10 concurrent rotations (one function serves every secret;
+    # Secrets Manager names too few concurrent executions as a cause of rotation failures:
+    # https://docs.aws.amazon.com/secretsmanager/latest/userguide/troubleshoot_rotation.html).
+    reserved_concurrency: int_in(10, 1000) | None = None  # type: ignore[valid-type]
     # How long one master statement waits for a lock on the user (DB_LOCK_TIMEOUT).
     db_lock_timeout_seconds: int_in(1, 60) | None = None  # type: ignore[valid-type]
     # How long one master statement may run, PostgreSQL only (DB_STATEMENT_TIMEOUT).
@@ -432,6 +501,27 @@ class SecretEntry(Section):
     master_kms_key: str | None = None
     rotate_immediately_on_update: bool = False
 
+    @model_validator(mode="after")
+    def _no_immediate_rotation_of_a_created_secret(self) -> SecretEntry:
+        # The database does not know a created secret's generated password until the operator creates
+        # the user with it, and rotation starts by logging in with it: a rotation started by the deploy
+        # (RotateImmediatelyOnUpdate, https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/
+        # aws-resource-secretsmanager-rotationschedule.html) cannot succeed.
+        if self.create is not None and self.rotate_immediately_on_update:
+            raise located(
+                "SecretEntry",
+                [
+                    (
+                        "rotateImmediatelyOnUpdate",
+                        True,
+                        "the stack creates this secret, and its first rotation can only succeed after the "
+                        "database user has been created with the generated password: leave it false and "
+                        "let the schedule (or `aws secretsmanager rotate-secret`) rotate it afterwards",
+                    )
+                ],
+            )
+        return self
+
 
 class Rotation(Section):
     network: Network | None = None
@@ -460,8 +550,9 @@ class Replication(Section):
     timeout_seconds: int_in(10, 900) = 120  # type: ignore[valid-type]
     reconcile_timeout_seconds: int_in(60, 900) = 900  # type: ignore[valid-type]
     log_retention_days: LogRetention = 90  # type: ignore[valid-type]
-    # Concurrent replication invocations: a bulk import must not throttle the targets.
-    reserved_concurrency: int_in(1, 100) = 5  # type: ignore[valid-type]
+    # Concurrent replication invocations: a bulk import must not throttle the targets. null: no reservation
+    # at all (for an account at Lambda's floor of 100 unreserved concurrent executions).
+    reserved_concurrency: int_in(1, 100) | None = 5  # type: ignore[valid-type]
     # Optional handler settings; unset: the handler's default (README, replication settings).
     reconcile_concurrency: int_in(1, 64) | None = None  # type: ignore[valid-type]  # threads in total
     max_rounds: int_in(1, 20) | None = None  # type: ignore[valid-type]
@@ -470,6 +561,28 @@ class Replication(Section):
     reconcile_bulk_tags: bool = True
     # Reconcile stops this long before its timeout (must be shorter than reconcileTimeoutSeconds).
     reconcile_time_margin_seconds: int_in(0, 899) | None = None  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _reconcile_runs_do_not_overlap(self) -> Replication:
+        # EventBridge starts the target on every tick of the schedule, whether the last run ended or not
+        # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-rule-schedule.html).
+        if self.reconcile_schedule is None:
+            return self
+        interval = events_schedule_interval(self.reconcile_schedule)
+        if interval is not None and interval < self.reconcile_timeout_seconds:
+            raise located(
+                "Replication",
+                [
+                    (
+                        "reconcileSchedule",
+                        self.reconcile_schedule,
+                        f"{self.reconcile_schedule!r} starts reconcile every {interval} s, sooner than "
+                        f"reconcileTimeoutSeconds ({self.reconcile_timeout_seconds} s): runs would overlap "
+                        "(or be throttled); schedule it at least that far apart or lower the timeout",
+                    )
+                ],
+            )
+        return self
 
 
 class Alerts(Section):

@@ -158,7 +158,7 @@ class ReplicationConfig:
     timeout_seconds: int = 120
     reconcile_timeout_seconds: int = 900
     log_retention_days: int = 90
-    reserved_concurrency: int = 5  # of the event function; the reconcile function always gets 1
+    reserved_concurrency: int | None = 5  # event function; reconcile gets 1; None: no reservation
     # Handler settings (None: the handler's default).
     reconcile_concurrency: int | None = None  # RECONCILE_CONCURRENCY (threads in total)
     max_rounds: int | None = None  # REPLICATION_MAX_ROUNDS

@@ -24,6 +24,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IValidation
 
 from infra.bundling import replication_code
+from infra.config_schema import events_schedule_interval
 from infra.config_types import RECONCILE_TIME_MARGIN_SECONDS
 from infra.nag import ENV_KMS, LOG_GROUP_KMS, NO_VPC, acknowledge, checkov_skip, nag_resource
 from infra.topology import replicates_both_ways
@@ -61,6 +62,9 @@ TARGET_WRITE_ACTIONS = (
 # the handler's default name, and the handler never replicates it.
 RECONCILE_STATE_PARAMETER = "/parameter-replicator/reconcile-state"
 STATE_ACTIONS = ("ssm:GetParameter", "ssm:PutParameter")
+# "Event pattern size: 2,048 characters" (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html):
+# a longer pattern fails the deploy, so the change rule is split by included path (see change_patterns).
+EVENT_PATTERN_MAX_CHARS = 2048
 _KEY_ID_RE = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$")
 
 
@@ -186,6 +190,38 @@ def parameter_store_event_pattern(
     return events.EventPattern(source=["aws.ssm"], detail_type=["Parameter Store Change"], detail=detail)
 
 
+def pattern_chars(pattern: events.EventPattern) -> int:
+    """The pattern's length as JSON, counted with the spaces ``json.dumps`` puts after ':' and ',' (at
+    least what EventBridge counts)."""
+    rendered = {"source": pattern.source, "detail-type": pattern.detail_type, "detail": pattern.detail}
+    return len(json.dumps({k: v for k, v in rendered.items() if v is not None}))
+
+
+def change_patterns(
+    event_source: EventSource, include_paths: Sequence[str], ignored_names: Sequence[str] = ()
+) -> list[events.EventPattern]:
+    """The change rule's pattern, split by included path into as few patterns as fit EventBridge's
+    2,048 characters each. The paths do not overlap (one is never under another), so an event matches
+    exactly one of them: one invocation per change, as with a single rule."""
+
+    def build(paths: Sequence[str]) -> events.EventPattern:
+        if event_source is EventSource.CLOUDTRAIL:
+            return cloudtrail_event_pattern(paths, ignored_names)
+        return parameter_store_event_pattern(paths, ignored_names)
+
+    chunks: list[list[str]] = []
+    for path in include_paths:
+        if chunks and pattern_chars(build([*chunks[-1], path])) <= EVENT_PATTERN_MAX_CHARS:
+            chunks[-1].append(path)
+            continue
+        if pattern_chars(build([path])) > EVENT_PATTERN_MAX_CHARS:
+            raise ValueError(
+                f"the event pattern of the single path {path!r} is over {EVENT_PATTERN_MAX_CHARS} characters"
+            )
+        chunks.append([path])
+    return [build(chunk) for chunk in chunks]
+
+
 class ParameterReplicator(Construct):
     """Replicates SSM parameters from this stack's region to ``target_regions``.
 
@@ -218,7 +254,7 @@ class ParameterReplicator(Construct):
         timeout: Duration | None = None,
         reconcile_timeout: Duration | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
-        reserved_concurrent_executions: int = 5,
+        reserved_concurrent_executions: int | None = 5,
         reconcile_tuning: ReconcileTuning | None = None,
         reconcile_state_parameter: str = RECONCILE_STATE_PARAMETER,
         code: lambda_.Code | None = None,
@@ -226,8 +262,8 @@ class ParameterReplicator(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         source_region = stack.region
-        if reserved_concurrent_executions < 1:
-            raise ValueError("reserved_concurrent_executions must be at least 1")
+        if reserved_concurrent_executions is not None and reserved_concurrent_executions < 1:
+            raise ValueError("reserved_concurrent_executions must be at least 1 (or None: no reservation)")
         tuning = reconcile_tuning or ReconcileTuning()
         reconcile_timeout = reconcile_timeout or Duration.minutes(15)
         if tuning.margin_seconds() >= reconcile_timeout.to_seconds():
@@ -235,6 +271,15 @@ class ParameterReplicator(Construct):
                 f"the reconcile time margin ({tuning.margin_seconds():g} s) must be shorter than the "
                 f"reconcile timeout ({reconcile_timeout.to_seconds():g} s): reconcile would stop before it "
                 "started"
+            )
+        expression = None if reconcile_schedule is None else reconcile_schedule.expression_string
+        interval = None if expression is None else events_schedule_interval(expression)
+        if interval is not None and interval < reconcile_timeout.to_seconds():
+            # EventBridge starts the target on every tick, whether or not the last run ended
+            # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-rule-schedule.html).
+            raise ValueError(
+                f"reconcile_schedule {expression!r} starts a run every {interval} s, sooner than the "
+                f"reconcile timeout ({reconcile_timeout.to_seconds():g} s): runs would overlap"
             )
         if not reconcile_state_parameter.startswith("/"):
             raise ValueError("reconcile_state_parameter must be a parameter name starting with '/'")
@@ -340,7 +385,8 @@ class ParameterReplicator(Construct):
             timeout=reconcile_timeout,
             log_group=self.reconcile_log_group,
             retry_attempts=0,
-            reserved_concurrent_executions=1,  # runs never overlap
+            # Runs never overlap. Without reservations (None) the schedule is at least the timeout apart.
+            reserved_concurrent_executions=None if reserved_concurrent_executions is None else 1,
             **common,
         )
         for fn in (self.function, self.reconcile_function):
@@ -355,6 +401,17 @@ class ParameterReplicator(Construct):
                         "Failed asynchronous invocations go to the dead-letter queue through the on-failure "
                         "destination (and EventBridge's target dead-letter queue); checkov only recognises "
                         "DeadLetterConfig.",
+                    ),
+                    *(
+                        [
+                            (
+                                "CKV_AWS_115",
+                                "Reservations turned off on purpose (reservedConcurrency: null), for an "
+                                "account at Lambda's floor of 100 unreserved concurrent executions.",
+                            )
+                        ]
+                        if reserved_concurrent_executions is None
+                        else []
                     ),
                 ],
             )
@@ -372,20 +429,29 @@ class ParameterReplicator(Construct):
         )
 
         if event_source is EventSource.CLOUDTRAIL:
-            pattern = cloudtrail_event_pattern(include, [reconcile_state_parameter])
             description = "Successful SSM parameter writes (CloudTrail) under the replicated paths"
         else:
-            pattern = parameter_store_event_pattern(include, [reconcile_state_parameter])
             description = "Parameter Store changes under the replicated paths"
-        self.rule = events.Rule(self, "ChangeRule", description=description, event_pattern=pattern)
-        self.rule.add_target(
-            targets.LambdaFunction(
-                self.function,
-                dead_letter_queue=self.dead_letter_queue,
-                retry_attempts=8,
-                max_event_age=Duration.hours(2),
+        # One rule, or (over EventBridge's pattern size) one per group of paths; the first keeps its id.
+        self.change_rules: list[events.Rule] = []
+        patterns = change_patterns(event_source, include, [reconcile_state_parameter])
+        for i, pattern in enumerate(patterns):
+            rule = events.Rule(
+                self,
+                "ChangeRule" if i == 0 else f"ChangeRule{i + 1}",
+                description=description if len(patterns) == 1 else f"{description} ({i + 1}/{len(patterns)})",
+                event_pattern=pattern,
             )
-        )
+            rule.add_target(
+                targets.LambdaFunction(
+                    self.function,
+                    dead_letter_queue=self.dead_letter_queue,
+                    retry_attempts=8,
+                    max_event_age=Duration.hours(2),
+                )
+            )
+            self.change_rules.append(rule)
+        self.rule = self.change_rules[0]
         self.reconcile_rule = events.Rule(
             self,
             "ReconcileSchedule",
@@ -423,6 +489,9 @@ class ParameterReplicator(Construct):
         state_arn = (
             f"arn:{stack.partition}:ssm:{source}:{stack.account}:parameter{self.reconcile_state_parameter}"
         )
+        # "*" actions are limited to the stack's regions: every request carries aws:RequestedRegion
+        # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-requestedregion).
+        in_regions = {"StringEquals": {"aws:RequestedRegion": [source, *self.target_regions]}}
         statements = [
             iam.PolicyStatement(
                 sid="ReadSourceParameters", actions=list(SOURCE_READ_ACTIONS), resources=source_arns
@@ -430,7 +499,10 @@ class ParameterReplicator(Construct):
             # ssm:DescribeParameters has no resource-level permissions: AWS only accepts "*". Reconcile
             # lists every region; the event function lists the source with DELETE_UNMANAGED_REPLICAS.
             iam.PolicyStatement(
-                sid="DescribeParameters", actions=["ssm:DescribeParameters"], resources=["*"]
+                sid="DescribeParameters",
+                actions=["ssm:DescribeParameters"],
+                resources=["*"],
+                conditions=in_regions,
             ),
             iam.PolicyStatement(sid="ReconcileState", actions=list(STATE_ACTIONS), resources=[state_arn]),
         ]
@@ -439,7 +511,9 @@ class ParameterReplicator(Construct):
             # (Service Authorization Reference, https://docs.aws.amazon.com/service-authorization/latest/
             # reference/list_amazonresourcegrouptaggingapi.html): AWS only accepts "*".
             statements.append(
-                iam.PolicyStatement(sid="ReadTagsInBulk", actions=["tag:GetResources"], resources=["*"])
+                iam.PolicyStatement(
+                    sid="ReadTagsInBulk", actions=["tag:GetResources"], resources=["*"], conditions=in_regions
+                )
             )
         for region in self.target_regions:
             statements.append(

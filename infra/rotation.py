@@ -167,6 +167,11 @@ class RotationFunction(Construct):
         if timeout.to_seconds() < 30:
             # ~3 database logins x 5 s connect timeout + Secrets Manager calls, with room to spare.
             raise ValueError("RotationFunction timeout must be at least 30 seconds")
+        if reserved_concurrent_executions is not None and reserved_concurrent_executions < 10:
+            # Secrets Manager names too few concurrent executions as a cause of rotation failures
+            # (https://docs.aws.amazon.com/secretsmanager/latest/userguide/troubleshoot_rotation.html);
+            # one function serves every attached secret.
+            raise ValueError("reserved_concurrent_executions must be at least 10 (or None: no reservation)")
         if vpc_subnets is not None and vpc is None:
             raise ValueError("vpc_subnets needs vpc")
         for name, create, existing in (

@@ -52,6 +52,12 @@ FIELDS_FUNCTION_TIMEOUT = Duration.seconds(120)
 CREATED_SECRET_EXCLUDE_CHARACTERS = "/@\"'\\`$;&|<>(){}[]!?*#%=,~+ :"  # noqa: S105 - not a password
 CREATED_SECRET_PASSWORD_LENGTH = 32
 
+#: How long CloudFormation waits for the function's answer (``ServiceTimeout``; without it, an hour:
+#: https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-cloudformation-customresource.html#cfn-cloudformation-customresource-servicetimeout).
+#: It covers the function's whole run plus the response's upload, so a request the function never
+#: answers (a crash, a Lambda timeout) fails the deploy within three minutes instead of an hour.
+SERVICE_TIMEOUT = FIELDS_FUNCTION_TIMEOUT.plus(Duration.seconds(60))
+
 
 def password_only_generator() -> secretsmanager.SecretStringGenerator:
     """``{"password": <generated>}``: nothing in it may ever change."""
@@ -124,6 +130,10 @@ class SecretConnectionFields(Construct):
             handler="index.handler",
             code=lambda_.Code.from_asset(str(HANDLER_DIR), exclude=["__pycache__", "*.pyc"]),
             timeout=FIELDS_FUNCTION_TIMEOUT,
+            # CloudFormation invokes it asynchronously; Lambda's retries of a failed invocation (twice, up
+            # to minutes later: https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html)
+            # would write the secret while CloudFormation, past SERVICE_TIMEOUT, already rolls back.
+            retry_attempts=0,
             memory_size=128,
             role=self.role,
             log_group=self.log_group,
@@ -166,6 +176,7 @@ class SecretConnectionFields(Construct):
             f"{secret.node.id}Fields",
             service_token=self.function.function_arn,
             resource_type=RESOURCE_TYPE,
+            service_timeout=SERVICE_TIMEOUT,
             properties={
                 "SecretId": secret.secret_arn,
                 # Custom resource properties arrive as strings: JSON keeps the port a number.

@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
+import sys
+from pathlib import Path
 
+import jsii
 from aws_cdk import (
     Annotations,
     App,
+    Aspects,
+    CfnDeletionPolicy,
     CfnOutput,
+    CfnResource,
     CustomResource,
     Duration,
     Environment,
+    IAspect,
     RemovalPolicy,
     Stack,
     Tags,
@@ -27,11 +35,12 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import AwsSolutionsChecks
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from infra import readonly_role
 from infra.alerts import OperationsAlerts
 from infra.config import (
+    ConfigError,
     DeploymentConfig,
     ExistingEndpointConfig,
     NetworkConfig,
@@ -39,6 +48,8 @@ from infra.config import (
     RotationConfig,
     SecretConfig,
 )
+from infra.grants import grant_replica_key
+from infra.nag import acknowledge, nag_resource
 from infra.replication import EventSource, ParameterReplicator, ReconcileTuning
 from infra.rotation import ExistingEndpoint, PasswordPolicy, RotationFunction, RotationSchedule
 from infra.secret_fields import SecretConnectionFields, password_only_generator
@@ -252,12 +263,16 @@ class SecretsRotationStack(Stack):
             or None,
         )
         # A created secret outlives its stack and its config entry: the database knows its password.
-        secret.apply_removal_policy(RemovalPolicy.RETAIN)
+        # Except when the deploy that creates it fails (RetainExceptOnCreate, see RetainExceptOnCreate).
+        secret.apply_removal_policy(RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE)
         if self.connection_fields is None:
             self.connection_fields = SecretConnectionFields(
                 self, "ConnectionFields", log_retention=log_retention
             )
         master = self._master(cfg)
+        for r in c.replica_regions:
+            if r.kms_key:
+                self._grant_replica_key(c.secret_name, r.region, r.kms_key)
         self._fields[cfg.name] = self.connection_fields.add(
             secret,
             fields={
@@ -271,6 +286,31 @@ class SecretsRotationStack(Stack):
             seed_fields={"username": c.username},
         )
         return secret
+
+    def _grant_replica_key(self, secret_name: str, region: str, ref: str) -> None:
+        """Both roles that change a created secret's value (rotation, connection fields) encrypt its new
+        versions with the replica Region's customer-managed key (see ``grant_replica_key``)."""
+        arn = _key_arn(self, region, ref)
+        alias = None
+        if ":alias/" in arn:
+            alias = arn.split(":", 5)[-1]
+            arn = f"arn:{self.partition}:kms:{region}:{self.account}:key/*"
+        assert self.connection_fields is not None
+        for role in (self.rotation.role, self.connection_fields.role):
+            grant_replica_key(
+                self, role, key_arn=arn, replica_region=region, secret_name=secret_name, alias=alias
+            )
+            if alias is not None:
+                acknowledge(
+                    role,
+                    [
+                        (
+                            f"AwsSolutions-IAM5[Resource::{nag_resource(self, arn)}]",
+                            f"The replica key in {region} is named by its alias {alias}; the "
+                            "kms:ResourceAliases condition limits the statement to that key.",
+                        )
+                    ],
+                )
 
     def _master(self, cfg: SecretConfig) -> secretsmanager.ISecret | None:
         if cfg.master_secret is not None:
@@ -302,8 +342,11 @@ class ParameterReplicationStack(Stack):
         alert_topic_arn: str | None = None,
         env: Environment | None = None,
         description: str | None = None,
+        stage: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id, env=env, description=description)
+        # Parameter names are per account and region: each stage keeps its own reconcile position.
+        state = {} if stage is None else {"reconcile_state_parameter": reconcile_state_parameter(stage)}
         self.replicator = ParameterReplicator(
             self,
             "Replicator",
@@ -330,6 +373,7 @@ class ParameterReplicationStack(Stack):
                 bulk_tags=config.reconcile_bulk_tags,
                 time_margin=_seconds(config.reconcile_time_margin_seconds),
             ),
+            **state,
         )
         self.alerts = OperationsAlerts(self, "Alerts", email=alert_email, existing_topic_arn=alert_topic_arn)
         self.alerts.alarm_on_function_errors("ReplicationErrorsAlarm", self.replicator.function)
@@ -338,6 +382,23 @@ class ParameterReplicationStack(Stack):
         CfnOutput(self, "ReplicationFunctionArn", value=self.replicator.function.function_arn)
         CfnOutput(self, "DeadLetterQueueUrl", value=self.replicator.dead_letter_queue.queue_url)
         CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn)
+
+
+@jsii.implements(IAspect)
+class RetainExceptOnCreate:
+    """Every ``DeletionPolicy: Retain`` becomes ``RetainExceptOnCreate``.
+
+    "RetainExceptOnCreate behaves like Retain for stack operations, except for the stack operation that
+    initially created the resource. If the stack operation that created the resource is rolled back,
+    CloudFormation deletes the resource"
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html).
+    So a failed first deploy leaves no fixed-name secret or key behind for the retry to collide with;
+    once created, secrets and keys are retained as before. ``UpdateReplacePolicy`` stays ``Retain``.
+    """
+
+    def visit(self, node: IConstruct) -> None:
+        if isinstance(node, CfnResource) and node.cfn_options.deletion_policy == CfnDeletionPolicy.RETAIN:
+            node.cfn_options.deletion_policy = CfnDeletionPolicy.RETAIN_EXCEPT_ON_CREATE
 
 
 def _pascal(name: str) -> str:
@@ -362,12 +423,83 @@ def stack_names(config: DeploymentConfig) -> tuple[str, str]:
     return rotation, replication_stack_name(config.stage, source)
 
 
+def reconcile_state_parameter(stage: str) -> str:
+    """The reconcile state parameter of a stage's replication stacks (one per source region)."""
+    return f"/parameter-replicator/{stage}/reconcile-state"
+
+
 def replication_stack_name(stage: str, source_region: str) -> str:
     return f"ParameterReplication-{stage}-{source_region}"
 
 
-def add_stacks(app: App, config: DeploymentConfig, *, nag: bool = True) -> list[Stack]:
-    """Add the stacks a configuration asks for to ``app`` (and the cdk-nag AwsSolutions checks)."""
+NAMES_RECORD_NOTE = (
+    "Written by cdk synth: the secretName each created secret was first synthesized with. Commit it "
+    "next to the configuration; synth refuses a changed name (see docs/deploying.md, renaming)."
+)
+
+
+def secret_names_file(config_path: str | Path) -> Path:
+    """Where the created secrets' names of the configuration file ``config_path`` are recorded."""
+    p = Path(config_path)
+    return p.with_name(f"{p.stem}.secret-names.json")
+
+
+def check_secret_names(config: DeploymentConfig, record: Path) -> None:
+    """Refuse a created secret whose ``secretName`` differs from the one its entry was recorded with.
+
+    ``Name`` of ``AWS::SecretsManager::Secret`` is "Update requires: Replacement"
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-secretsmanager-secret.html#cfn-secretsmanager-secret-name)
+    and Secrets Manager cannot rename a secret (``UpdateSecret`` takes no name): a changed name would
+    make a new secret with a password the database never got, move the rotation schedule to it, and
+    leave the old one retained and unrotated. ``record`` holds ``{"secretNames": {entry: name}}``; new
+    entries are added, removed ones forgotten; nothing is written when a name is refused.
+    """
+    if config.rotation is None:
+        return
+    try:
+        old: dict[str, str] = json.loads(record.read_text(encoding="utf-8")).get("secretNames", {})
+    except FileNotFoundError:
+        old = {}
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ConfigError(str(record), [f"cannot read the recorded secret names: {exc}"]) from None
+    errors: list[str] = []
+    names: dict[str, str] = {}
+    for i, s in enumerate(config.rotation.secrets):
+        if s.create is None:
+            continue
+        names[s.name] = s.create.secret_name
+        before = old.get(s.name)
+        if before is not None and before != s.create.secret_name:
+            errors.append(
+                f"rotation.secrets[{i}].create.secretName: {s.create.secret_name!r} is not the name recorded "
+                f"for this entry ({before!r}, as deployed); CloudFormation would replace the secret with a "
+                "new password the database never got and leave the old one unrotated. To rename: add a "
+                f"new entry (another 'name') with the new secretName, deploy, move the database user and "
+                f"the applications to it, then remove entry {s.name!r} (its secret is retained; delete it "
+                f"yourself). Recorded in {record}"
+            )
+    if errors:
+        raise ConfigError(config.source, errors)
+    if names != old:
+        content = {"note": NAMES_RECORD_NOTE, "secretNames": names}
+        try:
+            record.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:  # a read-only checkout (CI): the names were checked; nothing to record
+            print(
+                f"note: cannot record the created secrets' names in {record}: {exc.strerror}", file=sys.stderr
+            )
+
+
+def add_stacks(
+    app: App, config: DeploymentConfig, *, nag: bool = True, secret_names: Path | None = None
+) -> list[Stack]:
+    """Add the stacks a configuration asks for to ``app`` (and the cdk-nag AwsSolutions checks).
+
+    ``secret_names``: the record of created secrets' names (``secret_names_file``), checked and updated
+    before anything is added (``check_secret_names``); None: no check.
+    """
+    if secret_names is not None:
+        check_secret_names(config, secret_names)
     stacks: list[Stack] = []
     rotation_name, _ = stack_names(config)
     if config.rotation is not None:
@@ -393,6 +525,7 @@ def add_stacks(app: App, config: DeploymentConfig, *, nag: bool = True) -> list[
                 alert_topic_arn=config.alerts.topic_arn,
                 env=Environment(account=config.account, region=source),
                 description=f"SSM parameter replication from {source} ({config.stage})",
+                stage=config.stage,
             )
         )
     if config.secretsctl_read_only_role is not None:
@@ -402,6 +535,7 @@ def add_stacks(app: App, config: DeploymentConfig, *, nag: bool = True) -> list[
             )
         )
     for stack in stacks:
+        Aspects.of(stack).add(RetainExceptOnCreate())
         Tags.of(stack).add("service", "secrets-rotation")
         Tags.of(stack).add("stage", config.stage)
         for key, value in sorted(config.tags.items()):
@@ -415,5 +549,7 @@ __all__ = [
     "ParameterReplicationStack",
     "SecretsRotationStack",
     "add_stacks",
+    "check_secret_names",
+    "secret_names_file",
     "stack_names",
 ]

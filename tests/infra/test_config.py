@@ -322,9 +322,7 @@ def test_example_follows_the_published_schema() -> None:
     assert schema["additionalProperties"] is False
     replication = schema["$defs"]["Replication"]["properties"]
     assert replication["reservedConcurrency"] == {
+        "anyOf": [{"maximum": 100, "minimum": 1, "type": "integer"}, {"type": "null"}],  # null: none
         "default": 5,
-        "maximum": 100,
-        "minimum": 1,
         "title": "reservedConcurrency",
-        "type": "integer",
     }

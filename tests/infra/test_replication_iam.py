@@ -24,7 +24,8 @@ HANDLER_SOURCES = [
 ]
 # boto3 service name -> IAM service prefix.
 SERVICES = {"ssm": "ssm", "resourcegroupstaggingapi": "tag"}
-STATE_PARAMETER = "/parameter-replicator/reconcile-state"
+STATE_PARAMETER = "/parameter-replicator/reconcile-state"  # the handler's and construct's default
+STAGE_STATE_PARAMETER = "/parameter-replicator/example/reconcile-state"  # what the example's stack sets
 
 
 def _operations() -> dict[str, str]:
@@ -111,13 +112,15 @@ def test_every_call_of_the_handlers_is_granted_to_each_function(
 def test_reconcile_state_parameter(example: Synth) -> None:
     raw = example.raw("ParameterReplication")
     for fn in resources(raw, "AWS::Lambda::Function").values():
-        assert fn["Properties"]["Environment"]["Variables"]["RECONCILE_STATE_PARAMETER"] == STATE_PARAMETER
+        assert (
+            fn["Properties"]["Environment"]["Variables"]["RECONCILE_STATE_PARAMETER"] == STAGE_STATE_PARAMETER
+        )
     state = [s for s in statements(raw, "ReplicatorPolicy") if s.get("Sid") == "ReconcileState"]
     assert state == [
         {
             "Action": ["ssm:GetParameter", "ssm:PutParameter"],
             "Effect": "Allow",
-            "Resource": f"arn:aws:ssm:eu-west-1:123456789012:parameter{STATE_PARAMETER}",
+            "Resource": f"arn:aws:ssm:eu-west-1:123456789012:parameter{STAGE_STATE_PARAMETER}",
             "Sid": "ReconcileState",
         }
     ]
@@ -130,8 +133,15 @@ def test_reconcile_state_parameter(example: Synth) -> None:
 def test_bulk_tag_reads_have_no_resource_level_permissions(example: Synth) -> None:
     raw = example.raw("ParameterReplication")
     tagging = [s for s in statements(raw, "ReplicatorPolicy") if "tag:GetResources" in _actions(s)]
+    regions = ["eu-west-1", "eu-central-1", "us-east-1"]
     assert tagging == [
-        {"Action": "tag:GetResources", "Effect": "Allow", "Resource": "*", "Sid": "ReadTagsInBulk"}
+        {
+            "Action": "tag:GetResources",
+            "Condition": {"StringEquals": {"aws:RequestedRegion": regions}},
+            "Effect": "Allow",
+            "Resource": "*",
+            "Sid": "ReadTagsInBulk",
+        }
     ]
 
 
@@ -172,7 +182,7 @@ def test_reconcile_tuning_reaches_the_reconcile_function(tmp_path: Path) -> None
     }
     reconcile = env["rotation_handlers.replicate.reconcile_handler"]
     assert {k: reconcile[k] for k in reconcile if k.startswith(("RECONCILE_", "REPLICATION_"))} == {
-        "RECONCILE_STATE_PARAMETER": STATE_PARAMETER,
+        "RECONCILE_STATE_PARAMETER": STAGE_STATE_PARAMETER,
         "RECONCILE_CONCURRENCY": "8",
         "REPLICATION_MAX_ROUNDS": "3",
         "RECONCILE_DEEP_EVERY": "12",
@@ -182,7 +192,7 @@ def test_reconcile_tuning_reaches_the_reconcile_function(tmp_path: Path) -> None
     }
     event = env["rotation_handlers.replicate.handler"]
     assert {k: event[k] for k in event if k.startswith(("RECONCILE_", "REPLICATION_"))} == {
-        "RECONCILE_STATE_PARAMETER": STATE_PARAMETER,
+        "RECONCILE_STATE_PARAMETER": STAGE_STATE_PARAMETER,
         "REPLICATION_MAX_ROUNDS": "3",
     }
     # The handler reads what the stack wrote.

@@ -48,7 +48,7 @@ def test_functions_and_environment(example: Synth) -> None:
             "DELETE_UNMANAGED_REPLICAS": "false",
             "REPLICATOR_ROLE_ARN": f"<{role}.Arn>",
             "COPY_EC2_IMAGE_PARAMETERS": "false",
-            "RECONCILE_STATE_PARAMETER": "/parameter-replicator/reconcile-state",
+            "RECONCILE_STATE_PARAMETER": "/parameter-replicator/example/reconcile-state",  # per stage
         }
     assert fns["rotation_handlers.replicate.handler"]["Timeout"] == 120
     assert fns["rotation_handlers.replicate.reconcile_handler"]["Timeout"] == 900
@@ -79,14 +79,27 @@ def test_replication_iam_is_limited_to_paths_and_keys(example: Synth) -> None:
             "Sid": "ReadSourceParameters",
         },
         # "*": ssm:DescribeParameters and tag:GetResources have no resource-level permissions.
-        {"Action": "ssm:DescribeParameters", "Effect": "Allow", "Resource": "*", "Sid": "DescribeParameters"},
+        # ... limited to the stack's regions (aws:RequestedRegion).
+        {
+            "Action": "ssm:DescribeParameters",
+            "Condition": {"StringEquals": {"aws:RequestedRegion": [SRC, "eu-central-1", "us-east-1"]}},
+            "Effect": "Allow",
+            "Resource": "*",
+            "Sid": "DescribeParameters",
+        },
         {
             "Action": ["ssm:GetParameter", "ssm:PutParameter"],
             "Effect": "Allow",
-            "Resource": f"arn:aws:ssm:{SRC}:{ACCOUNT}:parameter/parameter-replicator/reconcile-state",
+            "Resource": f"arn:aws:ssm:{SRC}:{ACCOUNT}:parameter/parameter-replicator/example/reconcile-state",
             "Sid": "ReconcileState",
         },
-        {"Action": "tag:GetResources", "Effect": "Allow", "Resource": "*", "Sid": "ReadTagsInBulk"},
+        {
+            "Action": "tag:GetResources",
+            "Condition": {"StringEquals": {"aws:RequestedRegion": [SRC, "eu-central-1", "us-east-1"]}},
+            "Effect": "Allow",
+            "Resource": "*",
+            "Sid": "ReadTagsInBulk",
+        },
         {
             "Action": write,
             "Effect": "Allow",
