@@ -40,7 +40,7 @@ from botocore.exceptions import ClientError
 from rotation_handlers.logs import log
 from rotation_handlers.replication.engine import LOGGER, Engine, Result
 from rotation_handlers.replication.index import Entry, drift, index_region
-from rotation_handlers.replication.retry import error_code
+from rotation_handlers.replication.retry import DeadlineReached, error_code
 from rotation_handlers.replication.state import read_parameter
 from rotation_handlers.replication.sync import place_labels
 
@@ -183,6 +183,7 @@ def reconcile(
     saving the scheduled runs' position, so their rotating slices carry on undisturbed.
     """
     config = engine.config
+    engine.set_deadline(deadline, clock)
     state = RunState() if full else load_state(engine)
     every = 1 if full else config.deep_every
     current_slice = state.run % every
@@ -249,7 +250,10 @@ def reconcile(
         def run(item: Any) -> bool:
             if deadline is not None and clock() >= deadline:
                 return False
-            work(item)
+            try:
+                work(item)
+            except DeadlineReached:  # a throttling backoff would have slept past the deadline
+                return False
             return True
 
         return run

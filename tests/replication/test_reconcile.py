@@ -404,3 +404,42 @@ def test_budget_counts_botocore_retries(aws: Aws, env: pytest.MonkeyPatch) -> No
     assert state["throttled"] == 1
     assert taken[EU] == aws.count(EU) + 1  # the API calls, and botocore's retry of one of them
     assert taken[SOURCE] == aws.count(SOURCE)
+
+
+def test_throttling_backoff_is_cut_at_the_deadline(aws: Aws, env: pytest.MonkeyPatch) -> None:
+    """A worker throttled in a long backoff must not sleep past the reconcile deadline: it stops,
+    the pair is not reported failed, and the position reached is saved. Throttling is injected with
+    a botocore hook answering ThrottlingException, as Parameter Store does when a request quota is
+    exceeded ("AWS Systems Manager endpoints and quotas", https://docs.aws.amazon.com/general/latest/gr/ssm.html)."""
+    from botocore.exceptions import ClientError
+
+    from rotation_handlers.replication.config import load_config
+    from rotation_handlers.replication.engine import Engine
+    from rotation_handlers.replication.reconcile import load_state, reconcile
+
+    env.setenv("RECONCILE_DEEP_EVERY", "1")  # every parameter is deep-checked (histories)
+    env.setenv("RECONCILE_CONCURRENCY", "1")
+    env.setenv("REPLICATION_BACKOFF_BASE_SECONDS", "30")  # long backoffs
+    env.setenv("REPLICATION_BACKOFF_MAX_SECONDS", "120")
+    values = seed(aws)
+    replicate.reconcile_handler({}, None)
+    names = sorted(values)
+    now = {"t": 0.0}
+
+    def advance(seconds: float) -> None:
+        now["t"] += seconds
+
+    env.setattr(engine, "SLEEP", advance)
+
+    def throttle(params: dict, **_: object) -> None:  # type: ignore[type-arg]
+        if json.loads(params["body"] or b"{}").get("Name") == names[3]:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "x")
+
+    aws.on(aws.ssm(EU), "before-call.ssm.GetParameterHistory", throttle)
+    config = load_config(__import__("os").environ)
+    summary = reconcile(Engine(config), deadline=50.0, clock=lambda: now["t"])
+    assert now["t"] <= 50.0  # no sleep went past the deadline
+    assert summary["complete"] is False
+    assert "failed" not in summary["regions"][EU]  # stopped, not failed: the next run does it
+    state = load_state(Engine(config))
+    assert state.run == 1 and state.cursor == names[2]  # the position before the throttled one
