@@ -30,7 +30,7 @@ import json
 import logging
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +39,15 @@ from botocore.exceptions import ClientError
 
 from rotation_handlers.logs import log
 from rotation_handlers.replication.engine import LOGGER, Engine, Result
-from rotation_handlers.replication.index import Entry, drift, index_region
+from rotation_handlers.replication.index import (
+    UNLISTED,
+    Entry,
+    drift,
+    index_names,
+    index_region_pages,
+    list_metas,
+    with_metas,
+)
 from rotation_handlers.replication.retry import DeadlineReached, error_code
 from rotation_handlers.replication.state import read_parameter
 from rotation_handlers.replication.sync import place_labels
@@ -48,15 +56,29 @@ from rotation_handlers.replication.sync import place_labels
 CHUNK_PER_WORKER = 4
 
 
+#: Seconds subtracted from the run's start (Lambda's clock) to compare with Parameter Store's
+#: LastModifiedDate: a generous allowance for the difference between the two clocks.
+CLOCK_SKEW = 120.0
+#: Calls an exact check of one replica costs (history and tags, source and target): a target with
+#: more unlisted replicas to check than its last listing's pages / this is listed instead.
+EXACT_CHECK_CALLS = 4
+
+
 @dataclass
 class RunState:
     """Reconcile's position, kept in the source region's ``RECONCILE_STATE_PARAMETER``."""
 
     run: int = 0  # completed deep-check slices
     cursor: str = ""  # last deep-checked name of the current slice ("" = from the start)
+    #: target region -> {"at": epoch seconds before which it was listed in full and found in sync,
+    #: "cfg": fingerprint of the settings it was compared with, "pages": DescribeParameters calls}
+    listed: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def dumps(self) -> str:
-        return json.dumps({"run": self.run, "cursor": self.cursor}, separators=(",", ":"))
+        data: dict[str, Any] = {"run": self.run, "cursor": self.cursor}
+        if self.listed:
+            data["listed"] = self.listed
+        return json.dumps(data, separators=(",", ":"))
 
 
 def load_state(engine: Engine) -> RunState:
@@ -64,11 +86,15 @@ def load_state(engine: Engine) -> RunState:
     try:
         raw = engine.retry.call(ssm.get_parameter, Name=engine.config.state_parameter)["Parameter"]["Value"]
         data = json.loads(raw)
-        return RunState(int(data.get("run", 0)), str(data.get("cursor", "")))
+        listed = {
+            str(region): {"at": float(v["at"]), "cfg": str(v["cfg"]), "pages": int(v.get("pages", 0))}
+            for region, v in (data.get("listed") or {}).items()
+        }
+        return RunState(int(data.get("run", 0)), str(data.get("cursor", "")), listed)
     except ClientError as exc:
         if error_code(exc) != "ParameterNotFound":
             raise
-    except (ValueError, TypeError, AttributeError):
+    except (ValueError, TypeError, AttributeError, KeyError):
         log(LOGGER, "reconcile state unreadable; starting a new slice cycle", logging.WARNING)
     return RunState()
 
@@ -92,6 +118,18 @@ def save_state(engine: Engine, state: RunState) -> None:
     )
 
 
+def fingerprint(config: Any, region: str) -> str:
+    """The settings a target region's comparison depends on: a listing made under others is not trusted."""
+    payload = [
+        config.source_region,
+        list(config.include_paths),
+        list(config.exclude_paths),
+        config.kms_key_for(region),
+        config.copy_ec2_image,
+    ]
+    return f"{zlib.crc32(json.dumps(payload).encode()):08x}"
+
+
 def slice_of(name: str, every: int) -> int:
     return zlib.crc32(name.encode()) % every
 
@@ -106,46 +144,76 @@ class Comparison:
     drifted: dict[str, dict[str, str]] = field(default_factory=dict)  # region -> name -> reason
     stale: dict[str, list[str]] = field(default_factory=dict)  # region -> managed replicas w/o source
     failed_regions: dict[str, str] = field(default_factory=dict)  # region -> error code
+    listed: dict[str, int] = field(default_factory=dict)  # target region listed in full -> pages
 
 
-def compare(engine: Engine) -> Comparison:
-    """Cheap pass: index the source and every target (in parallel) and diff them."""
+def compare(
+    engine: Engine,
+    since: Mapping[str, float | None] | None = None,
+    pages: Mapping[str, int] | None = None,
+) -> Comparison:
+    """Cheap pass: index the source, then every target (in parallel), and diff them.
+
+    A target with a ``since`` (epoch seconds: it was listed in full and found in sync before that)
+    is read by name (:func:`~.index.index_names`) instead of listed: its replicas changed after
+    ``since`` or without the marker are then synced exactly, unless they would cost more than
+    listing the region (``pages``: DescribeParameters calls of its last listing), which is then
+    done. Without ``since`` (the default, and every operator check) every region is listed.
+    """
     config = engine.config
-    regions = [config.source_region, *config.target_regions]
-
-    def index(region: str) -> tuple[str, dict[str, Entry] | str]:
-        try:
-            return region, index_region(engine, region)
-        except Exception as exc:
-            return region, error_code(exc)
-
-    with ThreadPoolExecutor(len(regions), thread_name_prefix="reconcile-index") as pool:
-        indexes = dict(pool.map(index, regions))
-    source = indexes.pop(config.source_region)
-    if isinstance(source, str):
-        raise RuntimeError(f"listing the source region {config.source_region} failed ({source})")
+    since = since or {}
+    pages = pages or {}
+    try:
+        source, _ = index_region_pages(engine, config.source_region)
+    except Exception as exc:
+        raise RuntimeError(
+            f"listing the source region {config.source_region} failed ({error_code(exc)})"
+        ) from None
     out = Comparison(source_names=len(source))
     for name, entry in sorted(source.items()):
         if entry.skip:
             out.skipped[name] = entry.skip
         else:
             out.replicated.append(name)
-    for region in config.target_regions:
-        target = indexes.pop(region)
+
+    def index(region: str) -> tuple[str, dict[str, Entry] | str, dict[str, str], int | None]:
+        try:
+            if since.get(region) is None or not config.bulk_tags:
+                target, listed = index_region_pages(engine, region)
+                return region, target, diff(region, target, None), listed
+            target = index_names(engine, region, out.replicated)
+            drifted = diff(region, target, since[region])
+            unlisted = sum(1 for reason in drifted.values() if reason in UNLISTED)
+            if unlisted * EXACT_CHECK_CALLS <= max(1, pages.get(region, 0)):
+                return region, target, drifted, None
+            metas, listed = list_metas(engine, region)  # cheaper than checking each one exactly
+            target = {name: with_metas(entry, metas.get(name)) for name, entry in target.items()}
+            return region, target, diff(region, target, None), listed
+        except Exception as exc:
+            return region, error_code(exc), {}, None
+
+    def diff(region: str, target: dict[str, Entry], mark: float | None) -> dict[str, str]:
+        return {
+            name: reason
+            for name in out.replicated
+            if (reason := drift(source[name], target.get(name), region, config, mark))
+        }
+
+    targets = list(config.target_regions)
+    with ThreadPoolExecutor(max(1, len(targets)), thread_name_prefix="reconcile-index") as pool:
+        results = list(pool.map(index, targets))
+    for region, target, drifted, listed in results:
         if isinstance(target, str):
             out.failed_regions[region] = target
             continue
-        out.drifted[region] = {
-            name: reason
-            for name in out.replicated
-            if (reason := drift(source[name], target.get(name), region, config))
-        }
+        if listed is not None:
+            out.listed[region] = listed
+        out.drifted[region] = drifted
         out.stale[region] = sorted(
             name
             for name, entry in target.items()
             if entry.marker == config.source_region and name not in source and config.is_included(name)
         )
-        del target
     return out
 
 
@@ -176,6 +244,7 @@ def reconcile(
     deadline: float | None = None,
     clock: Callable[[], float] = time.monotonic,
     full: bool = False,
+    wall: Callable[[], float] = time.time,
 ) -> dict[str, Any]:
     """One reconcile run (see module docstring). ``deadline``: a ``clock()`` value to stop before.
 
@@ -187,7 +256,18 @@ def reconcile(
     state = RunState() if full else load_state(engine)
     every = 1 if full else config.deep_every
     current_slice = state.run % every
-    comparison = compare(engine)
+    # Targets are listed in full at the start of every deep-check cycle, in a full run, and when
+    # no trusted listing exists; in between they are read by name (see compare()).
+    cycle_start = current_slice == 0 and not state.cursor
+    prints = {r: fingerprint(config, r) for r in config.target_regions}
+    since: dict[str, float | None] = {
+        r: None
+        if full or cycle_start or r not in state.listed or state.listed[r]["cfg"] != prints[r]
+        else state.listed[r]["at"]
+        for r in config.target_regions
+    }
+    started = wall()
+    comparison = compare(engine, since, {r: int(v.get("pages", 0)) for r, v in state.listed.items()})
     for region, code in comparison.failed_regions.items():
         engine.record(Result("*", region, "failed", "listing the region failed", error=code))
     for name, reason in comparison.skipped.items():
@@ -236,6 +316,7 @@ def reconcile(
             engine.sync_pair(region, name)
 
     stopped = False
+    stopped_in = ""
     size = max(1, config.concurrency * CHUNK_PER_WORKER)
     cursor = state.cursor
     stages: list[tuple[str, list[Any], Callable[[Any], None]]] = [
@@ -267,12 +348,24 @@ def reconcile(
                 if stage == "deep" and finished:
                     cursor = chunk[finished - 1]
                 if finished < len(chunk):
-                    stopped = True
+                    stopped, stopped_in = True, stage
                     break
             if stopped:
                 break
 
-    next_state = RunState(state.run, cursor) if stopped else RunState(state.run + 1, "")
+    # A region listed in full this run is trusted from the run's start on if every pair found there
+    # was settled (no failure, stale and drifted stages complete); a region read by name keeps its
+    # earlier listing (its replicas changed since are still later than it next run).
+    failed = {r.region for r in engine.results if r.action == "failed"}
+    listed: dict[str, dict[str, Any]] = {}
+    for region in regions:
+        if region in comparison.listed:
+            if region not in failed and stopped_in in ("", "deep"):
+                at = started - CLOCK_SKEW
+                listed[region] = {"at": at, "cfg": prints[region], "pages": comparison.listed[region]}
+        elif since.get(region) is not None:
+            listed[region] = state.listed[region]
+    next_state = RunState(state.run, cursor, listed) if stopped else RunState(state.run + 1, "", listed)
     if not engine.dry_run and not full:
         try:
             save_state(engine, next_state)

@@ -443,3 +443,78 @@ def test_throttling_backoff_is_cut_at_the_deadline(aws: Aws, env: pytest.MonkeyP
     assert "failed" not in summary["regions"][EU]  # stopped, not failed: the next run does it
     state = load_state(Engine(config))
     assert state.run == 1 and state.cursor == names[2]  # the position before the throttled one
+
+
+def no_clock_skew(env: pytest.MonkeyPatch) -> None:
+    """Runs follow each other within seconds here (hours apart when scheduled): no skew allowance,
+    or every replica written in the last minutes would be checked exactly again."""
+    from rotation_handlers.replication import reconcile as module
+
+    env.setattr(module, "CLOCK_SKEW", 0.0)
+
+
+def test_in_sync_targets_are_read_by_name_not_listed(aws: Aws, env: pytest.MonkeyPatch) -> None:
+    """Once a region was listed in full and found in sync, the next runs read its replicas by name
+    (GetParameters, 10 names a call: "GetParameters", https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetParameters.html)
+    and list nothing there: DescribeParameters pages may hold anything from 0 to MaxResults (50)
+    results ("The service may return fewer results", MaxResults 1-50, DescribeParameters API reference,
+    https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DescribeParameters.html)."""
+    no_clock_skew(env)
+    seed(aws)
+    replicate.reconcile_handler({}, None)  # creates every replica (targets listed)
+    replicate.reconcile_handler({}, None)  # the replicas written since the listing: listed again
+    aws.reset_counts()
+    summary = replicate.reconcile_handler({}, None)
+    assert summary["regions"] == {EU: {"unchanged": 12}, US: {"unchanged": 12}}
+    for region in TARGETS:
+        assert aws.count(region, "DescribeParameters") == 0
+        assert aws.count(region, "GetParameters") == 2
+        assert aws.count(region, "GetResources") == 1
+    assert aws.count(SOURCE, "DescribeParameters") == 2  # the source is always listed
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"Description": "edited in the target"},
+        {"AllowedPattern": "^val-.*$"},
+    ],
+)
+def test_attributes_edited_in_a_target_are_found_by_the_cheap_pass(
+    aws: Aws, env: pytest.MonkeyPatch, edit: dict[str, str]
+) -> None:
+    """Description and pattern are not in GetParameters' answer; a replica changed in the target
+    after the region was last listed (its LastModifiedDate is later) is checked exactly."""
+    no_clock_skew(env)
+    values = seed(aws)
+    for i in range(30):  # 5 pages to list (moto: 10 a page): one exact check (4 calls) is cheaper
+        aws.put(f"/app/q{i:02d}", secret(f"q{i}"))
+    for _ in range(3):
+        replicate.reconcile_handler({}, None)
+    aws.reset_counts()
+    aws.put("/app/p3", values["/app/p3"], region=EU, Overwrite=True, **edit)
+    summary = replicate.reconcile_handler({}, None)
+    assert aws.count(EU, "DescribeParameters") == 0  # found without listing the region
+    assert summary["drifted"] == {EU: 1, US: 0}
+    assert summary["regions"][EU] == {"unchanged": 41, "updated": 1}
+    meta = aws.describe("/app/p3", EU)
+    assert not meta.get("Description") and not meta.get("AllowedPattern")
+
+
+def test_a_region_whose_listing_left_a_failure_is_listed_again(aws: Aws, env: pytest.MonkeyPatch) -> None:
+    """A listing is trusted only if every pair it found there was settled: a replica that could not
+    be fixed would otherwise look in sync to the runs that read the region by name."""
+    no_clock_skew(env)
+    values = seed(aws)
+    for _ in range(3):
+        replicate.reconcile_handler({}, None)
+    aws.put("/app/p5", values["/app/p5"], region=EU, Overwrite=True, Description="edited in the target")
+    injected = aws.inject(EU, "PutParameter", "AccessDeniedException", times=1)
+    with pytest.raises(engine.ReplicationError):
+        replicate.reconcile_handler({}, None)  # found (listed: 1 exact check > 2 pages), not fixed
+    assert injected() == 1
+    aws.reset_counts()
+    summary = replicate.reconcile_handler({}, None)
+    assert aws.count(EU, "DescribeParameters") == 2 and aws.count(US, "DescribeParameters") == 0
+    assert summary["regions"][EU] == {"unchanged": 11, "updated": 1}
+    assert not aws.describe("/app/p5", EU).get("Description")
