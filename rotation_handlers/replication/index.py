@@ -10,6 +10,14 @@ Batched reads only, streamed page by page:
   parameter it does not list has no tags. With ``RECONCILE_BULK_TAGS=false``, one
   ``ListTagsForResource`` per parameter instead.
 
+A target region that was listed in full and found in sync is not listed again until the next
+deep-check cycle (:func:`~.reconcile.reconcile`): :func:`index_names` reads the source's names
+there with ``GetParameters`` (10 a call, whatever DescribeParameters' page sizes) and takes the
+replicas and their tags from the tag index. Its description, pattern, policies, tier and KMS key
+are then unknown (``Entry.meta is None``); :func:`drift` sends every replica changed since that
+listing (``LastModifiedDate`` later: every PutParameter sets it) or without the marker to the
+exact per-parameter sync.
+
 No value, description or tag is kept: an :class:`Entry` holds a digest of everything the
 replicator copies plus the few fields compared region-specifically (tier, KMS key, last
 change). The tagging API is eventually consistent: a stale answer only makes a parameter look

@@ -1,7 +1,11 @@
 """Scheduled full sync: cheap batched comparison every run, per-parameter work only where needed.
 
 1. **Cheap pass** (:mod:`.index`): a fingerprint of every included parameter in the source and
-   in each target region, from batched reads (all regions at once).
+   in each target region, from batched reads. The source is always listed (DescribeParameters).
+   A target is listed at the start of each deep-check cycle, in a full run, after a run that
+   left a failure there, when the settings it was compared under changed, and when exact checks
+   would cost more; otherwise it is read by name (GetParameters), and its replicas changed since
+   the listing (``RunState.listed``) are checked exactly.
 2. **Stale replicas** first (marker-tagged replicas whose source is gone: deleted, expired by
    a policy, or a delete event that never arrived), so timeouts never starve deletes.
 3. **Drifted** parameters (missing, different value or attributes or tags, wrong KMS key,
@@ -14,9 +18,10 @@
 
 Work runs in bounded chunks on ``RECONCILE_CONCURRENCY`` threads; every API call takes a
 token from its region's budget (:mod:`.budget`). When the deadline nears (the Lambda
-timeout minus ``RECONCILE_TIME_MARGIN_SECONDS``), the run stops between chunks and saves its
-slice position in the state parameter; the next run continues that slice. Stale and drifted
-parameters are found again by the next cheap pass. A dry run reads, plans and reports, and
+timeout minus ``RECONCILE_TIME_MARGIN_SECONDS``), no further parameter is started, a throttling
+backoff that would end past it stops its parameter instead (:class:`~.retry.DeadlineReached`),
+and the run saves its slice position in the state parameter; the next run continues that slice.
+Stale and drifted parameters are found again by the next cheap pass. A dry run reads, plans and reports, and
 writes nothing (not even the state).
 
 Library entry points (the handler, the local run and the operator CLI use these):
@@ -31,7 +36,7 @@ import logging
 import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +59,8 @@ from rotation_handlers.replication.sync import place_labels
 
 #: Work items handed to the thread pool at a time (bounded queue), per worker thread.
 CHUNK_PER_WORKER = 4
+#: Seconds between checks of the hard stop while a chunk's workers run.
+HARD_STOP_POLL = 0.2
 
 
 #: Seconds subtracted from the run's start (Lambda's clock) to compare with Parameter Store's
@@ -339,10 +346,26 @@ def reconcile(
 
         return run
 
-    with ThreadPoolExecutor(config.concurrency, thread_name_prefix="reconcile") as pool:
+    # Half-way into the margin, a run whose workers have not all come back saves its position and
+    # returns anyway (their parameters count as not done), so Lambda's timeout never kills it first.
+    hard_stop = None if deadline is None else deadline + config.time_margin / 2
+
+    def finish(futures: list[Future[bool]]) -> list[bool]:
+        while True:
+            _, pending = wait(futures, timeout=HARD_STOP_POLL)
+            if not pending:
+                return [f.result() for f in futures]
+            if hard_stop is not None and clock() >= hard_stop:
+                return [f.done() and not f.cancelled() and f.result() for f in futures]
+
+    pool = ThreadPoolExecutor(config.concurrency, thread_name_prefix="reconcile")
+    hung = False
+    try:
         for stage, items, work in stages:
             for chunk in _chunks(items, size):
-                done = list(pool.map(in_time(work), chunk))
+                run_item = in_time(work)
+                done = finish([pool.submit(run_item, item) for item in chunk])
+                hung = not all(done) and hard_stop is not None and clock() >= hard_stop
                 # The position is the end of the prefix done without a gap: what follows is redone.
                 finished = next((i for i, ok in enumerate(done) if not ok), len(chunk))
                 if stage == "deep" and finished:
@@ -352,6 +375,8 @@ def reconcile(
                     break
             if stopped:
                 break
+    finally:
+        pool.shutdown(wait=not hung, cancel_futures=True)  # a hung worker is left behind
 
     # A region listed in full this run is trusted from the run's start on if every pair found there
     # was settled (no failure, stale and drifted stages complete); a region read by name keeps its

@@ -518,3 +518,38 @@ def test_a_region_whose_listing_left_a_failure_is_listed_again(aws: Aws, env: py
     assert aws.count(EU, "DescribeParameters") == 2 and aws.count(US, "DescribeParameters") == 0
     assert summary["regions"][EU] == {"unchanged": 11, "updated": 1}
     assert not aws.describe("/app/p5", EU).get("Description")
+
+
+def test_a_hung_worker_does_not_keep_the_run_past_its_margin(aws: Aws, env: pytest.MonkeyPatch) -> None:
+    """A parameter whose call does not come back (a worker that is slow for any reason) must not
+    let Lambda kill the run at its timeout before the position is saved: half-way into the margin,
+    the run saves its position and returns; the unfinished parameter is done by the next run."""
+    import threading
+
+    from rotation_handlers.replication.config import load_config
+    from rotation_handlers.replication.engine import Engine
+    from rotation_handlers.replication.reconcile import load_state, reconcile
+
+    seed(aws)
+    replicate.reconcile_handler({}, None)
+    aws.ssm(SOURCE).delete_parameter(Name="/app/p0")  # a stale replica: the first work item
+    now = {"t": 0.0}
+    release = threading.Event()
+    hung: list[threading.Thread] = []
+
+    def hang(**_: object) -> None:
+        hung.append(threading.current_thread())
+        now["t"] = 1000.0  # time passes while this call hangs: deadline and margin are gone
+        release.wait(30)
+
+    aws.on(aws.ssm(EU), "before-call.ssm.DeleteParameter", hang)
+    config = load_config(__import__("os").environ)  # margin 60 s: the run must be back by 80
+    try:
+        summary = reconcile(Engine(config), deadline=20.0, clock=lambda: now["t"])
+        assert summary["complete"] is False
+        assert aws.get("/app/p0", EU) is not None  # still hanging when the run returned
+        assert load_state(Engine(config)).run == 1  # the position was saved: same slice
+    finally:
+        release.set()
+        for thread in hung:
+            thread.join(30)
