@@ -529,8 +529,11 @@ UNRELATED = "/unrelated"
 
 
 def short_describe_pages(ssm: Any, most: int, rng: random.Random) -> None:
-    """DescribeParameters answers 0..``most`` results a page, as AWS may ("The service may return
-    fewer results" than MaxResults; DescribeParameters API reference). moto's tokens are offsets."""
+    """DescribeParameters answers 0..``most`` results a page, as AWS may: "The number of items
+    returned, however, can be between zero and the value of MaxResults" (MaxResults 1 to 50; the
+    replicator asks for 50; DescribeParameters API reference,
+    https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DescribeParameters.html).
+    ``most`` = 10 draws 0..10 (5 on average), a tenth of what AWS may return. moto's tokens are offsets."""
     offset = {"n": 0}
 
     def remember(params: dict[str, Any], **_: Any) -> None:

@@ -413,6 +413,7 @@ def reconcile(
         mode="reconcile",
         parameters=comparison.source_names,
         drifted={r: len(comparison.drifted[r]) for r in regions},
+        listedTargets=sorted(comparison.listed),
         stale={r: len(comparison.stale[r]) for r in regions},
         deepCheck={
             "slice": current_slice,

@@ -466,6 +466,7 @@ def test_in_sync_targets_are_read_by_name_not_listed(aws: Aws, env: pytest.Monke
     aws.reset_counts()
     summary = replicate.reconcile_handler({}, None)
     assert summary["regions"] == {EU: {"unchanged": 12}, US: {"unchanged": 12}}
+    assert summary["listedTargets"] == []
     for region in TARGETS:
         assert aws.count(region, "DescribeParameters") == 0
         assert aws.count(region, "GetParameters") == 2
@@ -516,6 +517,7 @@ def test_a_region_whose_listing_left_a_failure_is_listed_again(aws: Aws, env: py
     aws.reset_counts()
     summary = replicate.reconcile_handler({}, None)
     assert aws.count(EU, "DescribeParameters") == 2 and aws.count(US, "DescribeParameters") == 0
+    assert summary["listedTargets"] == [EU]
     assert summary["regions"][EU] == {"unchanged": 11, "updated": 1}
     assert not aws.describe("/app/p5", EU).get("Description")
 
