@@ -555,3 +555,31 @@ def test_a_hung_worker_does_not_keep_the_run_past_its_margin(aws: Aws, env: pyte
         release.set()
         for thread in hung:
             thread.join(30)
+
+
+def test_stale_and_unmanaged_targets_are_found_when_read_by_name(aws: Aws, env: pytest.MonkeyPatch) -> None:
+    """Read by name, a target still shows its stale replicas (the replica tag index, read back with
+    GetParameters) and a same-named parameter the replicator did not create (no marker: checked
+    exactly, refused and reported as when the region is listed)."""
+    no_clock_skew(env)
+    seed(aws)
+    for i in range(30):  # 5 pages to list (moto: 10 a page)
+        aws.put(f"/app/q{i:02d}", secret(f"q{i}"))
+    for _ in range(3):
+        replicate.reconcile_handler({}, None)
+    aws.ssm(SOURCE).delete_parameter(Name="/app/p0")
+    aws.put("/app/theirs", secret("theirs"), region=EU)  # someone else's parameter in the target
+    aws.put("/app/theirs", secret("ours"))  # ... and now a source parameter of that name
+    aws.reset_counts()
+    summary = replicate.reconcile_handler({}, None)
+    assert summary["listedTargets"] == []
+    assert aws.count(EU, "DescribeParameters") == aws.count(US, "DescribeParameters") == 0
+    assert summary["stale"] == {EU: 1, US: 1}
+    assert summary["regions"][EU] == {
+        "deleted": 1,
+        "skipped": 1,
+        "unchanged": 41,
+        "unmanaged-target-refused": 1,
+    }
+    assert summary["regions"][US] == {"created": 1, "deleted": 1, "unchanged": 41}
+    assert aws.get("/app/p0", EU) is None and aws.get("/app/p0", US) is None
