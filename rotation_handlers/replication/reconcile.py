@@ -55,7 +55,7 @@ from rotation_handlers.replication.index import (
 )
 from rotation_handlers.replication.retry import DeadlineReached, error_code
 from rotation_handlers.replication.state import read_parameter
-from rotation_handlers.replication.sync import place_labels
+from rotation_handlers.replication.sync import key_matches, place_labels
 
 #: Work items handed to the thread pool at a time (bounded queue), per worker thread.
 CHUNK_PER_WORKER = 4
@@ -225,7 +225,8 @@ def compare(
 
 
 def _labels_differ(engine: Engine, name: str, regions: Iterable[str]) -> list[str]:
-    """Deep check: regions whose labels (or existence) differ from the source's, from histories."""
+    """Deep check: regions whose labels, existence or listed attributes differ from the source's
+    (from the histories: a safety net for a target read by name between listings)."""
     config = engine.config
     src = read_parameter(engine.ssm_factory(config.source_region), name, engine.retry, with_tags=False)
     out = []
@@ -237,7 +238,19 @@ def _labels_differ(engine: Engine, name: str, regions: Iterable[str]) -> list[st
         placement = place_labels(src, dst)
         if placement.existing or placement.new_versions or placement.unlabel:
             out.append(region)
+        elif _attributes_differ(src, dst, region, config):  # free here: the histories hold them
+            out.append(region)
     return out
+
+
+def _attributes_differ(src: Any, dst: Any, region: str, config: Any) -> bool:
+    """The listed attributes a target read by name is trusted for, compared from the histories."""
+    fields = ("type", "description", "allowed_pattern", "data_type", "policies")
+    if any(getattr(src, f) != getattr(dst, f) for f in fields):
+        return True
+    if src.tier == "Advanced" and dst.tier != "Advanced":
+        return True
+    return src.type == "SecureString" and not key_matches(dst.key_id, config.kms_key_for(region))
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:

@@ -583,3 +583,31 @@ def test_stale_and_unmanaged_targets_are_found_when_read_by_name(aws: Aws, env: 
     }
     assert summary["regions"][US] == {"created": 1, "deleted": 1, "unchanged": 41}
     assert aws.get("/app/p0", EU) is None and aws.get("/app/p0", US) is None
+
+
+def test_deep_check_compares_the_attributes_a_name_read_cannot_see(aws: Aws, env: pytest.MonkeyPatch) -> None:
+    """Safety net: a target attribute changed without a later LastModifiedDate (simulated in moto's
+    backend) is found by the deep check's history reads, which hold every attribute."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ssm.models import ssm_backends
+
+    from rotation_handlers.replication.reconcile import slice_of
+
+    no_clock_skew(env)
+    env.setenv("RECONCILE_DEEP_EVERY", "2")
+    seed(aws)
+    for i in range(30):
+        aws.put(f"/app/q{i:02d}", secret(f"q{i}"))
+    for _ in range(3):  # the next run (run 3) reads the targets by name and deep-checks slice 1
+        replicate.reconcile_handler({}, None)
+    name = next(n for n in sorted(aws_names(aws)) if slice_of(n, 2) == 1)
+    ssm_backends[DEFAULT_ACCOUNT_ID][EU]._parameters[name][-1].description = "changed quietly"
+    summary = replicate.reconcile_handler({}, None)
+    assert summary["listedTargets"] == [] and summary["drifted"] == {EU: 0, US: 0}
+    assert summary["regions"][EU].get("updated") == 1
+    assert not aws.describe(name, EU).get("Description")
+
+
+def aws_names(aws: Aws) -> list[str]:
+    pages = aws.ssm(SOURCE).get_paginator("describe_parameters").paginate()
+    return [p["Name"] for page in pages for p in page["Parameters"] if p["Name"].startswith("/app/")]
