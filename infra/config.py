@@ -568,6 +568,7 @@ def _replication_config(rep: schema.Replication, region: str) -> ReplicationConf
         create_trail=rep.create_trail,
         delete_unmanaged_replicas=rep.delete_unmanaged_replicas,
         copy_ec2_image_parameters=rep.copy_ec2_image_parameters,
+        adopt_unmanaged_targets=rep.adopt_unmanaged_targets,
         memory_mb=rep.memory_mb,
         timeout_seconds=rep.timeout_seconds,
         reconcile_timeout_seconds=rep.reconcile_timeout_seconds,

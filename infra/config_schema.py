@@ -546,6 +546,9 @@ class Replication(Section):
     create_trail: bool = False
     delete_unmanaged_replicas: bool = False
     copy_ec2_image_parameters: bool = False
+    # Overwrite and take over same-named target parameters without the replicator's marker tag
+    # (ADOPT_UNMANAGED_TARGETS); off: they are left alone and reported.
+    adopt_unmanaged_targets: bool = False
     memory_mb: int_in(128, 10240) = 256  # type: ignore[valid-type]
     timeout_seconds: int_in(10, 900) = 120  # type: ignore[valid-type]
     reconcile_timeout_seconds: int_in(60, 900) = 900  # type: ignore[valid-type]

@@ -154,6 +154,7 @@ class ReplicationConfig:
     create_trail: bool = False  # default: the account's existing trail
     delete_unmanaged_replicas: bool = False
     copy_ec2_image_parameters: bool = False
+    adopt_unmanaged_targets: bool = False
     memory_mb: int = 256
     timeout_seconds: int = 120
     reconcile_timeout_seconds: int = 900

@@ -250,6 +250,7 @@ class ParameterReplicator(Construct):
         create_trail: bool = False,
         delete_unmanaged_replicas: bool = False,
         copy_ec2_image_parameters: bool = False,
+        adopt_unmanaged_targets: bool = False,
         memory_size: int = 256,
         timeout: Duration | None = None,
         reconcile_timeout: Duration | None = None,
@@ -337,6 +338,8 @@ class ParameterReplicator(Construct):
             "DELETE_UNMANAGED_REPLICAS": "true" if delete_unmanaged_replicas else "false",
             "REPLICATOR_ROLE_ARN": self.role.role_arn,
             "COPY_EC2_IMAGE_PARAMETERS": "true" if copy_ec2_image_parameters else "false",
+            # Overwrite target parameters without the marker tag (off: refused and reported).
+            "ADOPT_UNMANAGED_TARGETS": "true" if adopt_unmanaged_targets else "false",
             # Both functions: the event function ignores changes of the state parameter.
             "RECONCILE_STATE_PARAMETER": reconcile_state_parameter,
         }

@@ -360,6 +360,7 @@ class ParameterReplicationStack(Stack):
             create_trail=config.create_trail,
             delete_unmanaged_replicas=config.delete_unmanaged_replicas,
             copy_ec2_image_parameters=config.copy_ec2_image_parameters,
+            adopt_unmanaged_targets=config.adopt_unmanaged_targets,
             memory_size=config.memory_mb,
             timeout=Duration.seconds(config.timeout_seconds),
             reconcile_timeout=Duration.seconds(config.reconcile_timeout_seconds),

@@ -6,6 +6,13 @@ clients send (:meth:`RegionBudget.attach`: botocore's ``request-created`` event 
 attempt, so botocore's own retries count as well as the replicator's) and waits when the
 region's bucket is empty, so a full sync never runs at more than
 ``RECONCILE_REQUESTS_PER_SECOND`` in any region (``0`` = no limit).
+
+The default (20, ``config.py``) is half of Parameter Store's default throughput of 40
+transactions per second shared by GetParameter, GetParameters and GetParametersByPath per
+account and region ("AWS Systems Manager endpoints and quotas", Parameter Store, "Max
+throughput (transactions per second)", https://docs.aws.amazon.com/general/latest/gr/ssm.html);
+the buckets hold a single token, so no second ever sees more than the rate (a bucket as large as
+the rate would allow twice the rate in the first second, the whole quota).
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ class RegionBudget:
 
     def __init__(self, rate: float, **bucket_options: Any) -> None:
         self.rate = rate
+        bucket_options.setdefault("burst", 1.0)  # no burst above the rate (see module docstring)
         self._options = bucket_options
         self._buckets: dict[str, TokenBucket] = {}
         self._lock = threading.Lock()

@@ -82,6 +82,8 @@ class ReplicationConfig:
     max_rounds: int = 5
     bulk_tags: bool = True
     deep_every: int = 24
+    #: Half of Parameter Store's default shared throughput of 40 TPS per account and region
+    #: ("AWS Systems Manager endpoints and quotas", https://docs.aws.amazon.com/general/latest/gr/ssm.html).
     requests_per_second: float = 20.0
     state_parameter: str = DEFAULT_STATE_PARAMETER
     time_margin: float = 60.0

@@ -26,7 +26,7 @@ from rotation_handlers.replication import clients
 from rotation_handlers.replication.config import MARKER_TAG_KEY, ReplicationConfig
 from rotation_handlers.replication.events import RoleIdentity
 from rotation_handlers.replication.guards import refuse_two_way_delete_unmanaged
-from rotation_handlers.replication.retry import RetryPolicy, error_code, is_throttling
+from rotation_handlers.replication.retry import DeadlineReached, RetryPolicy, error_code, is_throttling
 from rotation_handlers.replication.state import ParameterState, read_parameter
 from rotation_handlers.replication.sync import (
     EC2_IMAGE_DATA_TYPE,
@@ -179,6 +179,12 @@ class Engine:
         self.in_sync: Counter[str] = Counter()
         self._lock = threading.Lock()
 
+    def set_deadline(self, deadline: float | None, clock: Callable[[], float]) -> None:
+        """No throttling backoff may sleep past ``deadline`` (a ``clock()`` value): it raises
+        :class:`~.retry.DeadlineReached` instead, which no handler here records as a failure."""
+        for policy in (self.retry, self._write_retry):
+            policy.deadline, policy.clock = deadline, clock
+
     # -- single pair ---------------------------------------------------------------------
     def record(self, result: Result) -> Result:
         fields: dict[str, Any] = {
@@ -273,6 +279,8 @@ class Engine:
                 if verified == state:
                     return self.record(self._outcome(None, applied))
                 source = verified  # the source moved while we wrote: sync again
+        except DeadlineReached:
+            raise  # not a failure: reconcile stops here and saves its position
         except Exception as exc:
             return self.record(Result(name, region, "failed", "error", error=error_code(exc)))
 

@@ -1,7 +1,11 @@
 """Scheduled full sync: cheap batched comparison every run, per-parameter work only where needed.
 
 1. **Cheap pass** (:mod:`.index`): a fingerprint of every included parameter in the source and
-   in each target region, from batched reads (all regions at once).
+   in each target region, from batched reads. The source is always listed (DescribeParameters).
+   A target is listed at the start of each deep-check cycle, in a full run, after a run that
+   left a failure there, when the settings it was compared under changed, and when exact checks
+   would cost more; otherwise it is read by name (GetParameters), and its replicas changed since
+   the listing (``RunState.listed``) are checked exactly.
 2. **Stale replicas** first (marker-tagged replicas whose source is gone: deleted, expired by
    a policy, or a delete event that never arrived), so timeouts never starve deletes.
 3. **Drifted** parameters (missing, different value or attributes or tags, wrong KMS key,
@@ -14,9 +18,10 @@
 
 Work runs in bounded chunks on ``RECONCILE_CONCURRENCY`` threads; every API call takes a
 token from its region's budget (:mod:`.budget`). When the deadline nears (the Lambda
-timeout minus ``RECONCILE_TIME_MARGIN_SECONDS``), the run stops between chunks and saves its
-slice position in the state parameter; the next run continues that slice. Stale and drifted
-parameters are found again by the next cheap pass. A dry run reads, plans and reports, and
+timeout minus ``RECONCILE_TIME_MARGIN_SECONDS``), no further parameter is started, a throttling
+backoff that would end past it stops its parameter instead (:class:`~.retry.DeadlineReached`),
+and the run saves its slice position in the state parameter; the next run continues that slice.
+Stale and drifted parameters are found again by the next cheap pass. A dry run reads, plans and reports, and
 writes nothing (not even the state).
 
 Library entry points (the handler, the local run and the operator CLI use these):
@@ -30,8 +35,8 @@ import json
 import logging
 import time
 import zlib
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,13 +44,31 @@ from botocore.exceptions import ClientError
 
 from rotation_handlers.logs import log
 from rotation_handlers.replication.engine import LOGGER, Engine, Result
-from rotation_handlers.replication.index import Entry, drift, index_region
-from rotation_handlers.replication.retry import error_code
+from rotation_handlers.replication.index import (
+    UNLISTED,
+    Entry,
+    drift,
+    index_names,
+    index_region_pages,
+    list_metas,
+    with_metas,
+)
+from rotation_handlers.replication.retry import DeadlineReached, error_code
 from rotation_handlers.replication.state import read_parameter
-from rotation_handlers.replication.sync import place_labels
+from rotation_handlers.replication.sync import key_matches, place_labels
 
 #: Work items handed to the thread pool at a time (bounded queue), per worker thread.
 CHUNK_PER_WORKER = 4
+#: Seconds between checks of the hard stop while a chunk's workers run.
+HARD_STOP_POLL = 0.2
+
+
+#: Seconds subtracted from the run's start (Lambda's clock) to compare with Parameter Store's
+#: LastModifiedDate: a generous allowance for the difference between the two clocks.
+CLOCK_SKEW = 120.0
+#: Calls an exact check of one replica costs (history and tags, source and target): a target with
+#: more unlisted replicas to check than its last listing's pages / this is listed instead.
+EXACT_CHECK_CALLS = 4
 
 
 @dataclass
@@ -54,9 +77,15 @@ class RunState:
 
     run: int = 0  # completed deep-check slices
     cursor: str = ""  # last deep-checked name of the current slice ("" = from the start)
+    #: target region -> {"at": epoch seconds before which it was listed in full and found in sync,
+    #: "cfg": fingerprint of the settings it was compared with, "pages": DescribeParameters calls}
+    listed: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def dumps(self) -> str:
-        return json.dumps({"run": self.run, "cursor": self.cursor}, separators=(",", ":"))
+        data: dict[str, Any] = {"run": self.run, "cursor": self.cursor}
+        if self.listed:
+            data["listed"] = self.listed
+        return json.dumps(data, separators=(",", ":"))
 
 
 def load_state(engine: Engine) -> RunState:
@@ -64,11 +93,15 @@ def load_state(engine: Engine) -> RunState:
     try:
         raw = engine.retry.call(ssm.get_parameter, Name=engine.config.state_parameter)["Parameter"]["Value"]
         data = json.loads(raw)
-        return RunState(int(data.get("run", 0)), str(data.get("cursor", "")))
+        listed = {
+            str(region): {"at": float(v["at"]), "cfg": str(v["cfg"]), "pages": int(v.get("pages", 0))}
+            for region, v in (data.get("listed") or {}).items()
+        }
+        return RunState(int(data.get("run", 0)), str(data.get("cursor", "")), listed)
     except ClientError as exc:
         if error_code(exc) != "ParameterNotFound":
             raise
-    except (ValueError, TypeError, AttributeError):
+    except (ValueError, TypeError, AttributeError, KeyError):
         log(LOGGER, "reconcile state unreadable; starting a new slice cycle", logging.WARNING)
     return RunState()
 
@@ -92,6 +125,18 @@ def save_state(engine: Engine, state: RunState) -> None:
     )
 
 
+def fingerprint(config: Any, region: str) -> str:
+    """The settings a target region's comparison depends on: a listing made under others is not trusted."""
+    payload = [
+        config.source_region,
+        list(config.include_paths),
+        list(config.exclude_paths),
+        config.kms_key_for(region),
+        config.copy_ec2_image,
+    ]
+    return f"{zlib.crc32(json.dumps(payload).encode()):08x}"
+
+
 def slice_of(name: str, every: int) -> int:
     return zlib.crc32(name.encode()) % every
 
@@ -106,51 +151,82 @@ class Comparison:
     drifted: dict[str, dict[str, str]] = field(default_factory=dict)  # region -> name -> reason
     stale: dict[str, list[str]] = field(default_factory=dict)  # region -> managed replicas w/o source
     failed_regions: dict[str, str] = field(default_factory=dict)  # region -> error code
+    listed: dict[str, int] = field(default_factory=dict)  # target region listed in full -> pages
 
 
-def compare(engine: Engine) -> Comparison:
-    """Cheap pass: index the source and every target (in parallel) and diff them."""
+def compare(
+    engine: Engine,
+    since: Mapping[str, float | None] | None = None,
+    pages: Mapping[str, int] | None = None,
+) -> Comparison:
+    """Cheap pass: index the source, then every target (in parallel), and diff them.
+
+    A target with a ``since`` (epoch seconds: it was listed in full and found in sync before that)
+    is read by name (:func:`~.index.index_names`) instead of listed: its replicas changed after
+    ``since`` or without the marker are then synced exactly, unless they would cost more than
+    listing the region (``pages``: DescribeParameters calls of its last listing), which is then
+    done. Without ``since`` (the default, and every operator check) every region is listed.
+    """
     config = engine.config
-    regions = [config.source_region, *config.target_regions]
-
-    def index(region: str) -> tuple[str, dict[str, Entry] | str]:
-        try:
-            return region, index_region(engine, region)
-        except Exception as exc:
-            return region, error_code(exc)
-
-    with ThreadPoolExecutor(len(regions), thread_name_prefix="reconcile-index") as pool:
-        indexes = dict(pool.map(index, regions))
-    source = indexes.pop(config.source_region)
-    if isinstance(source, str):
-        raise RuntimeError(f"listing the source region {config.source_region} failed ({source})")
+    since = since or {}
+    pages = pages or {}
+    try:
+        source, _ = index_region_pages(engine, config.source_region)
+    except Exception as exc:
+        raise RuntimeError(
+            f"listing the source region {config.source_region} failed ({error_code(exc)})"
+        ) from None
     out = Comparison(source_names=len(source))
     for name, entry in sorted(source.items()):
         if entry.skip:
             out.skipped[name] = entry.skip
         else:
             out.replicated.append(name)
-    for region in config.target_regions:
-        target = indexes.pop(region)
+
+    def index(region: str) -> tuple[str, dict[str, Entry] | str, dict[str, str], int | None]:
+        try:
+            if since.get(region) is None or not config.bulk_tags:
+                target, listed = index_region_pages(engine, region)
+                return region, target, diff(region, target, None), listed
+            target = index_names(engine, region, out.replicated)
+            drifted = diff(region, target, since[region])
+            unlisted = sum(1 for reason in drifted.values() if reason in UNLISTED)
+            if unlisted * EXACT_CHECK_CALLS <= max(1, pages.get(region, 0)):
+                return region, target, drifted, None
+            metas, listed = list_metas(engine, region)  # cheaper than checking each one exactly
+            target = {name: with_metas(entry, metas.get(name)) for name, entry in target.items()}
+            return region, target, diff(region, target, None), listed
+        except Exception as exc:
+            return region, error_code(exc), {}, None
+
+    def diff(region: str, target: dict[str, Entry], mark: float | None) -> dict[str, str]:
+        return {
+            name: reason
+            for name in out.replicated
+            if (reason := drift(source[name], target.get(name), region, config, mark))
+        }
+
+    targets = list(config.target_regions)
+    with ThreadPoolExecutor(max(1, len(targets)), thread_name_prefix="reconcile-index") as pool:
+        results = list(pool.map(index, targets))
+    for region, target, drifted, listed in results:
         if isinstance(target, str):
             out.failed_regions[region] = target
             continue
-        out.drifted[region] = {
-            name: reason
-            for name in out.replicated
-            if (reason := drift(source[name], target.get(name), region, config))
-        }
+        if listed is not None:
+            out.listed[region] = listed
+        out.drifted[region] = drifted
         out.stale[region] = sorted(
             name
             for name, entry in target.items()
             if entry.marker == config.source_region and name not in source and config.is_included(name)
         )
-        del target
     return out
 
 
 def _labels_differ(engine: Engine, name: str, regions: Iterable[str]) -> list[str]:
-    """Deep check: regions whose labels (or existence) differ from the source's, from histories."""
+    """Deep check: regions whose labels, existence or listed attributes differ from the source's
+    (from the histories: a safety net for a target read by name between listings)."""
     config = engine.config
     src = read_parameter(engine.ssm_factory(config.source_region), name, engine.retry, with_tags=False)
     out = []
@@ -162,7 +238,19 @@ def _labels_differ(engine: Engine, name: str, regions: Iterable[str]) -> list[st
         placement = place_labels(src, dst)
         if placement.existing or placement.new_versions or placement.unlabel:
             out.append(region)
+        elif _attributes_differ(src, dst, region, config):  # free here: the histories hold them
+            out.append(region)
     return out
+
+
+def _attributes_differ(src: Any, dst: Any, region: str, config: Any) -> bool:
+    """The listed attributes a target read by name is trusted for, compared from the histories."""
+    fields = ("type", "description", "allowed_pattern", "data_type", "policies")
+    if any(getattr(src, f) != getattr(dst, f) for f in fields):
+        return True
+    if src.tier == "Advanced" and dst.tier != "Advanced":
+        return True
+    return src.type == "SecureString" and not key_matches(dst.key_id, config.kms_key_for(region))
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
@@ -176,6 +264,7 @@ def reconcile(
     deadline: float | None = None,
     clock: Callable[[], float] = time.monotonic,
     full: bool = False,
+    wall: Callable[[], float] = time.time,
 ) -> dict[str, Any]:
     """One reconcile run (see module docstring). ``deadline``: a ``clock()`` value to stop before.
 
@@ -183,10 +272,22 @@ def reconcile(
     saving the scheduled runs' position, so their rotating slices carry on undisturbed.
     """
     config = engine.config
+    engine.set_deadline(deadline, clock)
     state = RunState() if full else load_state(engine)
     every = 1 if full else config.deep_every
     current_slice = state.run % every
-    comparison = compare(engine)
+    # Targets are listed in full at the start of every deep-check cycle, in a full run, and when
+    # no trusted listing exists; in between they are read by name (see compare()).
+    cycle_start = current_slice == 0 and not state.cursor
+    prints = {r: fingerprint(config, r) for r in config.target_regions}
+    since: dict[str, float | None] = {
+        r: None
+        if full or cycle_start or r not in state.listed or state.listed[r]["cfg"] != prints[r]
+        else state.listed[r]["at"]
+        for r in config.target_regions
+    }
+    started = wall()
+    comparison = compare(engine, since, {r: int(v.get("pages", 0)) for r, v in state.listed.items()})
     for region, code in comparison.failed_regions.items():
         engine.record(Result("*", region, "failed", "listing the region failed", error=code))
     for name, reason in comparison.skipped.items():
@@ -235,6 +336,7 @@ def reconcile(
             engine.sync_pair(region, name)
 
     stopped = False
+    stopped_in = ""
     size = max(1, config.concurrency * CHUNK_PER_WORKER)
     cursor = state.cursor
     stages: list[tuple[str, list[Any], Callable[[Any], None]]] = [
@@ -249,26 +351,59 @@ def reconcile(
         def run(item: Any) -> bool:
             if deadline is not None and clock() >= deadline:
                 return False
-            work(item)
+            try:
+                work(item)
+            except DeadlineReached:  # a throttling backoff would have slept past the deadline
+                return False
             return True
 
         return run
 
-    with ThreadPoolExecutor(config.concurrency, thread_name_prefix="reconcile") as pool:
+    # Half-way into the margin, a run whose workers have not all come back saves its position and
+    # returns anyway (their parameters count as not done), so Lambda's timeout never kills it first.
+    hard_stop = None if deadline is None else deadline + config.time_margin / 2
+
+    def finish(futures: list[Future[bool]]) -> list[bool]:
+        while True:
+            _, pending = wait(futures, timeout=HARD_STOP_POLL)
+            if not pending:
+                return [f.result() for f in futures]
+            if hard_stop is not None and clock() >= hard_stop:
+                return [f.done() and not f.cancelled() and f.result() for f in futures]
+
+    pool = ThreadPoolExecutor(config.concurrency, thread_name_prefix="reconcile")
+    hung = False
+    try:
         for stage, items, work in stages:
             for chunk in _chunks(items, size):
-                done = list(pool.map(in_time(work), chunk))
+                run_item = in_time(work)
+                done = finish([pool.submit(run_item, item) for item in chunk])
+                hung = not all(done) and hard_stop is not None and clock() >= hard_stop
                 # The position is the end of the prefix done without a gap: what follows is redone.
                 finished = next((i for i, ok in enumerate(done) if not ok), len(chunk))
                 if stage == "deep" and finished:
                     cursor = chunk[finished - 1]
                 if finished < len(chunk):
-                    stopped = True
+                    stopped, stopped_in = True, stage
                     break
             if stopped:
                 break
+    finally:
+        pool.shutdown(wait=not hung, cancel_futures=True)  # a hung worker is left behind
 
-    next_state = RunState(state.run, cursor) if stopped else RunState(state.run + 1, "")
+    # A region listed in full this run is trusted from the run's start on if every pair found there
+    # was settled (no failure, stale and drifted stages complete); a region read by name keeps its
+    # earlier listing (its replicas changed since are still later than it next run).
+    failed = {r.region for r in engine.results if r.action == "failed"}
+    listed: dict[str, dict[str, Any]] = {}
+    for region in regions:
+        if region in comparison.listed:
+            if region not in failed and stopped_in in ("", "deep"):
+                at = started - CLOCK_SKEW
+                listed[region] = {"at": at, "cfg": prints[region], "pages": comparison.listed[region]}
+        elif since.get(region) is not None:
+            listed[region] = state.listed[region]
+    next_state = RunState(state.run, cursor, listed) if stopped else RunState(state.run + 1, "", listed)
     if not engine.dry_run and not full:
         try:
             save_state(engine, next_state)
@@ -291,6 +426,7 @@ def reconcile(
         mode="reconcile",
         parameters=comparison.source_names,
         drifted={r: len(comparison.drifted[r]) for r in regions},
+        listedTargets=sorted(comparison.listed),
         stale={r: len(comparison.stale[r]) for r in regions},
         deepCheck={
             "slice": current_slice,

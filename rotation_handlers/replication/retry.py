@@ -40,6 +40,13 @@ def error_code(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+class DeadlineReached(BaseException):
+    """A backoff would sleep past the run's deadline: stop this work item instead (reconcile).
+
+    A ``BaseException`` so that no ``except Exception`` on the way records the pair as failed.
+    """
+
+
 def is_throttling(exc: BaseException) -> bool:
     return isinstance(exc, ClientError) and error_code(exc) in THROTTLING_CODES
 
@@ -56,6 +63,9 @@ class RetryPolicy:
     retries: int = 0
     #: Called with the API method before every attempt (reconcile's per-region request budget).
     before: Callable[[Callable[..., Any]], None] | None = None
+    #: A ``clock()`` value no backoff may sleep past (reconcile's deadline); ``None`` = no limit.
+    deadline: float | None = None
+    clock: Callable[[], float] = time.monotonic
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def delay(self, attempt: int) -> float:
@@ -63,14 +73,29 @@ class RetryPolicy:
             return self.rng.uniform(0, min(self.cap, self.base * (2**attempt)))
 
     def backoff(self, attempt: int) -> None:
-        """Count a throttling retry and sleep the full-jitter delay for ``attempt`` (0-based)."""
+        """Count a throttling retry and sleep the full-jitter delay for ``attempt`` (0-based).
+
+        Raises :class:`DeadlineReached` instead if the sleep would end past ``deadline``.
+        """
+        delay = self.delay(attempt)
+        if self.deadline is not None and self.clock() + delay > self.deadline:
+            raise DeadlineReached(f"a {delay:.1f} s backoff would end past the deadline")
         with self._lock:
             self.retries += 1
-        self.sleep(self.delay(attempt))
+        self.sleep(delay)
 
     def once(self) -> RetryPolicy:
         """The same policy without throttling retries (the caller re-plans instead)."""
-        return RetryPolicy(1, self.base, self.cap, self.sleep, self.rng, before=self.before)
+        return RetryPolicy(
+            1,
+            self.base,
+            self.cap,
+            self.sleep,
+            self.rng,
+            before=self.before,
+            deadline=self.deadline,
+            clock=self.clock,
+        )
 
     def call(self, fn: Callable[..., dict[str, Any]], /, **kwargs: Any) -> dict[str, Any]:
         attempt = 0

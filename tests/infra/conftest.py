@@ -106,6 +106,7 @@ def variant_raw() -> dict[str, Any]:
     raw["rotation"]["function"]["dbLockTimeoutSeconds"] = 10
     raw["rotation"]["function"]["dbStatementTimeoutSeconds"] = 30
     raw["replication"]["createTrail"] = True
+    raw["replication"]["adoptUnmanagedTargets"] = True
     return raw
 
 

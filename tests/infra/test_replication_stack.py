@@ -48,10 +48,21 @@ def test_functions_and_environment(example: Synth) -> None:
             "DELETE_UNMANAGED_REPLICAS": "false",
             "REPLICATOR_ROLE_ARN": f"<{role}.Arn>",
             "COPY_EC2_IMAGE_PARAMETERS": "false",
+            "ADOPT_UNMANAGED_TARGETS": "false",
             "RECONCILE_STATE_PARAMETER": "/parameter-replicator/example/reconcile-state",  # per stage
         }
     assert fns["rotation_handlers.replicate.handler"]["Timeout"] == 120
     assert fns["rotation_handlers.replicate.reconcile_handler"]["Timeout"] == 900
+
+
+def test_adopting_unmanaged_targets_is_a_setting_off_by_default(example: Synth, variant: Synth) -> None:
+    """``adoptUnmanagedTargets`` sets ADOPT_UNMANAGED_TARGETS on both replication functions."""
+    for synthed, expected in ((example, "false"), (variant, "true")):
+        fns = resources(synthed.raw("ParameterReplication"), "AWS::Lambda::Function").values()
+        assert [f["Properties"]["Environment"]["Variables"]["ADOPT_UNMANAGED_TARGETS"] for f in fns] == [
+            expected,
+            expected,
+        ]
 
 
 def test_replication_iam_is_limited_to_paths_and_keys(example: Synth) -> None:

@@ -404,3 +404,210 @@ def test_budget_counts_botocore_retries(aws: Aws, env: pytest.MonkeyPatch) -> No
     assert state["throttled"] == 1
     assert taken[EU] == aws.count(EU) + 1  # the API calls, and botocore's retry of one of them
     assert taken[SOURCE] == aws.count(SOURCE)
+
+
+def test_throttling_backoff_is_cut_at_the_deadline(aws: Aws, env: pytest.MonkeyPatch) -> None:
+    """A worker throttled in a long backoff must not sleep past the reconcile deadline: it stops,
+    the pair is not reported failed, and the position reached is saved. Throttling is injected with
+    a botocore hook answering ThrottlingException, as Parameter Store does when a request quota is
+    exceeded ("AWS Systems Manager endpoints and quotas", https://docs.aws.amazon.com/general/latest/gr/ssm.html)."""
+    from botocore.exceptions import ClientError
+
+    from rotation_handlers.replication.config import load_config
+    from rotation_handlers.replication.engine import Engine
+    from rotation_handlers.replication.reconcile import load_state, reconcile
+
+    env.setenv("RECONCILE_DEEP_EVERY", "1")  # every parameter is deep-checked (histories)
+    env.setenv("RECONCILE_CONCURRENCY", "1")
+    env.setenv("REPLICATION_BACKOFF_BASE_SECONDS", "30")  # long backoffs
+    env.setenv("REPLICATION_BACKOFF_MAX_SECONDS", "120")
+    values = seed(aws)
+    replicate.reconcile_handler({}, None)
+    names = sorted(values)
+    now = {"t": 0.0}
+
+    def advance(seconds: float) -> None:
+        now["t"] += seconds
+
+    env.setattr(engine, "SLEEP", advance)
+
+    def throttle(params: dict, **_: object) -> None:  # type: ignore[type-arg]
+        if json.loads(params["body"] or b"{}").get("Name") == names[3]:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "x")
+
+    aws.on(aws.ssm(EU), "before-call.ssm.GetParameterHistory", throttle)
+    config = load_config(__import__("os").environ)
+    summary = reconcile(Engine(config), deadline=50.0, clock=lambda: now["t"])
+    assert now["t"] <= 50.0  # no sleep went past the deadline
+    assert summary["complete"] is False
+    assert "failed" not in summary["regions"][EU]  # stopped, not failed: the next run does it
+    state = load_state(Engine(config))
+    assert state.run == 1 and state.cursor == names[2]  # the position before the throttled one
+
+
+def no_clock_skew(env: pytest.MonkeyPatch) -> None:
+    """Runs follow each other within seconds here (hours apart when scheduled): no skew allowance,
+    or every replica written in the last minutes would be checked exactly again."""
+    from rotation_handlers.replication import reconcile as module
+
+    env.setattr(module, "CLOCK_SKEW", 0.0)
+
+
+def test_in_sync_targets_are_read_by_name_not_listed(aws: Aws, env: pytest.MonkeyPatch) -> None:
+    """Once a region was listed in full and found in sync, the next runs read its replicas by name
+    (GetParameters, 10 names a call: "GetParameters", https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetParameters.html)
+    and list nothing there: DescribeParameters pages may hold anything from 0 to MaxResults (50)
+    results ("The service may return fewer results", MaxResults 1-50, DescribeParameters API reference,
+    https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DescribeParameters.html)."""
+    no_clock_skew(env)
+    seed(aws)
+    replicate.reconcile_handler({}, None)  # creates every replica (targets listed)
+    replicate.reconcile_handler({}, None)  # the replicas written since the listing: listed again
+    aws.reset_counts()
+    summary = replicate.reconcile_handler({}, None)
+    assert summary["regions"] == {EU: {"unchanged": 12}, US: {"unchanged": 12}}
+    assert summary["listedTargets"] == []
+    for region in TARGETS:
+        assert aws.count(region, "DescribeParameters") == 0
+        assert aws.count(region, "GetParameters") == 2
+        assert aws.count(region, "GetResources") == 1
+    assert aws.count(SOURCE, "DescribeParameters") == 2  # the source is always listed
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"Description": "edited in the target"},
+        {"AllowedPattern": "^val-.*$"},
+    ],
+)
+def test_attributes_edited_in_a_target_are_found_by_the_cheap_pass(
+    aws: Aws, env: pytest.MonkeyPatch, edit: dict[str, str]
+) -> None:
+    """Description and pattern are not in GetParameters' answer; a replica changed in the target
+    after the region was last listed (its LastModifiedDate is later) is checked exactly."""
+    no_clock_skew(env)
+    values = seed(aws)
+    for i in range(30):  # 5 pages to list (moto: 10 a page): one exact check (4 calls) is cheaper
+        aws.put(f"/app/q{i:02d}", secret(f"q{i}"))
+    for _ in range(3):
+        replicate.reconcile_handler({}, None)
+    aws.reset_counts()
+    aws.put("/app/p3", values["/app/p3"], region=EU, Overwrite=True, **edit)
+    summary = replicate.reconcile_handler({}, None)
+    assert aws.count(EU, "DescribeParameters") == 0  # found without listing the region
+    assert summary["drifted"] == {EU: 1, US: 0}
+    assert summary["regions"][EU] == {"unchanged": 41, "updated": 1}
+    meta = aws.describe("/app/p3", EU)
+    assert not meta.get("Description") and not meta.get("AllowedPattern")
+
+
+def test_a_region_whose_listing_left_a_failure_is_listed_again(aws: Aws, env: pytest.MonkeyPatch) -> None:
+    """A listing is trusted only if every pair it found there was settled: a replica that could not
+    be fixed would otherwise look in sync to the runs that read the region by name."""
+    no_clock_skew(env)
+    values = seed(aws)
+    for _ in range(3):
+        replicate.reconcile_handler({}, None)
+    aws.put("/app/p5", values["/app/p5"], region=EU, Overwrite=True, Description="edited in the target")
+    injected = aws.inject(EU, "PutParameter", "AccessDeniedException", times=1)
+    with pytest.raises(engine.ReplicationError):
+        replicate.reconcile_handler({}, None)  # found (listed: 1 exact check > 2 pages), not fixed
+    assert injected() == 1
+    aws.reset_counts()
+    summary = replicate.reconcile_handler({}, None)
+    assert aws.count(EU, "DescribeParameters") == 2 and aws.count(US, "DescribeParameters") == 0
+    assert summary["listedTargets"] == [EU]
+    assert summary["regions"][EU] == {"unchanged": 11, "updated": 1}
+    assert not aws.describe("/app/p5", EU).get("Description")
+
+
+def test_a_hung_worker_does_not_keep_the_run_past_its_margin(aws: Aws, env: pytest.MonkeyPatch) -> None:
+    """A parameter whose call does not come back (a worker that is slow for any reason) must not
+    let Lambda kill the run at its timeout before the position is saved: half-way into the margin,
+    the run saves its position and returns; the unfinished parameter is done by the next run."""
+    import threading
+
+    from rotation_handlers.replication.config import load_config
+    from rotation_handlers.replication.engine import Engine
+    from rotation_handlers.replication.reconcile import load_state, reconcile
+
+    seed(aws)
+    replicate.reconcile_handler({}, None)
+    aws.ssm(SOURCE).delete_parameter(Name="/app/p0")  # a stale replica: the first work item
+    now = {"t": 0.0}
+    release = threading.Event()
+    hung: list[threading.Thread] = []
+
+    def hang(**_: object) -> None:
+        hung.append(threading.current_thread())
+        now["t"] = 1000.0  # time passes while this call hangs: deadline and margin are gone
+        release.wait(30)
+
+    aws.on(aws.ssm(EU), "before-call.ssm.DeleteParameter", hang)
+    config = load_config(__import__("os").environ)  # margin 60 s: the run must be back by 80
+    try:
+        summary = reconcile(Engine(config), deadline=20.0, clock=lambda: now["t"])
+        assert summary["complete"] is False
+        assert aws.get("/app/p0", EU) is not None  # still hanging when the run returned
+        assert load_state(Engine(config)).run == 1  # the position was saved: same slice
+    finally:
+        release.set()
+        for thread in hung:
+            thread.join(30)
+
+
+def test_stale_and_unmanaged_targets_are_found_when_read_by_name(aws: Aws, env: pytest.MonkeyPatch) -> None:
+    """Read by name, a target still shows its stale replicas (the replica tag index, read back with
+    GetParameters) and a same-named parameter the replicator did not create (no marker: checked
+    exactly, refused and reported as when the region is listed)."""
+    no_clock_skew(env)
+    seed(aws)
+    for i in range(30):  # 5 pages to list (moto: 10 a page)
+        aws.put(f"/app/q{i:02d}", secret(f"q{i}"))
+    for _ in range(3):
+        replicate.reconcile_handler({}, None)
+    aws.ssm(SOURCE).delete_parameter(Name="/app/p0")
+    aws.put("/app/theirs", secret("theirs"), region=EU)  # someone else's parameter in the target
+    aws.put("/app/theirs", secret("ours"))  # ... and now a source parameter of that name
+    aws.reset_counts()
+    summary = replicate.reconcile_handler({}, None)
+    assert summary["listedTargets"] == []
+    assert aws.count(EU, "DescribeParameters") == aws.count(US, "DescribeParameters") == 0
+    assert summary["stale"] == {EU: 1, US: 1}
+    assert summary["regions"][EU] == {
+        "deleted": 1,
+        "skipped": 1,
+        "unchanged": 41,
+        "unmanaged-target-refused": 1,
+    }
+    assert summary["regions"][US] == {"created": 1, "deleted": 1, "unchanged": 41}
+    assert aws.get("/app/p0", EU) is None and aws.get("/app/p0", US) is None
+
+
+def test_deep_check_compares_the_attributes_a_name_read_cannot_see(aws: Aws, env: pytest.MonkeyPatch) -> None:
+    """Safety net: a target attribute changed without a later LastModifiedDate (simulated in moto's
+    backend) is found by the deep check's history reads, which hold every attribute."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ssm.models import ssm_backends
+
+    from rotation_handlers.replication.reconcile import slice_of
+
+    no_clock_skew(env)
+    env.setenv("RECONCILE_DEEP_EVERY", "2")
+    seed(aws)
+    for i in range(30):
+        aws.put(f"/app/q{i:02d}", secret(f"q{i}"))
+    for _ in range(3):  # the next run (run 3) reads the targets by name and deep-checks slice 1
+        replicate.reconcile_handler({}, None)
+    name = next(n for n in sorted(aws_names(aws)) if slice_of(n, 2) == 1)
+    ssm_backends[DEFAULT_ACCOUNT_ID][EU]._parameters[name][-1].description = "changed quietly"
+    summary = replicate.reconcile_handler({}, None)
+    assert summary["listedTargets"] == [] and summary["drifted"] == {EU: 0, US: 0}
+    assert summary["regions"][EU].get("updated") == 1
+    assert not aws.describe(name, EU).get("Description")
+
+
+def aws_names(aws: Aws) -> list[str]:
+    pages = aws.ssm(SOURCE).get_paginator("describe_parameters").paginate()
+    return [p["Name"] for page in pages for p in page["Parameters"] if p["Name"].startswith("/app/")]

@@ -244,7 +244,7 @@ def test_token_bucket_waits_for_tokens_shared_by_threads() -> None:
         sleeps.append(seconds)
         now[0] += seconds
 
-    budget = RegionBudget(5, clock=lambda: now[0], sleep=sleep)
+    budget = RegionBudget(5, burst=5, clock=lambda: now[0], sleep=sleep)
     bucket = budget.bucket("eu-west-1")
     for _ in range(15):
         bucket.take()
@@ -271,3 +271,30 @@ def test_label_placement_never_exceeds_ten_per_version() -> None:
     assert placement.unlabel == {1: ["stray"]}
     assert placement.existing == {1: list(labels[1:10])}  # l00 stays; "stray" still counts
     assert placement.new_versions == {value: [list(labels[10:20]), list(labels[20:])]}
+
+
+#: Parameter Store's default throughput, shared by GetParameter, GetParameters and GetParametersByPath
+#: per account and region: 40 transactions per second ("AWS Systems Manager endpoints and quotas",
+#: Parameter Store, "Max throughput (transactions per second)", https://docs.aws.amazon.com/general/latest/gr/ssm.html).
+PARAMETER_STORE_DEFAULT_TPS = 40
+
+
+def test_default_read_budget_stays_within_half_of_the_shared_quota() -> None:
+    """With the default RECONCILE_REQUESTS_PER_SECOND, no second of a reconcile sends more than half
+    of the default shared quota in one region: the other half stays for applications and live
+    replication. Counted on a simulated clock (no timing)."""
+    from rotation_handlers.replication.budget import RegionBudget
+
+    config = load_config(BASE)
+    now = [0.0]
+    sent: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    budget = RegionBudget(config.requests_per_second, clock=lambda: now[0], sleep=sleep)
+    for _ in range(200):
+        budget.take("eu-west-1")
+        sent.append(now[0])
+    busiest = max(sum(1 for t in sent if start <= t < start + 1) for start in sent)
+    assert busiest <= PARAMETER_STORE_DEFAULT_TPS // 2
