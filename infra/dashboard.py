@@ -26,15 +26,19 @@ PERIOD = Duration.minutes(5)
 DEFAULT_LAG_ALARM_SECONDS = 900
 
 
-def metric(fn: lambda_.IFunction, name: str, statistic: str = "Sum", **dims: str) -> cw.Metric:
-    """One of our EMF metrics, for ``fn``'s series."""
+def metric(
+    fn: lambda_.IFunction, name: str, statistic: str = "Sum", *, alarm: bool = False, **dims: str
+) -> cw.Metric:
+    """One of our EMF metrics, for ``fn``'s series (``alarm``: without a label, so the alarm
+    names the metric directly instead of through a metric-math query)."""
+    label = " ".join([name, *dims.values(), "" if statistic == "Sum" else f"({statistic})"]).strip()
     return cw.Metric(
         namespace=m.NAMESPACE,
         metric_name=name,
         dimensions_map={m.FUNCTION_DIMENSION: fn.function_name, **dims},
         statistic=statistic,
         period=PERIOD,
-        label=" ".join([name, *dims.values(), "" if statistic == "Sum" else f"({statistic})"]).strip(),
+        label=None if alarm else label,
     )
 
 
@@ -77,7 +81,7 @@ class RotationDashboard(Construct):
             self,
             "FailedRotationsAlarm",
             alarm_description="A rotation step failed (Rotations, Outcome=failed)",
-            metric=failed,
+            metric=metric(function, m.ROTATIONS, alarm=True, Outcome="failed"),
             threshold=1,
             evaluation_periods=1,
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -134,7 +138,7 @@ class ReplicationDashboard(Construct):
             self,
             "ReplicationLagAlarm",
             alarm_description=f"A replica was written more than {bound} s after its source changed",
-            metric=lag_max,
+            metric=metric(events_fn, m.REPLICATION_LAG, "Maximum", alarm=True),
             threshold=bound * 1000,
             evaluation_periods=1,
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,

@@ -27,6 +27,28 @@ DIMENSIONS: dict[str, frozenset[str] | None] = {
     "Engine": frozenset({"postgres", "mysql", "mariadb", "unknown"}),
 }
 
+#: What each function prints: tests/rotation/test_metrics.py and tests/replication/test_metrics.py
+#: prove every name here is printed by the handlers; tests/infra/test_dashboard.py checks that the
+#: dashboards name only these.
+ROTATION_METRICS = frozenset(
+    {metrics.STEP_DURATION, metrics.ROTATIONS, metrics.FAILED_LOGINS, metrics.DB_CONNECTIONS},
+)
+REPLICATION_METRICS = frozenset(
+    {
+        metrics.EVENTS_HANDLED,
+        metrics.EVENTS_IGNORED,
+        metrics.WRITES_WRITTEN,
+        metrics.WRITES_UNCHANGED,
+        metrics.WRITES_THROTTLED,
+        metrics.WRITES_REFUSED,
+        metrics.WRITES_FAILED,
+        metrics.REPLICATION_LAG,
+        metrics.DRIFT_FOUND,
+        metrics.DRIFT_FIXED,
+        metrics.RECONCILE_PROGRESS,
+    }
+)
+
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)

@@ -13,23 +13,9 @@ import pytest
 
 from rotation_handlers import metrics, replicate
 from rotation_handlers.replication import ReplicationError
-from tests.emf_spec import values
+from tests.emf_spec import REPLICATION_METRICS, values
 from tests.replication import events as ev
 from tests.replication.conftest import EU, US, Aws, secret
-
-REPLICATION_METRICS = {
-    metrics.EVENTS_HANDLED,
-    metrics.EVENTS_IGNORED,
-    metrics.WRITES_WRITTEN,
-    metrics.WRITES_UNCHANGED,
-    metrics.WRITES_THROTTLED,
-    metrics.WRITES_REFUSED,
-    metrics.WRITES_FAILED,
-    metrics.REPLICATION_LAG,
-    metrics.DRIFT_FOUND,
-    metrics.DRIFT_FIXED,
-    metrics.RECONCILE_PROGRESS,
-}
 
 
 def at(seconds_ago: float) -> str:

@@ -13,11 +13,9 @@ import pytest
 from devtools.aws import StepFailed
 from rotation_handlers import metrics
 from rotation_handlers.protocol import STEPS, handle
-from tests.emf_spec import values
+from tests.emf_spec import ROTATION_METRICS, values
 
 from .conftest import Db, Harness, new_password, unique_user
-
-ROTATION_METRICS = {metrics.STEP_DURATION, metrics.ROTATIONS, metrics.FAILED_LOGINS, metrics.DB_CONNECTIONS}
 
 
 def names(docs: list) -> set[str]:
