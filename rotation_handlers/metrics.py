@@ -93,8 +93,11 @@ def _write(line: str) -> None:
     if SINK is not None:
         SINK(line)
         return
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    except (OSError, ValueError):  # a closed or broken stdout must not fail a rotation
+        pass
 
 
 def emit(

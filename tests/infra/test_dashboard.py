@@ -1,9 +1,8 @@
 """The dashboards and metric alarms: every widget names a metric the handlers really print.
 
-The handler tests (tests/rotation/test_metrics.py, tests/replication/test_metrics.py) prove that each
-name in ``ROTATION_METRICS`` / ``REPLICATION_METRICS`` is printed, and every printed line is checked
-against the EMF specification (tests/emf_spec.py); here the synthesized dashboards may name only
-those, each for its own stack's function, and must show all of them.
+Both functions are driven here and what they print is collected (``emf_lines``, tests/conftest.py,
+which also checks every line against the EMF specification); the synthesized dashboards must name
+exactly those metrics, each for its own stack's function.
 """
 
 from __future__ import annotations
@@ -12,9 +11,15 @@ import json
 import re
 from typing import Any
 
-from rotation_handlers import metrics
+import pytest
+
+from rotation_handlers import metrics, replicate
+from rotation_handlers.errors import RotationError
+from rotation_handlers.protocol import handle
 from tests.emf_spec import REPLICATION_METRICS, ROTATION_METRICS
 from tests.infra.conftest import Synth
+from tests.replication import events as ev
+from tests.replication.conftest import Aws, aws, env, secret  # noqa: F401  (fixtures: moto, environment)
 
 
 def _resources(raw: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -56,10 +61,33 @@ def our_metrics(body: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
     return found
 
 
-def test_widgets_name_only_metrics_the_handlers_print(example: Synth) -> None:
+@pytest.fixture
+def moto(aws: Aws) -> Aws:  # noqa: F811  (the imported fixture)
+    """tests/replication/conftest.py's emulated AWS in three regions, with the replicator's environment."""
+    return aws
+
+
+def printed_names(lines: list[dict[str, Any]]) -> set[str]:
+    return {m["Name"] for doc in lines for d in doc["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+
+
+def test_widgets_name_only_metrics_the_handlers_print(example: Synth, moto: Aws, emf_lines: list) -> None:
+    # Both functions, driven here: a rotation step that fails (no database needed), a replicated
+    # change, an ignored event and a reconcile run (moto). ``emf_lines`` holds what they printed.
+    with pytest.raises(RotationError):
+        handle({})
+    rotation_printed = printed_names(emf_lines)
+    emf_lines.clear()
+    moto.put("/app/dashboard", secret())
+    replicate.handler(ev.put_parameter_event("/app/dashboard"), None)
+    replicate.handler(ev.put_parameter_event("/app/dashboard", error_code="AccessDenied"), None)
+    replicate.reconcile_handler({}, None)
+    replication_printed = printed_names(emf_lines)
+    assert rotation_printed == ROTATION_METRICS and replication_printed == REPLICATION_METRICS
+
     for prefix, printed, functions in (
-        ("SecretsRotation", ROTATION_METRICS, 1),
-        ("ParameterReplication", REPLICATION_METRICS, 2),
+        ("SecretsRotation", rotation_printed, 1),
+        ("ParameterReplication", replication_printed, 2),
     ):
         raw = example.raw(prefix)
         body = dashboard(raw)
