@@ -17,7 +17,10 @@ fixed sets (step, outcome, strategy, engine) and the function's name: never a se
 parameter name or value (each distinct dimension value is a billed custom metric).
 
 Lines are written straight to stdout, not through ``logging``: a raised log level
-(``AWS_LAMBDA_LOG_LEVEL=WARN``) hides the INFO lines but must not drop the metrics.
+(``AWS_LAMBDA_LOG_LEVEL=WARN``) hides the INFO lines but must not drop the metrics. With the
+functions' JSON log format, Lambda wraps only records of the ``logging`` module; other stdout output
+is sent as it is ("Log and monitor Python Lambda functions",
+https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html), so each line stays an EMF document.
 """
 
 from __future__ import annotations

@@ -110,3 +110,24 @@ def test_every_replication_metric_is_emitted(aws: Aws, emf_lines: list) -> None:
     replicate.reconcile_handler({}, None)
     seen = {m["Name"] for doc in emf_lines for d in doc["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
     assert seen == REPLICATION_METRICS
+
+
+def test_reconcile_progress_of_a_run_stopped_by_its_deadline(aws: Aws, env: pytest.MonkeyPatch) -> None:
+    from rotation_handlers.replication.config import load_config
+    from rotation_handlers.replication.engine import Engine
+    from rotation_handlers.replication.reconcile import reconcile
+
+    env.setenv("RECONCILE_CONCURRENCY", "1")
+    env.setenv("RECONCILE_DEEP_EVERY", "1")
+    for i in range(4):
+        aws.put(f"/app/c{i}", secret(f"c{i}"))
+    now = {"t": 0}
+
+    def tick(model: object, **_: object) -> None:  # time passes as the writes happen
+        now["t"] += 1
+
+    aws.on(aws.ssm(EU), "before-call.ssm.PutParameter", tick)
+    engine = Engine(load_config(__import__("os").environ))
+    reconcile(engine, deadline=2, clock=lambda: now["t"])
+    # 4 drifted parameters and 4 deep checks to do; 2 drifted ones done before the deadline
+    assert engine.reconcile_metrics == {metrics.RECONCILE_PROGRESS: 25.0, metrics.DRIFT_FOUND: 8}
