@@ -16,6 +16,7 @@ import json
 from typing import Any
 
 from rotation_handlers import metrics
+from rotation_handlers.engines import ENGINES
 from rotation_handlers.protocol import STEPS
 
 #: Dimension keys and the values each may take (None: the function's name).
@@ -24,7 +25,7 @@ DIMENSIONS: dict[str, frozenset[str] | None] = {
     "Step": frozenset({*STEPS, "invalid"}),
     "Outcome": frozenset({"succeeded", "failed"}),
     "Strategy": frozenset({"single", "alternating", "unknown"}),
-    "Engine": frozenset({"postgres", "mysql", "mariadb", "unknown"}),
+    "Engine": frozenset({*ENGINES, "unknown"}),
 }
 
 #: What each function prints: tests/rotation/test_metrics.py and tests/replication/test_metrics.py
