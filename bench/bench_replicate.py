@@ -57,7 +57,7 @@ from botocore.exceptions import ClientError  # noqa: E402
 from moto import mock_aws  # noqa: E402
 from moto.ssm.responses import SimpleSystemManagerResponse  # noqa: E402
 
-from rotation_handlers import replicate  # noqa: E402
+from rotation_handlers import metrics, replicate  # noqa: E402
 from rotation_handlers.replication import MARKER_TAG_KEY, clients, engine  # noqa: E402
 from rotation_handlers.replication import reconcile as reconcile_module  # noqa: E402
 from rotation_handlers.replication.events import CLOUDTRAIL_EVENT_NAMES  # noqa: E402
@@ -693,6 +693,7 @@ def main() -> None:
 
     # per-parameter lines off; failures (e.g. throttling exhausted, then re-invoked) are counted instead
     logging.getLogger("rotation_handlers").setLevel(logging.CRITICAL)
+    metrics.SINK = lambda _line: None  # the handlers' metric lines too (they ignore the log level)
     os.environ["REPLICA_REGIONS"] = ",".join(targets)
     os.environ["REPLICATOR_ROLE_ARN"] = ev.role_arn(ev.ROLE_NAME_REPLICATOR)
     os.environ["RECONCILE_REQUESTS_PER_SECOND"] = "0"  # moto: measure calls, not the budget

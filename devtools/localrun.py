@@ -49,6 +49,8 @@ class LocalRun:
         self.handler_log: Path | None = None
         self.current_stage = "start"
         self.checks = 0
+        #: EMF metric name -> [data points, sum of values] over every line the handlers printed.
+        self.metrics_seen: dict[str, list[float]] = {}
 
     # -- helpers ---------------------------------------------------------------------------------
     def stage(self, title: str) -> None:
@@ -79,6 +81,7 @@ class LocalRun:
         self._cli_status(secrets)
         self.stage("Parameter Store changes in eu-west-1, replicated by the handler")
         self._replicate(aws)
+        self._metrics_summary()
         if self.args.check:
             self._leak_scan()
         if self.args.keep:
@@ -97,14 +100,53 @@ class LocalRun:
         file_handler.setFormatter(logs.JsonFormatter())
         root.addHandler(file_handler)
         self.handler_log = path
+        from rotation_handlers import metrics
+
+        previous_sink = metrics.SINK
+        metrics.SINK = self._metric_line
 
         def restore() -> None:
+            metrics.SINK = previous_sink
             root.removeHandler(file_handler)
             file_handler.close()
             for handler in removed:
                 root.addHandler(handler)
 
         self.stack.callback(restore)
+
+    def _metric_line(self, line: str) -> None:
+        """An EMF line from a handler: into the handler log (as on Lambda) and the counts."""
+        import json
+
+        if self.handler_log is not None:
+            with self.handler_log.open("a") as log:
+                log.write(line + "\n")
+        doc = json.loads(line)
+        for directive in doc["_aws"]["CloudWatchMetrics"]:
+            for m in directive["Metrics"]:
+                value = doc[m["Name"]]
+                points = value if isinstance(value, list) else [value]
+                seen = self.metrics_seen.setdefault(m["Name"], [0, 0.0])
+                seen[0] += len(points)
+                seen[1] += sum(points)
+
+    def _metrics_summary(self) -> None:
+        """What CloudWatch would have received from the functions' EMF lines (docs/metrics.md)."""
+        from rotation_handlers import metrics
+
+        self.stage("Metrics the functions printed (CloudWatch Embedded Metric Format)")
+        rows = []
+        for name, (points, total) in sorted(self.metrics_seen.items()):
+            unit = metrics.METRICS[name]
+            shown = f"{total:.0f}" if unit == "Count" else f"avg {total / points:.1f}"
+            rows.append([name, unit, str(int(points)), shown])
+        self.console.table(["metric", "unit", "data points", "sum / average"], rows)
+        self.expect(
+            metrics.ROTATIONS in self.metrics_seen and metrics.WRITES_WRITTEN in self.metrics_seen,
+            "the handlers printed no rotation or replication metrics",
+        )
+        failed_logins = self.metrics_seen.get(metrics.FAILED_LOGINS, [0, 0.0])[1]
+        self.expect(failed_logins == 0, f"{failed_logins:.0f} failed login(s) in the metrics")
 
     def _start_synth(self) -> None:
         from devtools.localrun_synth import Synth

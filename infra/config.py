@@ -580,6 +580,7 @@ def _replication_config(rep: schema.Replication, region: str) -> ReplicationConf
         reconcile_requests_per_second=rep.reconcile_requests_per_second,
         reconcile_bulk_tags=rep.reconcile_bulk_tags,
         reconcile_time_margin_seconds=rep.reconcile_time_margin_seconds,
+        lag_alarm_seconds=rep.lag_alarm_seconds,
     )
 
 

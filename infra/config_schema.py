@@ -564,6 +564,8 @@ class Replication(Section):
     reconcile_bulk_tags: bool = True
     # Reconcile stops this long before its timeout (must be shorter than reconcileTimeoutSeconds).
     reconcile_time_margin_seconds: int_in(0, 899) | None = None  # type: ignore[valid-type]
+    # The dashboard's alarm: a replica written more than this long after its source changed.
+    lag_alarm_seconds: int_in(1, 86400) = 900  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _reconcile_runs_do_not_overlap(self) -> Replication:

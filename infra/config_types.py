@@ -167,6 +167,7 @@ class ReplicationConfig:
     reconcile_requests_per_second: int | None = None  # RECONCILE_REQUESTS_PER_SECOND
     reconcile_bulk_tags: bool = True  # RECONCILE_BULK_TAGS
     reconcile_time_margin_seconds: int | None = None  # RECONCILE_TIME_MARGIN_SECONDS
+    lag_alarm_seconds: int = 900  # the dashboard's replication-lag alarm
 
 
 #: Reconcile schedules by event source: native Parameter Store events carry no tag changes, so tag

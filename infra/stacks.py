@@ -48,6 +48,7 @@ from infra.config import (
     RotationConfig,
     SecretConfig,
 )
+from infra.dashboard import ReplicationDashboard, RotationDashboard
 from infra.grants import grant_replica_key
 from infra.nag import acknowledge, nag_resource
 from infra.replication import EventSource, ParameterReplicator, ReconcileTuning
@@ -182,6 +183,7 @@ class SecretsRotationStack(Stack):
         self.alerts.alarm_on_function_errors("RotationErrorsAlarm", self.rotation.function)
         if config.scheduled_rotation_check:
             self.alerts.check_scheduled_rotations()
+        RotationDashboard(self, "Metrics", alerts=self.alerts, function=self.rotation.function)
 
         CfnOutput(self, "RotationFunctionArn", value=self.rotation.function.function_arn)
         CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn)
@@ -380,6 +382,13 @@ class ParameterReplicationStack(Stack):
         self.alerts.alarm_on_function_errors("ReplicationErrorsAlarm", self.replicator.function)
         self.alerts.alarm_on_function_errors("ReconcileErrorsAlarm", self.replicator.reconcile_function)
         self.alerts.alarm_on_queue_depth("DeadLetterQueueAlarm", self.replicator.dead_letter_queue)
+        ReplicationDashboard(
+            self,
+            "Metrics",
+            alerts=self.alerts,
+            replicator=self.replicator,
+            lag_alarm_seconds=config.lag_alarm_seconds,
+        )
         CfnOutput(self, "ReplicationFunctionArn", value=self.replicator.function.function_arn)
         CfnOutput(self, "DeadLetterQueueUrl", value=self.replicator.dead_letter_queue.queue_url)
         CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn)

@@ -18,6 +18,7 @@ from .engines import Engine, engine_for
 from .engines import base as engine_base
 from .errors import DatabaseError, InvalidEventError, InvalidSecretError, RotationError, RotationStateError
 from .logs import get_logger, log, redact
+from .metrics import emit_rotation_step
 from .passwords import PasswordPolicy
 from .secret import DbSecret, parse_secret
 from .secrets_manager import VERSION_CACHE, SecretMetadata, SecretsManager
@@ -26,6 +27,11 @@ from .strategies import StepContext, Strategy, choose
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 #: The most earlier versions one step reads when a strategy looks through the secret's history.
 HISTORY_READS = 4
+#: finishSecret's outcome when it moved AWSCURRENT: the one step that completes a rotation.
+ROTATED = "AWSCURRENT moved to the new version"
+#: (secret ARN, version) -> strategy and engine, from the testSecret that proved the version in this
+#: container: finishSecret reports them (log line, metric dimensions) without reading the value.
+_TESTED_FACTS: dict[tuple[str, str], dict[str, Any]] = {}
 logger = get_logger("rotation")
 
 
@@ -202,6 +208,9 @@ class Rotation:
         ctx = self._context(meta, pending)
         strategy.test_secret(ctx, pending)
         VERSION_CACHE.mark_tested(meta.arn, self.event.token)
+        while len(_TESTED_FACTS) >= 1024:
+            _TESTED_FACTS.pop(next(iter(_TESTED_FACTS)))
+        _TESTED_FACTS[(meta.arn, self.event.token)] = {k: self.facts[k] for k in ("strategy", "engine")}
         return "pending credentials work"
 
     def _current_string(self, meta: SecretMetadata) -> str | None:
@@ -233,13 +242,15 @@ class Rotation:
         token = self.event.token
         if not VERSION_CACHE.tested(meta.arn, token):
             self._prove_pending(meta)
+        else:
+            self.facts.update(_TESTED_FACTS.get((meta.arn, token), {}))
         current_version = meta.version_with("AWSCURRENT")
         # Move AWSCURRENT first (the old version gets AWSPREVIOUS), then drop AWSPENDING from
         # the new version: a crash in between leaves a state the gate's "already current" path
         # finishes, and no AWSPENDING is ever left on a version other than AWSCURRENT.
         self.sm.move_stage("AWSCURRENT", token, current_version)
         self.sm.move_stage("AWSPENDING", None, token)
-        return "AWSCURRENT moved to the new version"
+        return ROTATED
 
     def _prove_pending(self, meta: SecretMetadata) -> None:
         """AWSCURRENT only moves onto credentials that passed testSecret's check.
@@ -321,12 +332,17 @@ def _log_end(
         if engine is not None:
             fields["db_connections"] = engine.attempts
             fields["db_logins_rejected"] = engine.rejected
-    log(
-        logger,
-        f"{fields.get('step')} {status}",
-        level,
-        status=status,
-        duration_ms=round((time.monotonic() - started) * 1000, 1),
-        **fields,
-        **extra,
+    duration_ms = round((time.monotonic() - started) * 1000, 1)
+    message = f"{fields.get('step')} {status}"
+    log(logger, message, level, status=status, duration_ms=duration_ms, **fields, **extra)
+    step = fields.get("step")
+    emit_rotation_step(
+        step if step in STEPS else "invalid",
+        status,
+        duration_ms,
+        ended=status == "failed" or (step == "finishSecret" and extra.get("result") == ROTATED),
+        strategy=fields.get("strategy"),
+        engine=fields.get("engine"),
+        connections=fields.get("db_connections", 0),
+        failed_logins=fields.get("db_logins_rejected", 0),
     )

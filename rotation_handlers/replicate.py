@@ -19,11 +19,12 @@ import os
 import time
 from typing import Any
 
+from rotation_handlers import metrics
 from rotation_handlers.logs import log
 from rotation_handlers.replication.budget import RegionBudget
 from rotation_handlers.replication.config import load_config
 from rotation_handlers.replication.engine import LOGGER, Engine, _sleep, resolve_own_role
-from rotation_handlers.replication.events import parse_event
+from rotation_handlers.replication.events import event_time, parse_event
 from rotation_handlers.replication.guards import check_at_startup
 from rotation_handlers.replication.reconcile import reconcile
 from rotation_handlers.replication.retry import RetryPolicy
@@ -42,12 +43,14 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
             operation=trigger.operation,
             event_id=event.get("id") if isinstance(event, dict) else None,
         )
+        metrics.emit([([[]], {metrics.EVENTS_IGNORED: 1})])
         return {"sourceRegion": config.source_region, "ignored": trigger.ignored, "regions": {}}
     engine = Engine(config)
     check_at_startup(config, engine.ssm_factory, engine.retry)
     engine.sync_names(trigger.names)
     summary = engine.summary(operation=trigger.operation, parameters=list(trigger.names))
     log(LOGGER, "event handled", logging.INFO, **summary)
+    engine.emit_metrics(event_time(event), **{metrics.EVENTS_HANDLED: 1})
     engine.raise_on_failure()
     return summary
 
@@ -87,6 +90,8 @@ def reconcile_handler(event: dict[str, Any] | None = None, context: Any = None) 
         logging.INFO,
         **{k: v for k, v in summary.items() if k != "changes"},
     )
+    fixed = 0 if dry_run else len(engine.write_times)
+    engine.emit_metrics(**engine.reconcile_metrics, **{metrics.DRIFT_FIXED: fixed})
     if not dry_run:
         engine.raise_on_failure()
     return summary

@@ -90,3 +90,41 @@ def pg_plain() -> Iterator[PostgresServer]:
     """A PostgreSQL server without TLS (for the opt-out and refuse-plaintext tests)."""
     with PostgresServer(None) as server:
         yield server
+
+
+class EmfLines(list):  # type: ignore[type-arg]
+    """The metric lines printed during one test, parsed (``tests/emf_spec.py`` checks each)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.raw: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def emf_lines(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmfLines]:
+    """Every metric line the handlers print in any test is checked against the EMF specification
+    when the test ends; the lines still reach stdout (the leak scans read it)."""
+    import json
+    import sys
+
+    from rotation_handlers import metrics
+    from tests.emf_spec import check_line
+
+    lines = EmfLines()
+    downstream = metrics.SINK
+
+    def sink(line: str) -> None:
+        lines.raw.append(line)
+        try:
+            lines.append(json.loads(line))
+        except ValueError:
+            pass  # reported by check_line below
+        if downstream is not None:
+            downstream(line)
+        else:
+            sys.stdout.write(line + "\n")
+
+    monkeypatch.setattr(metrics, "SINK", sink)
+    yield lines
+    for line in lines.raw:
+        check_line(line)

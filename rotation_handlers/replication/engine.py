@@ -21,6 +21,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from rotation_handlers import metrics
 from rotation_handlers.logs import get_logger, log
 from rotation_handlers.replication import clients
 from rotation_handlers.replication.config import MARKER_TAG_KEY, ReplicationConfig
@@ -46,6 +47,8 @@ _RACE_CODES = {
     "ParameterVersionNotFound",
     "HierarchyTypeMismatchException",
 }
+#: Actions that wrote to a target (``WritesWritten``; ``ReplicationLag`` from the event time).
+WRITE_ACTIONS = frozenset({"created", "updated", "tagged", "labelled", "deleted"})
 #: ``sync_pair`` reads the source itself (right before reading the target).
 UNREAD = object()
 
@@ -178,6 +181,9 @@ class Engine:
         #: Pairs found in sync without a per-parameter read (reconcile's cheap pass): counted, not logged.
         self.in_sync: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self.write_times: list[float] = []  # time.time() of each pair's last write (lag metric)
+        self.write_throttles = 0  # writes Parameter Store throttled (each re-planned after a backoff)
+        self.reconcile_metrics: dict[str, float | int] = {}  # set by reconcile()
 
     def set_deadline(self, deadline: float | None, clock: Callable[[], float]) -> None:
         """No throttling backoff may sleep past ``deadline`` (a ``clock()`` value): it raises
@@ -217,6 +223,8 @@ class Engine:
             )
         with self._lock:
             self.results.append(result)
+            if not self.dry_run and result.action in WRITE_ACTIONS:
+                self.write_times.append(time.time())
         return result
 
     def read_source(self, name: str) -> ParameterState | None:
@@ -266,6 +274,8 @@ class Engine:
                         # A throttled write is re-planned after the backoff, not replayed: by then
                         # the source may have moved on, or another invocation written it already.
                         throttled += 1
+                        with self._lock:
+                            self.write_throttles += 1
                         if throttled >= self.retry.max_attempts:
                             raise
                         self.retry.backoff(throttled - 1)
@@ -425,6 +435,28 @@ class Engine:
         }
         out.update(extra)
         return out
+
+    def emit_metrics(self, event_time: float | None = None, **extra: float | int) -> None:
+        """One EMF line (``rotation_handlers.metrics``) of this invocation's writes by outcome, the
+        lag of each write since ``event_time`` (epoch seconds), and ``extra`` metrics."""
+        refused = sum(
+            1 for r in self.results if any(w.startswith("unmanaged-target-refused") for w in r.warnings)
+        )
+        written = 0 if self.dry_run else len(self.write_times)
+        values: dict[str, Any] = {
+            metrics.WRITES_WRITTEN: written,
+            metrics.WRITES_UNCHANGED: sum(1 for r in self.results if r.action == "unchanged")
+            + sum(self.in_sync.values()),
+            metrics.WRITES_THROTTLED: self.write_throttles,
+            metrics.WRITES_REFUSED: refused,
+            metrics.WRITES_FAILED: len(self.failures()),
+            **extra,
+        }
+        if event_time is not None and self.write_times:
+            values[metrics.REPLICATION_LAG] = [
+                round(max(0.0, t - event_time) * 1000, 1) for t in self.write_times
+            ]
+        metrics.emit([([[]], values)])
 
     def changes(self) -> tuple[list[dict[str, Any]], int]:
         """Planned/applied changes (everything but ``unchanged``), capped at MAX_LISTED_CHANGES."""

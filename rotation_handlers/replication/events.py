@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
@@ -155,6 +156,20 @@ def _change(event: Mapping[str, Any], source_region: str) -> Trigger:
     if not names:
         return Trigger("parameter-store-change", operation, ignored="no-parameter-name")
     return Trigger("parameter-store-change", operation, names)
+
+
+def event_time(event: Any) -> float | None:
+    """The event's ``time`` (when the change happened; for CloudTrail events, the API call) in epoch
+    seconds, or None. EventBridge event structure: https://docs.aws.amazon.com/eventbridge/latest/
+    ref/overiew-event-structure.html ("time": ISO 8601, e.g. ``2026-12-05T18:00:00Z``)."""
+    raw = event.get("time") if isinstance(event, Mapping) else None
+    if not isinstance(raw, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.timestamp() if parsed.tzinfo else None
 
 
 def parse_event(event: Any, source_region: str, own: RoleIdentity | None = None) -> Trigger:

@@ -42,6 +42,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from rotation_handlers import metrics
 from rotation_handlers.logs import log
 from rotation_handlers.replication.engine import LOGGER, Engine, Result
 from rotation_handlers.replication.index import (
@@ -359,6 +360,7 @@ def reconcile(
 
         return run
 
+    processed = 0
     # Half-way into the margin, a run whose workers have not all come back saves its position and
     # returns anyway (their parameters count as not done), so Lambda's timeout never kills it first.
     hard_stop = None if deadline is None else deadline + config.time_margin / 2
@@ -381,6 +383,7 @@ def reconcile(
                 hung = not all(done) and hard_stop is not None and clock() >= hard_stop
                 # The position is the end of the prefix done without a gap: what follows is redone.
                 finished = next((i for i, ok in enumerate(done) if not ok), len(chunk))
+                processed += finished
                 if stage == "deep" and finished:
                     cursor = chunk[finished - 1]
                 if finished < len(chunk):
@@ -421,6 +424,12 @@ def reconcile(
         engine.in_sync[region] += (
             len(comparison.replicated) - len(comparison.drifted[region]) - escalated[region]
         )
+    total = sum(len(items) for _, items, _ in stages)
+    engine.reconcile_metrics = {  # metrics: this run's share of its work, and the drift it found
+        metrics.RECONCILE_PROGRESS: 100.0 if total == 0 else round(100 * processed / total, 1),
+        metrics.DRIFT_FOUND: sum(len(comparison.drifted[r]) + len(comparison.stale[r]) for r in regions)
+        + sum(escalated.values()),
+    }
     changes, truncated = engine.changes()
     return engine.summary(
         mode="reconcile",

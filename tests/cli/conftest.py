@@ -55,8 +55,8 @@ class Emulated:
 @pytest.fixture(scope="package")
 def emulated() -> Iterator[Emulated]:
     """The handler runs in the server's threads and logs to stdout, which CliRunner swaps for the
-    command's output: its lines go to a list instead (checked for leaks too)."""
-    from rotation_handlers import logs
+    command's output: its lines (log and metric lines) go to a list instead (checked for leaks too)."""
+    from rotation_handlers import logs, metrics
 
     logs.get_logger("tests")
     root = logging.getLogger("rotation_handlers")
@@ -66,6 +66,7 @@ def emulated() -> Iterator[Emulated]:
     for handler in saved:
         root.removeHandler(handler)
     root.addHandler(lines)
+    saved_sink, metrics.SINK = metrics.SINK, lines.lines.append
     try:
         with local_aws(REGION) as aws:
             server, endpoint = start_server(0)
@@ -74,6 +75,7 @@ def emulated() -> Iterator[Emulated]:
             finally:
                 server.stop()
     finally:
+        metrics.SINK = saved_sink
         root.removeHandler(lines)
         for handler in saved:
             root.addHandler(handler)

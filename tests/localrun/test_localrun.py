@@ -64,6 +64,10 @@ def test_check_mode_passes_and_leaves_nothing_running(tmp_path: Path) -> None:
     status = out.split("secretsctl status")[-1]
     for name in ("demo/pg-single", "demo/pg-alternating", "demo/mysql-single", "demo/mysql-alternating"):
         assert re.search(rf"{name}[\s│]+on[\s│]+\d{{4}}-\d\d-\d\d [\d:]+ UTC[\s│]+ok\b", status), name
+    # the metrics the handlers printed (EMF), counted per metric
+    printed = out.split("Metrics the functions printed")[-1]
+    for name in ("Rotations", "StepDuration", "FailedLogins", "EventsHandled", "WritesWritten", "DriftFound"):
+        assert name in printed, name
     assert "databases, emulated AWS and synth stopped" in out
     # nothing left running: the servers' ports are closed and their directories gone
     ports = [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", out.split("[2]")[0])]
