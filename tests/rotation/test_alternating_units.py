@@ -120,7 +120,7 @@ def _text(statement: object) -> str:
 def test_privilege_moves() -> None:
     from psycopg2 import sql
 
-    from rotation_handlers.engines.postgres_users import _moves
+    from rotation_handlers.engines.pg_privileges import moves as _moves
 
     rows = [
         ("TABLE", "s.t", None, "SELECT", False, None, 10),
@@ -148,7 +148,7 @@ def test_privilege_moves() -> None:
 def test_unexpected_privilege_name_is_refused() -> None:
     from psycopg2 import sql
 
-    from rotation_handlers.engines.postgres_users import _moves
+    from rotation_handlers.engines.pg_privileges import moves as _moves
     from rotation_handlers.errors import DatabaseError
 
     with pytest.raises(DatabaseError, match="unexpected privilege name"):
@@ -162,7 +162,7 @@ def test_unexpected_privilege_name_is_refused() -> None:
     [([], None), (["search_path=x", "role=app_owner"], "app_owner"), (['role="Odd ""Name"""'], 'Odd "Name"')],
 )
 def test_role_setting(config: list[str], role: str | None) -> None:
-    from rotation_handlers.engines.postgres_users import _role_setting
+    from rotation_handlers.engines.pg_roles import role_setting as _role_setting
 
     assert _role_setting(config) == role
 
