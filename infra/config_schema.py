@@ -30,12 +30,11 @@ from pydantic import (
     Field,
     PrivateAttr,
     Tag,
-    ValidationError,
     ValidationInfo,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import PydanticCustomError
 
 from infra.topology import replicates_both_ways
 
@@ -274,22 +273,6 @@ def events_schedule_interval(value: str) -> int | None:
     if dom in ("*", "?") and dow in ("*", "?"):  # every day: the last start is followed by the first
         gaps.append(24 * 60 - starts[-1] + starts[0])
     return min(gaps) * 60 if gaps else None
-
-
-def located(model: str, problems: list[tuple[str, Any, str]]) -> ValidationError:
-    """An error of a rule across fields, reported at a field: ``(field alias, value, message)``. Raised
-    from a model validator, pydantic puts the model's own location in front (the JSON path)."""
-    return ValidationError.from_exception_data(
-        model,
-        [
-            InitErrorDetails(
-                type=PydanticCustomError("config", "{problem}", {"problem": message}),
-                loc=(key,),
-                input=value,
-            )
-            for key, value, message in problems
-        ],
-    )
 
 
 def events_schedule_check(value: str) -> str | None:
@@ -706,27 +689,6 @@ class SecretEntry(Section):
     master_kms_key: str | None = None
     rotate_immediately_on_update: bool = False
 
-    @model_validator(mode="after")
-    def _no_immediate_rotation_of_a_created_secret(self) -> SecretEntry:
-        # The database does not know a created secret's generated password until the operator creates
-        # the user with it, and rotation starts by logging in with it: a rotation started by the deploy
-        # (RotateImmediatelyOnUpdate, https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/
-        # aws-resource-secretsmanager-rotationschedule.html) cannot succeed.
-        if self.create is not None and self.rotate_immediately_on_update:
-            raise located(
-                "SecretEntry",
-                [
-                    (
-                        "rotateImmediatelyOnUpdate",
-                        True,
-                        "the stack creates this secret, and its first rotation can only succeed after the "
-                        "database user has been created with the generated password: leave it false and "
-                        "let the schedule (or `aws secretsmanager rotate-secret`) rotate it afterwards",
-                    )
-                ],
-            )
-        return self
-
     def _check(
         self, p: Problems, by_name: dict[str, SecretEntry], groups: set[str], account: str, region: str
     ) -> None:
@@ -767,6 +729,18 @@ class SecretEntry(Section):
                 p.add("masterSecret", "a secret cannot be its own master")
             elif by_name[master].strategy != "single":
                 p.add("masterSecret", f"{master!r} must itself use the single strategy")
+        if self.create is not None and self.rotate_immediately_on_update:
+            # The database does not know a created secret's generated password until the operator
+            # creates the user with it, and rotation starts by logging in with it: a rotation started by
+            # the deploy (RotateImmediatelyOnUpdate,
+            # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-secretsmanager-rotationschedule.html)
+            # cannot succeed.
+            p.add(
+                "rotateImmediatelyOnUpdate",
+                "the stack creates this secret, and its first rotation can only succeed after the "
+                "database user has been created with the generated password: leave it false and "
+                "let the schedule (or `aws secretsmanager rotate-secret`) rotate it afterwards",
+            )
 
 
 class Rotation(Section):
@@ -870,28 +844,6 @@ class Replication(Section):
     lag_alarm_seconds: int_in(1, 86400) = 900  # type: ignore[valid-type]
 
     @model_validator(mode="after")
-    def _reconcile_runs_do_not_overlap(self) -> Replication:
-        # EventBridge starts the target on every tick of the schedule, whether the last run ended or not
-        # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-rule-schedule.html).
-        if self.reconcile_schedule is None:
-            return self
-        interval = events_schedule_interval(self.reconcile_schedule)
-        if interval is not None and interval < self.reconcile_timeout_seconds:
-            raise located(
-                "Replication",
-                [
-                    (
-                        "reconcileSchedule",
-                        self.reconcile_schedule,
-                        f"{self.reconcile_schedule!r} starts reconcile every {interval} s, sooner than "
-                        f"reconcileTimeoutSeconds ({self.reconcile_timeout_seconds} s): runs would overlap "
-                        "(or be throttled); schedule it at least that far apart or lower the timeout",
-                    )
-                ],
-            )
-        return self
-
-    @model_validator(mode="after")
     def _defaults(self) -> Replication:
         """Paths with their trailing slash; the reconcile schedule of the event source when none is
         given (native Parameter Store events carry no tag changes: those wait for reconcile). The
@@ -939,6 +891,17 @@ class Replication(Section):
                 "reconcileTimeoutSeconds",
                 f"{self.reconcile_timeout_seconds} s leaves no time after the handler's default margin of "
                 f"{RECONCILE_TIME_MARGIN_SECONDS} s: raise it or set a smaller reconcileTimeMarginSeconds",
+            )
+        # EventBridge starts the target on every tick of the schedule, whether the last run ended or not
+        # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-rule-schedule.html). The
+        # event source's default schedule (filled in when none is given) is always far enough apart.
+        interval = events_schedule_interval(self.reconcile_schedule) if self.reconcile_schedule else None
+        if interval is not None and interval < self.reconcile_timeout_seconds:
+            p.add(
+                "reconcileSchedule",
+                f"{self.reconcile_schedule!r} starts reconcile every {interval} s, sooner than "
+                f"reconcileTimeoutSeconds ({self.reconcile_timeout_seconds} s): runs would overlap "
+                "(or be throttled); schedule it at least that far apart or lower the timeout",
             )
 
 
