@@ -1,8 +1,15 @@
-"""The configuration file's schema: pydantic models of the JSON (camelCase keys), one per section.
+"""The deployment configuration: pydantic models of the JSON (camelCase keys), one per section.
 
-Each field carries its own check (format, range, choices) with the message a reader needs; rules that
-relate several fields (a master secret that must exist, a window that depends on the schedule, ...)
-are in ``infra.config``. ``config/schema.json`` is generated from these models (``json_schema()``).
+These models are the one typed configuration: ``infra.config`` validates a file into a
+:class:`Deployment` and the stacks read it as it is. Each field carries its own check (format, range,
+choices) with the message a reader needs. Rules that relate several fields (a master secret that must
+exist, a window that depends on the schedule, an ARN in the stack's account and region, ...) are the
+``_check`` methods of the section they concern; :class:`Deployment`'s model validator runs them all
+once every field is valid (pydantic runs a model's after-validator only then), so every such problem
+is reported at once, each with its JSON path. Values that follow from other fields (a replication
+section's source region, an engine's default port, the default key group, ...) are filled in by the
+validators, so readers never re-derive them. ``config/schema.json`` is generated from these models
+(``json_schema()``).
 """
 
 from __future__ import annotations
@@ -10,7 +17,8 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,12 +28,15 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     Tag,
-    ValidationError,
+    ValidationInfo,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import PydanticCustomError
+
+from infra.topology import replicates_both_ways
 
 REGION_RE = re.compile(
     r"^(us|eu|ap|sa|ca|me|af|il|mx|cn)(-gov|-iso[a-z]?)?"
@@ -62,6 +73,13 @@ EVENTS_RATE_RE = re.compile(r"^rate\((?P<n>\d+) (?P<unit>minute|minutes|hour|hou
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192)
 LOG_RETENTION_DAYS += (2557, 2922, 3288, 3653)
 ENGINES = {"postgres": 5432, "mysql": 3306, "mariadb": 3306}
+#: Reconcile schedules by event source: native Parameter Store events carry no tag changes, so tag
+#: edits reach the targets only through reconcile.
+DEFAULT_RECONCILE_SCHEDULE = {"cloudtrail": "rate(6 hours)", "parameter-store": "rate(1 hour)"}
+DEFAULT_KEY_GROUP = "default"
+#: The replication handler's default RECONCILE_TIME_MARGIN_SECONDS: reconcile stops this long before
+#: its Lambda timeout, so the timeout must be longer.
+RECONCILE_TIME_MARGIN_SECONDS = 60
 
 Check = Callable[[Any], "str | None"]
 
@@ -257,22 +275,6 @@ def events_schedule_interval(value: str) -> int | None:
     return min(gaps) * 60 if gaps else None
 
 
-def located(model: str, problems: list[tuple[str, Any, str]]) -> ValidationError:
-    """An error of a rule across fields, reported at a field: ``(field alias, value, message)``. Raised
-    from a model validator, pydantic puts the model's own location in front (the JSON path)."""
-    return ValidationError.from_exception_data(
-        model,
-        [
-            InitErrorDetails(
-                type=PydanticCustomError("config", "{problem}", {"problem": message}),
-                loc=(key,),
-                input=value,
-            )
-            for key, value, message in problems
-        ],
-    )
-
-
 def events_schedule_check(value: str) -> str | None:
     m = EVENTS_RATE_RE.match(value)
     if m:
@@ -370,6 +372,61 @@ ParamPath = checked(str, param_path_check)
 LogRetention = checked(int, log_retention_check, enum=list(LOG_RETENTION_DAYS))
 
 
+# -- rules across fields --------------------------------------------------------------------------
+
+#: A JSON path below the model that found a problem: keys and list indexes.
+Loc = tuple[str | int, ...]
+RULES_ERROR = "config_rules"
+
+
+class Problems:
+    """What the rules across fields find, each with its JSON path (built from nested ``at`` blocks);
+    :meth:`raise_if_any` raises them together as one pydantic error of type ``config_rules`` whose
+    context holds the list (``infra.config`` writes one ``path: message`` line each)."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[Loc, str]] = []
+        self._at: list[str | int] = []
+
+    @contextmanager
+    def at(self, *keys: str | int) -> Iterator[None]:
+        self._at.extend(keys)
+        try:
+            yield
+        finally:
+            del self._at[len(self._at) - len(keys) :]
+
+    def add(self, key: str | int | None, message: str) -> None:
+        loc = (*self._at, key) if key is not None else tuple(self._at)
+        self.items.append((loc, message))
+
+    def check(self, key: str | int | None, value: Any, check: Check) -> None:
+        if value is not None:
+            problem = check(value)
+            if problem:
+                self.add(key, problem)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise PydanticCustomError(
+                RULES_ERROR,
+                "{count} problem(s) across fields",
+                {"count": len(self.items), "problems": list(self.items)},
+            )
+
+
+def _fill(model: BaseModel, name: str, value: Any) -> None:
+    """Set a value that follows from other fields, during validation (the models stay frozen for
+    their readers)."""
+    model.__dict__[name] = value
+
+
+def _base_dir(info: ValidationInfo) -> Path:
+    """The directory relative file paths of the configuration start from (the file's own)."""
+    base = (info.context or {}).get("base_dir")
+    return Path(base) if base is not None else Path.cwd()
+
+
 class Section(BaseModel):
     """JSON keys are camelCase; unknown keys are errors; types are strict (no "30" for 30)."""
 
@@ -400,6 +457,31 @@ class Schedule(Section):
             raise PydanticCustomError("config", "give exactly one of rateDays, rateHours, cron")
         return self
 
+    def _check(self, p: Problems) -> None:
+        if self.window is None:
+            return
+        hours = int(WINDOW_RE.match(self.window).group(1))  # type: ignore[union-attr]
+        max_window = self.rate_hours - 1 if self.rate_hours is not None else 24
+        if not 1 <= hours <= max_window:
+            p.add("window", f"{self.window!r} is out of range (1h..{max_window}h)")
+            return
+        if self.cron is not None:
+            # A window must not extend into the next rotation window or the next UTC day
+            # (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotationRulesType.html).
+            fields = self.cron[len("cron(") : -1].split()
+            selected = cron_hours(fields[1]) or [0]
+            minute = int(fields[0])
+            gap = min_cron_gap(selected)
+            if hours > gap:
+                p.add(
+                    "window", f"'{hours}h' is longer than the {gap} h between two rotations of this schedule"
+                )
+            elif selected[-1] * 60 + minute + hours * 60 > 24 * 60:
+                p.add(
+                    "window",
+                    f"'{hours}h' from {selected[-1]:02d}:{minute:02d} UTC extends into the next UTC day",
+                )
+
     @property
     def expression(self) -> str:
         if self.rate_days is not None:
@@ -419,6 +501,15 @@ class PasswordPolicy(Section):
     exclude_lowercase: bool = False
     require_each_included_type: bool = True
 
+    def _check(self, p: Problems) -> None:
+        if (
+            self.exclude_numbers
+            and self.exclude_punctuation
+            and self.exclude_uppercase
+            and self.exclude_lowercase
+        ):
+            p.add(None, "excludes every character type")
+
 
 class DatabaseAccess(Section):
     security_group_id: SecurityGroupId  # type: ignore[valid-type]
@@ -428,7 +519,7 @@ class DatabaseAccess(Section):
 class ExistingEndpoint(Section):
     """An interface endpoint the VPC already has."""
 
-    dns_name: str | None = None  # checked per service in infra.config
+    dns_name: str | None = None  # checked per service by Network
     security_group_id: SecurityGroupId | None = None  # type: ignore[valid-type]
 
 
@@ -446,6 +537,53 @@ class Network(Section):
     existing_rds_endpoint: ExistingEndpoint | None = None
     database_access: tuple[DatabaseAccess, ...] = ()
 
+    def _check(self, p: Problems, region: str) -> None:
+        given = sorted(k for k in self.model_fields_set if k != "vpc")
+        if self.vpc is False:
+            if given:
+                aliases = sorted(Network.model_fields[k].alias or k for k in given)
+                p.add(None, f"'vpc': false (no VPC) cannot be combined with {aliases}")
+            return
+        if self.vpc is not None:
+            p.add("vpc", "only 'vpc': false is accepted (to run the function outside any VPC)")
+        if self.vpc_id is None:
+            p.add("vpcId", "required")
+        if self.subnet_ids is None:
+            p.add("subnetIds", "required")
+        elif not self.subnet_ids:
+            p.add("subnetIds", "give at least one subnet (two or more in different AZs recommended)")
+        elif self.availability_zones is None:
+            # Without the real zones CDK would invent placeholder ones, and an interface endpoint given
+            # two subnets of the same real zone fails at deploy.
+            p.add(
+                "availabilityZones",
+                "required: the availability zone of each subnet id, in the same order (without them "
+                "placeholder zones are used, and an endpoint given two subnets of one zone fails at deploy)",
+            )
+        elif len(self.availability_zones) != len(self.subnet_ids):
+            p.add("availabilityZones", "give one availability zone per subnet id, in the same order")
+        for i, az in enumerate(self.availability_zones or ()):
+            if not az.startswith(region):
+                with p.at("availabilityZones"):
+                    p.add(i, f"{az!r} is not an availability zone of {region}")
+        for key, create, existing, service in (
+            (
+                "SecretsManager",
+                self.create_secrets_manager_endpoint,
+                self.existing_secrets_manager_endpoint,
+                "secretsmanager",
+            ),
+            ("Rds", self.create_rds_endpoint, self.existing_rds_endpoint, "rds"),
+        ):
+            if create and existing is not None:
+                p.add(
+                    f"existing{key}Endpoint",
+                    f"give either create{key}Endpoint or existing{key}Endpoint, not both",
+                )
+            if existing is not None:
+                with p.at(f"existing{key}Endpoint"):
+                    p.check("dnsName", existing.dns_name, vpce_dns_check(service))
+
 
 class Function(Section):
     memory_mb: int_in(128, 10240) = 256  # type: ignore[valid-type]
@@ -462,11 +600,37 @@ class Function(Section):
     db_lock_timeout_seconds: int_in(1, 60) | None = None  # type: ignore[valid-type]
     # How long one master statement may run, PostgreSQL only (DB_STATEMENT_TIMEOUT).
     db_statement_timeout_seconds: int_in(1, 300) | None = None  # type: ignore[valid-type]
+    _ca_bundle_path: Path | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _resolve_ca_bundle(self, info: ValidationInfo) -> Function:
+        if self.ca_bundle is not None:
+            self._ca_bundle_path = (_base_dir(info) / self.ca_bundle).resolve()
+        return self
+
+    @property
+    def ca_bundle_path(self) -> Path | None:
+        """``caBundle`` resolved against the configuration file's directory (absolute)."""
+        return self._ca_bundle_path
+
+    def _check(self, p: Problems) -> None:
+        if self.ca_bundle_path is not None and not self.ca_bundle_path.is_file():
+            p.add("caBundle", f"file not found: {self.ca_bundle_path}")
+        with p.at("passwordPolicy"):
+            self.password_policy._check(p)
 
 
 class KeyGroup(Section):
+    # A KMS key for a group of secrets: created by the stack (rotation on) or an existing key ARN.
+    # (No docstring: it would become the group's description in config/schema.json.)
     existing_key_arn: KmsKeyArn | None = None  # type: ignore[valid-type]
     description: str | None = None
+    _name: str = PrivateAttr("")
+
+    @property
+    def name(self) -> str:
+        """Its key in ``rotation.kmsKeys`` (``default`` for the group the stack adds)."""
+        return self._name
 
 
 class ReplicaRegion(Section):
@@ -486,6 +650,30 @@ class NewSecret(Section):
     description: str | None = None
     replica_regions: tuple[either(Region, ReplicaRegion), ...] = ()  # type: ignore[valid-type]
 
+    @model_validator(mode="after")
+    def _defaults(self) -> NewSecret:
+        """The engine's port when none is given; every replica region as a ``ReplicaRegion``."""
+        if self.port is None:
+            _fill(self, "port", ENGINES[self.engine])
+        replicas = tuple(
+            ReplicaRegion.model_validate({"region": r}) if isinstance(r, str) else r
+            for r in self.replica_regions
+        )
+        _fill(self, "replica_regions", replicas)
+        return self
+
+    def _check(self, p: Problems, region: str) -> None:
+        with p.at("replicaRegions"):
+            seen: list[str] = []
+            for i, replica in enumerate(self.replica_regions):
+                name = replica if isinstance(replica, str) else replica.region
+                if name == region:
+                    with p.at(i):
+                        p.add("region", f"{name} is the secret's own region")
+                seen.append(name)
+            if len(set(seen)) != len(seen):
+                p.add(None, "contains duplicate regions")
+
 
 class SecretEntry(Section):
     """One rotated secret: an existing one (``arn``) or one the stack creates (``create``)."""
@@ -501,26 +689,58 @@ class SecretEntry(Section):
     master_kms_key: str | None = None
     rotate_immediately_on_update: bool = False
 
-    @model_validator(mode="after")
-    def _no_immediate_rotation_of_a_created_secret(self) -> SecretEntry:
-        # The database does not know a created secret's generated password until the operator creates
-        # the user with it, and rotation starts by logging in with it: a rotation started by the deploy
-        # (RotateImmediatelyOnUpdate, https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/
-        # aws-resource-secretsmanager-rotationschedule.html) cannot succeed.
+    def _check(
+        self, p: Problems, by_name: dict[str, SecretEntry], groups: set[str], account: str, region: str
+    ) -> None:
+        if (self.arn is None) == (self.create is None):
+            p.add(None, "give exactly one of 'arn' (an existing secret) or 'create' (a new database secret)")
+        p.check("arn", self.arn, secret_arn_check(account, region))
+        p.check("masterSecretArn", self.master_secret_arn, secret_arn_check(account, region))
+        if self.schedule is None:
+            p.add("schedule", "required (rateDays, rateHours, or cron with an optional window)")
+        else:
+            with p.at("schedule"):
+                self.schedule._check(p)
+        if self.create is not None:
+            with p.at("create"):
+                self.create._check(p, region)
+        master, master_arn = self.master_secret, self.master_secret_arn
+        if self.strategy == "alternating" and not (master or master_arn):
+            p.add("strategy", "alternating needs 'masterSecret' (an entry name) or 'masterSecretArn'")
+        if self.strategy == "single" and (master or master_arn):
+            p.add("masterSecret", "only the alternating strategy uses a master secret")
+        if master and master_arn:
+            p.add("masterSecretArn", "give either masterSecret or masterSecretArn, not both")
+        if self.master_kms_key and not master_arn:
+            p.add("masterKmsKey", "only used with masterSecretArn")
+        for key, ref in (("kmsKey", self.kms_key), ("masterKmsKey", self.master_kms_key)):
+            if ref is not None and ref not in groups and kms_arn_check(None, region)(ref) is not None:
+                p.add(
+                    key,
+                    f"{ref!r} is neither a key group in rotation.kmsKeys ({', '.join(sorted(groups))}) nor a "
+                    f"KMS key ARN in {region}",
+                )
+        if self.create is not None and self.kms_key is not None and self.kms_key not in groups:
+            p.add("kmsKey", "secrets the stack creates are encrypted with a key group of rotation.kmsKeys")
+        if master is not None:
+            if master not in by_name:
+                p.add("masterSecret", f"{master!r} is not the name of an entry in rotation.secrets")
+            elif master == self.name:
+                p.add("masterSecret", "a secret cannot be its own master")
+            elif by_name[master].strategy != "single":
+                p.add("masterSecret", f"{master!r} must itself use the single strategy")
         if self.create is not None and self.rotate_immediately_on_update:
-            raise located(
-                "SecretEntry",
-                [
-                    (
-                        "rotateImmediatelyOnUpdate",
-                        True,
-                        "the stack creates this secret, and its first rotation can only succeed after the "
-                        "database user has been created with the generated password: leave it false and "
-                        "let the schedule (or `aws secretsmanager rotate-secret`) rotate it afterwards",
-                    )
-                ],
+            # The database does not know a created secret's generated password until the operator
+            # creates the user with it, and rotation starts by logging in with it: a rotation started by
+            # the deploy (RotateImmediatelyOnUpdate,
+            # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-secretsmanager-rotationschedule.html)
+            # cannot succeed.
+            p.add(
+                "rotateImmediatelyOnUpdate",
+                "the stack creates this secret, and its first rotation can only succeed after the "
+                "database user has been created with the generated password: leave it false and "
+                "let the schedule (or `aws secretsmanager rotate-secret`) rotate it afterwards",
             )
-        return self
 
 
 class Rotation(Section):
@@ -529,6 +749,62 @@ class Rotation(Section):
     kms_keys: dict[str, KeyGroup] = {}
     secrets: tuple[SecretEntry, ...]
     scheduled_rotation_check: bool = False
+    _key_groups: tuple[KeyGroup, ...] = PrivateAttr(())
+
+    @model_validator(mode="after")
+    def _name_key_groups(self) -> Rotation:
+        """``kmsKeys`` as named groups, with the stack's ``default`` group first unless given."""
+        groups = []
+        for name, group in self.kms_keys.items():
+            group._name = name
+            groups.append(group)
+        if DEFAULT_KEY_GROUP not in self.kms_keys:
+            default = KeyGroup.model_validate({"description": "Secrets rotated by this stack"})
+            default._name = DEFAULT_KEY_GROUP
+            groups.insert(0, default)
+        self._key_groups = tuple(groups)
+        return self
+
+    @property
+    def key_groups(self) -> tuple[KeyGroup, ...]:
+        return self._key_groups
+
+    def secret(self, name: str) -> SecretEntry:
+        return next(s for s in self.secrets if s.name == name)
+
+    def _check(self, p: Problems, account: str, region: str) -> None:
+        if self.network is not None:
+            with p.at("network"):
+                self.network._check(p, region)
+        elif self.secrets:
+            p.add(
+                "network",
+                "missing: the database secrets need the rotation function's network placement "
+                '(vpcId, subnetIds, securityGroupIds), or {"vpc": false} for databases reachable '
+                "without a VPC",
+            )
+        with p.at("function"):
+            self.function._check(p)
+        with p.at("kmsKeys"):
+            for name, group in self.kms_keys.items():
+                if not NAME_RE.match(name):
+                    p.add(name, "key group names are letters, digits and '-', starting with a letter")
+                with p.at(name):
+                    p.check("existingKeyArn", group.existing_key_arn, kms_arn_check(account, region))
+        if not self.secrets:
+            p.add("secrets", "give at least one secret to rotate")
+        groups = {DEFAULT_KEY_GROUP, *self.kms_keys}
+        by_name = {s.name: s for s in self.secrets}
+        names = [s.name for s in self.secrets]
+        with p.at("secrets"):
+            for i, s in enumerate(self.secrets):
+                if names.count(s.name) > 1:
+                    p.add(i, f"duplicate name {s.name!r}")
+                with p.at(i):
+                    s._check(p, by_name, groups, account, region)
+            created = [s.create.secret_name for s in self.secrets if s.create]
+            for dup in sorted({n for n in created if created.count(n) > 1}):
+                p.add(None, f"two entries create the secret {dup!r}")
 
 
 # -- replication ----------------------------------------------------------------------------------
@@ -568,31 +844,79 @@ class Replication(Section):
     lag_alarm_seconds: int_in(1, 86400) = 900  # type: ignore[valid-type]
 
     @model_validator(mode="after")
-    def _reconcile_runs_do_not_overlap(self) -> Replication:
-        # EventBridge starts the target on every tick of the schedule, whether the last run ended or not
-        # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-rule-schedule.html).
+    def _defaults(self) -> Replication:
+        """Paths with their trailing slash; the reconcile schedule of the event source when none is
+        given (native Parameter Store events carry no tag changes: those wait for reconcile). The
+        source region (default: the file's region) is filled in by :class:`Deployment`."""
+        _fill(self, "include_paths", tuple(normalize_path(x) for x in self.include_paths))
+        _fill(self, "exclude_paths", tuple(normalize_path(x) for x in self.exclude_paths))
         if self.reconcile_schedule is None:
-            return self
-        interval = events_schedule_interval(self.reconcile_schedule)
-        if interval is not None and interval < self.reconcile_timeout_seconds:
-            raise located(
-                "Replication",
-                [
-                    (
-                        "reconcileSchedule",
-                        self.reconcile_schedule,
-                        f"{self.reconcile_schedule!r} starts reconcile every {interval} s, sooner than "
-                        f"reconcileTimeoutSeconds ({self.reconcile_timeout_seconds} s): runs would overlap "
-                        "(or be throttled); schedule it at least that far apart or lower the timeout",
-                    )
-                ],
-            )
+            _fill(self, "reconcile_schedule", DEFAULT_RECONCILE_SCHEDULE[self.event_source])
         return self
+
+    def _check(self, p: Problems, account: str, region: str) -> None:
+        source = self.source_region or region
+        if not self.target_regions:
+            p.add("targetRegions", "give at least one target region")
+        if source in self.target_regions:
+            p.add("targetRegions", f"{source} is the source region")
+        include = [normalize_path(x) for x in self.include_paths]
+        for x in (normalize_path(e) for e in self.exclude_paths):
+            if not any(x.startswith(i) for i in include):
+                p.add("excludePaths", f"{x!r} is not under any included path")
+        if len(include) > 1 and "/" in include:
+            p.add("includePaths", "'/' already includes every path")
+        with p.at("targetKmsKeys"):
+            for reg, key in self.target_kms_keys.items():
+                if reg not in self.target_regions:
+                    p.add(reg, "not one of targetRegions")
+                elif not KMS_KEY_REF_RE.match(key):
+                    p.add(reg, f"{key!r} is not a KMS key id, alias or ARN")
+                elif key.startswith("arn:") and f":kms:{reg}:" not in key:
+                    p.add(reg, f"{key!r} is not a key in {reg}")
+        with p.at("sourceKmsKeys"):
+            for i, key in enumerate(self.source_kms_keys):
+                p.check(i, key, kms_arn_check(account, source))
+        if self.create_trail and self.event_source == "parameter-store":
+            p.add("createTrail", "the trail is only needed for eventSource 'cloudtrail'")
+        margin = self.reconcile_time_margin_seconds
+        if margin is not None and margin >= self.reconcile_timeout_seconds:
+            p.add(
+                "reconcileTimeMarginSeconds",
+                f"{margin} s is not shorter than reconcileTimeoutSeconds "
+                f"({self.reconcile_timeout_seconds} s): reconcile would stop before it started",
+            )
+        elif margin is None and RECONCILE_TIME_MARGIN_SECONDS >= self.reconcile_timeout_seconds:
+            p.add(
+                "reconcileTimeoutSeconds",
+                f"{self.reconcile_timeout_seconds} s leaves no time after the handler's default margin of "
+                f"{RECONCILE_TIME_MARGIN_SECONDS} s: raise it or set a smaller reconcileTimeMarginSeconds",
+            )
+        # EventBridge starts the target on every tick of the schedule, whether the last run ended or not
+        # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-rule-schedule.html). The
+        # event source's default schedule (filled in when none is given) is always far enough apart.
+        interval = events_schedule_interval(self.reconcile_schedule) if self.reconcile_schedule else None
+        if interval is not None and interval < self.reconcile_timeout_seconds:
+            p.add(
+                "reconcileSchedule",
+                f"{self.reconcile_schedule!r} starts reconcile every {interval} s, sooner than "
+                f"reconcileTimeoutSeconds ({self.reconcile_timeout_seconds} s): runs would overlap "
+                "(or be throttled); schedule it at least that far apart or lower the timeout",
+            )
 
 
 class Alerts(Section):
     email: pattern_str(EMAIL_RE, "an email address") | None = None  # type: ignore[valid-type]
     topic_arn: checked(str, topic_arn_check(), pattern=SNS_TOPIC_ARN_RE.pattern) | None = None  # type: ignore[valid-type]
+
+    def _check(self, p: Problems, account: str) -> None:
+        p.check("topicArn", self.topic_arn, topic_arn_check(account))
+        if self.email and self.topic_arn:
+            p.add(
+                "topicArn",
+                "give either email (a subscription to the stack's own topic) or topicArn (an existing "
+                "topic), not both",
+            )
 
 
 class SecretsctlReadOnlyRole(Section):
@@ -616,6 +940,95 @@ class Deployment(Section):
     rotation: Rotation | None = None
     # One section, or one per source region.
     replication: either(Replication, tuple[Replication, ...]) | None = None  # type: ignore[valid-type]
+    _source: str = PrivateAttr("<config>")
+
+    @model_validator(mode="after")
+    def _rules_across_fields(self) -> Deployment:
+        """Every rule relating fields to each other, once every field is valid, all problems at
+        once; then the values that follow from the whole file are filled in."""
+        problems = Problems()
+        self._check(problems)
+        problems.raise_if_any()
+        for section in self.replications:
+            if section.source_region is None:
+                _fill(section, "source_region", self.region)
+        if (
+            self.rotation is not None
+            and self.rotation.network is not None
+            and self.rotation.network.vpc is False
+        ):
+            _fill(self.rotation, "network", None)  # {"vpc": false}: the function runs outside any VPC
+        return self
+
+    @property
+    def source(self) -> str:
+        """Where the configuration was read from (for messages)."""
+        return self._source
+
+    @property
+    def replications(self) -> tuple[Replication, ...]:
+        """The replication sections, one per source region (``replication`` may be one or a list)."""
+        if self.replication is None:
+            return ()
+        return tuple(self.replication) if isinstance(self.replication, tuple) else (self.replication,)
+
+    def _check(self, p: Problems) -> None:
+        if self.rotation is None and self.replication is None:
+            p.add(None, "nothing to deploy: give 'rotation', 'replication' or both")
+        if self.tags and not all(isinstance(v, str) for v in self.tags.values()):
+            p.add("tags", "tag keys and values are strings")
+        with p.at("alerts"):
+            self.alerts._check(p, self.account)
+        if self.rotation is not None:
+            with p.at("rotation"):
+                self.rotation._check(p, self.account, self.region)
+        reps = self.replications
+        if isinstance(self.replication, tuple):
+            with p.at("replication"):
+                if not reps:
+                    p.add(None, "give at least one replication section")
+                for i, section in enumerate(reps):
+                    with p.at(i):
+                        section._check(p, self.account, self.region)
+                self._check_two_way(p)
+        elif self.replication is not None:
+            with p.at("replication"):
+                self.replication._check(p, self.account, self.region)
+        if self.alerts.topic_arn and SNS_TOPIC_ARN_RE.match(self.alerts.topic_arn):
+            topic_region = SNS_TOPIC_ARN_RE.match(self.alerts.topic_arn).group("region")  # type: ignore[union-attr]
+            regions = ([self.region] if self.rotation else []) + [
+                r.source_region or self.region for r in reps
+            ]
+            for other in sorted({x for x in regions if x != topic_region}):
+                p.add(
+                    "alerts.topicArn",
+                    f"the topic is in {topic_region} but a stack deploys to {other}: alarms publish only "
+                    "to a topic of their own region (use one configuration file per region)",
+                )
+
+    def _check_two_way(self, p: Problems) -> None:
+        """Two sections replicating the same paths both ways must not delete unmanaged replicas."""
+        reps = self.replications
+
+        def source(r: Replication) -> str:
+            return r.source_region or self.region
+
+        paths = [[normalize_path(x) for x in r.include_paths] for r in reps]
+        for i, a in enumerate(reps):
+            if [source(r) for r in reps].count(source(a)) > 1:
+                p.add(i, f"another section also replicates from {source(a)} (one per source region)")
+            for j, b in enumerate(reps):
+                if i < j and (a.delete_unmanaged_replicas or b.delete_unmanaged_replicas):
+                    if replicates_both_ways(
+                        source(a), a.target_regions, paths[i], source(b), b.target_regions, paths[j]
+                    ):
+                        with p.at(i if a.delete_unmanaged_replicas else j):
+                            p.add(
+                                "deleteUnmanagedReplicas",
+                                f"sections {i} and {j} replicate the same paths both ways ({source(a)} <-> "
+                                f"{source(b)}); deleting unmanaged replicas would then delete originals (a "
+                                "deleted replica looks like a deleted source): set it to false",
+                            )
 
 
 def json_schema() -> dict[str, Any]:

@@ -24,8 +24,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IValidation
 
 from infra.bundling import replication_code
-from infra.config_schema import events_schedule_interval
-from infra.config_types import RECONCILE_TIME_MARGIN_SECONDS
+from infra.config_schema import RECONCILE_TIME_MARGIN_SECONDS, events_schedule_interval
 from infra.nag import ENV_KMS, LOG_GROUP_KMS, NO_VPC, acknowledge, checkov_skip, nag_resource
 from infra.topology import replicates_both_ways
 from rotation_handlers.replication.events import CHANGE_OPERATIONS, CLOUDTRAIL_EVENT_NAMES

@@ -1,4 +1,4 @@
-"""The deployable stacks, built from a ``DeploymentConfig``.
+"""The deployable stacks, built from a ``DeploymentConfig`` (the validated ``infra.config_schema`` models).
 
 ``SecretsRotationStack``: one per account (and region) that owns rotated secrets.
 ``ParameterReplicationStack``: one per account and source region.
@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import sys
@@ -37,17 +36,10 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct, IConstruct
 
+from infra import config_schema as schema
 from infra import readonly_role
 from infra.alerts import OperationsAlerts
-from infra.config import (
-    ConfigError,
-    DeploymentConfig,
-    ExistingEndpointConfig,
-    NetworkConfig,
-    ReplicationConfig,
-    RotationConfig,
-    SecretConfig,
-)
+from infra.config import ConfigError, DeploymentConfig
 from infra.dashboard import ReplicationDashboard, RotationDashboard
 from infra.grants import grant_replica_key
 from infra.nag import acknowledge, nag_resource
@@ -97,7 +89,7 @@ class SecretsRotationStack(Stack):
         scope: Construct,
         construct_id: str,
         *,
-        config: RotationConfig,
+        config: schema.Rotation,
         alert_email: str | None = None,
         alert_topic_arn: str | None = None,
         env: Environment | None = None,
@@ -120,10 +112,10 @@ class SecretsRotationStack(Stack):
             ),
             create_rds_endpoint=bool(net and net.create_rds_endpoint),
             existing_rds_endpoint=_existing(net.existing_rds_endpoint if net else None),
-            lock_timeout=_seconds(fn_cfg.lock_timeout_seconds),
-            statement_timeout=_seconds(fn_cfg.statement_timeout_seconds),
-            password_policy=PasswordPolicy(**dataclasses.asdict(pp)),
-            ca_bundle=fn_cfg.ca_bundle,
+            lock_timeout=_seconds(fn_cfg.db_lock_timeout_seconds),
+            statement_timeout=_seconds(fn_cfg.db_statement_timeout_seconds),
+            password_policy=PasswordPolicy(**pp.model_dump()),
+            ca_bundle=fn_cfg.ca_bundle_path,
             memory_size=fn_cfg.memory_mb,
             timeout=Duration.seconds(fn_cfg.timeout_seconds),
             log_retention=_retention(fn_cfg.log_retention_days),
@@ -198,7 +190,7 @@ class SecretsRotationStack(Stack):
             CfnOutput(self, f"{_pascal(name)}SecretArn", value=secret.secret_arn)
 
     def _network(
-        self, network: NetworkConfig | None
+        self, network: schema.Network | None
     ) -> tuple[ec2.IVpc | None, ec2.SubnetSelection | None, list[ec2.ISecurityGroup]]:
         if network is None:
             return None, None, []
@@ -234,7 +226,7 @@ class SecretsRotationStack(Stack):
         existing = self.node.try_find_child(cid)
         return existing if existing is not None else kms.Key.from_key_arn(self, cid, ref)  # type: ignore[return-value]
 
-    def _secret(self, cfg: SecretConfig, log_retention: logs.RetentionDays) -> secretsmanager.ISecret:
+    def _secret(self, cfg: schema.SecretEntry, log_retention: logs.RetentionDays) -> secretsmanager.ISecret:
         cid = f"{_pascal(cfg.name)}Secret"
         if cfg.arn is not None:
             return secretsmanager.Secret.from_secret_attributes(
@@ -314,7 +306,7 @@ class SecretsRotationStack(Stack):
                     ],
                 )
 
-    def _master(self, cfg: SecretConfig) -> secretsmanager.ISecret | None:
+    def _master(self, cfg: schema.SecretEntry) -> secretsmanager.ISecret | None:
         if cfg.master_secret is not None:
             return self.secrets[cfg.master_secret]
         if cfg.master_secret_arn is not None:
@@ -339,7 +331,7 @@ class ParameterReplicationStack(Stack):
         scope: Construct,
         construct_id: str,
         *,
-        config: ReplicationConfig,
+        config: schema.Replication,
         alert_email: str | None = None,
         alert_topic_arn: str | None = None,
         env: Environment | None = None,
@@ -422,14 +414,14 @@ def _key_arn(stack: Stack, region: str, ref: str) -> str:
     return f"arn:{stack.partition}:kms:{region}:{stack.account}:{resource}"
 
 
-def _existing(cfg: ExistingEndpointConfig | None) -> ExistingEndpoint | None:
+def _existing(cfg: schema.ExistingEndpoint | None) -> ExistingEndpoint | None:
     return None if cfg is None else ExistingEndpoint(cfg.dns_name, cfg.security_group_id)
 
 
 def stack_names(config: DeploymentConfig) -> tuple[str, str]:
     """Names of the rotation stack and of the (first) replication stack."""
     rotation = f"SecretsRotation-{config.stage}"
-    source = config.replication.source_region if config.replication else config.region
+    source = config.replications[0].source_region if config.replications else config.region
     return rotation, replication_stack_name(config.stage, source)
 
 
@@ -524,7 +516,7 @@ def add_stacks(
                 description=f"Secrets Manager rotation ({config.stage})",
             )
         )
-    for replication in config.replications or ((config.replication,) if config.replication else ()):
+    for replication in config.replications:
         source = replication.source_region
         stacks.append(
             ParameterReplicationStack(
@@ -541,7 +533,12 @@ def add_stacks(
     if config.secretsctl_read_only_role is not None:
         stacks.append(
             readonly_role.stack(
-                app, config.stage, config.account, config.region, *config.secretsctl_read_only_role
+                app,
+                config.stage,
+                config.account,
+                config.region,
+                config.secretsctl_read_only_role.trusted_account,
+                config.secretsctl_read_only_role.role_name,
             )
         )
     for stack in stacks:

@@ -47,7 +47,11 @@ def test_config_flag_adds_the_role_stack(tmp_path) -> None:
     raw = json.loads(EXAMPLE.read_text())
     raw["secretsctlReadOnlyRole"] = {"trustedAccount": "222222222222"}
     config = parse_config(raw, EXAMPLE)
-    assert config.secretsctl_read_only_role == ("222222222222", "secretsctl-readonly")
+    role = config.secretsctl_read_only_role
+    assert role is not None and (role.trusted_account, role.role_name) == (
+        "222222222222",
+        "secretsctl-readonly",
+    )
     app = cdk.App(context={"aws:cdk:bundling-stacks": []}, outdir=str(tmp_path))
     stacks = add_stacks(app, config)
     (holder,) = [s for s in stacks if s.stack_name.startswith("SecretsctlReadOnly-")]
