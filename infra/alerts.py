@@ -138,10 +138,7 @@ class OperationsAlerts(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        alarm.add_alarm_action(self._action)
-        self.alarms.append(alarm)
-        self._allow_publish("cloudwatch.amazonaws.com", alarm.alarm_arn)
-        return alarm
+        return self.notify_on(alarm)
 
     def alarm_on_queue_depth(self, construct_id: str, queue: sqs.IQueue) -> cloudwatch.Alarm:
         """Alarm when a dead-letter queue holds any message."""
@@ -157,6 +154,10 @@ class OperationsAlerts(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
+        return self.notify_on(alarm)
+
+    def notify_on(self, alarm: cloudwatch.Alarm) -> cloudwatch.Alarm:
+        """Send ``alarm``'s state changes to the topic (and let CloudWatch publish them there)."""
         alarm.add_alarm_action(self._action)
         self.alarms.append(alarm)
         self._allow_publish("cloudwatch.amazonaws.com", alarm.alarm_arn)

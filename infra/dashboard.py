@@ -14,7 +14,6 @@ from typing import Any
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cw
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -87,7 +86,7 @@ class RotationDashboard(Construct):
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
-        self.failed_rotations_alarm.add_alarm_action(cw_actions.SnsAction(alerts.topic))
+        alerts.notify_on(self.failed_rotations_alarm)
         steps = ("createSecret", "setSecret", "testSecret", "finishSecret")
         self.dashboard = cw.Dashboard(self, "Dashboard", default_interval=Duration.days(1))
         self.dashboard.add_widgets(
@@ -111,9 +110,7 @@ class RotationDashboard(Construct):
         )
         self.dashboard.add_widgets(*_function_row({"rotation": function}))
         self.dashboard.add_widgets(
-            cw.AlarmStatusWidget(
-                title="Alarms", alarms=[*alerts.alarms, self.failed_rotations_alarm], width=24, height=3
-            )
+            cw.AlarmStatusWidget(title="Alarms", alarms=list(alerts.alarms), width=24, height=3)
         )
 
 
@@ -144,7 +141,7 @@ class ReplicationDashboard(Construct):
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
-        self.lag_alarm.add_alarm_action(cw_actions.SnsAction(alerts.topic))
+        alerts.notify_on(self.lag_alarm)
         writes = (m.WRITES_WRITTEN, m.WRITES_UNCHANGED, m.WRITES_THROTTLED, m.WRITES_REFUSED, m.WRITES_FAILED)
         self.dashboard = cw.Dashboard(self, "Dashboard", default_interval=Duration.days(1))
         self.dashboard.add_widgets(
@@ -173,5 +170,5 @@ class ReplicationDashboard(Construct):
         )
         self.dashboard.add_widgets(*_function_row({"events": events_fn, "reconcile": reconcile_fn}))
         self.dashboard.add_widgets(
-            cw.AlarmStatusWidget(title="Alarms", alarms=[*alerts.alarms, self.lag_alarm], width=24, height=3)
+            cw.AlarmStatusWidget(title="Alarms", alarms=list(alerts.alarms), width=24, height=3)
         )
