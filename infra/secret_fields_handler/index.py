@@ -231,11 +231,16 @@ class Secret:
         SecretBinary values are the same as those in the request then the request is ignored":
         https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html).
         """
-        extra = {"ClientRequestToken": token} if token else {}
-        version = self.client.put_secret_value(
-            SecretId=self.id, SecretString=json.dumps(value), VersionStages=list(labels), **extra
-        )["VersionId"]
+        version = self.stage(value, labels, token)
         return version if self.move_current(version, expected) else None
+
+    def stage(self, value: dict[str, Any], labels: tuple[str, ...], token: str | None = None) -> str:
+        extra = {"ClientRequestToken": token} if token else {}
+        return str(
+            self.client.put_secret_value(
+                SecretId=self.id, SecretString=json.dumps(value), VersionStages=list(labels), **extra
+            )["VersionId"]
+        )
 
     def move_current(self, to: str, expected: str) -> bool:
         try:
@@ -284,12 +289,45 @@ def _credentials(source: dict[str, Any]) -> dict[str, Any]:
 # -- the requests ---------------------------------------------------------------------------------
 
 
-def create(secret: Secret, spec: Spec, deadline: Deadline, outcome: Outcome, request_key: str) -> None:
+def create(
+    secret: Secret,
+    spec: Spec,
+    deadline: Deadline,
+    outcome: Outcome,
+    request_key: str,
+    read_stack: Callable[[], dict[str, Any]],
+) -> None:
     stages, _version, value = _current(secret)
     source = _upgrade_source(secret, stages, value)
     if source is not None:
         outcome.upgraded_from = source
-    _write(secret, spec, deadline, outcome, rollback=False, restore_from=source, request_key=request_key)
+
+    def displaced(staged: str) -> None:
+        """AWSCURRENT left the regenerated password while the upgrade's restore was staged. No rotation
+        can finish from a password-only value, so the deploy is rolling back (CloudFormation cancels a
+        running Create when another resource fails and regenerates the secret at once, possibly even
+        deleting this resource before this write): undo here as the cleanup Delete would, since that
+        Delete may already have found nothing to do. Otherwise fail: the deploy is retried."""
+        stack = read_stack()
+        if str(stack.get("StackStatus") or "").startswith("UPDATE_ROLLBACK"):
+            undo_upgrade(secret, staged, outcome, stack.get("LastUpdatedTime"))
+            outcome.reason = "the deploy is rolling back; " + outcome.reason.removeprefix("deleted: ")
+            return
+        raise FieldsError(
+            "the secret's current version changed while the upgrade wrote the known password back; "
+            "deploy again"
+        )
+
+    _write(
+        secret,
+        spec,
+        deadline,
+        outcome,
+        rollback=False,
+        restore_from=source,
+        request_key=request_key,
+        displaced=displaced,
+    )
 
 
 def _upgrade_token(request_key: str, source: str, value: dict[str, Any]) -> str:
@@ -442,8 +480,12 @@ def _write(
     rollback: bool,
     restore_from: str | None,
     request_key: str = "",
+    displaced: Callable[[str], None] | None = None,
 ) -> None:
-    """The merge loop: restore if asked, then write the fields; re-read after every write."""
+    """The merge loop: restore if asked, then write the fields; re-read after every write.
+
+    ``displaced`` (the upgrade's Create only) is called with the staged restore when AWSCURRENT moved
+    before it could be published; without it the fields are written on whatever AWSCURRENT became."""
     written: tuple[str, str] | None = None  # (our version, the version it displaced)
     waited_until = _monotonic() + min(WAIT_SECONDS, max(deadline.left(), 0))
     write_through = False
@@ -456,17 +498,20 @@ def _write(
             if source is None:
                 raise FieldsError("the previous version of the secret has no value")
             restored_value = spec.merge(source)
-            version = secret.publish(
+            upgrade = displaced is not None  # the upgrade's Create (an Update's restore is not labelled)
+            staged = secret.stage(
                 restored_value,
-                current,
-                labels=(FIELDS_LABEL, UPGRADE_LABEL),
-                token=_upgrade_token(request_key, restore_from, restored_value),
+                (FIELDS_LABEL, UPGRADE_LABEL) if upgrade else (FIELDS_LABEL,),
+                _upgrade_token(request_key, restore_from, restored_value) if upgrade else None,
             )
             writes += 1
-            restore_from = None  # once: if AWSCURRENT moved, a rotation published a password it set
-            if version is not None:
+            restore_from = None  # once
+            if secret.move_current(staged, current):
                 written, restored = None, True  # never moved back: the displaced password is unknown
                 changed = True
+            elif displaced is not None:
+                displaced(staged)
+                return
             continue
         desired = spec.merge(value)
         pending = _pending(stages)
@@ -591,7 +636,14 @@ def handler(
         )
         if request_type == "Create":
             request_key = f"{event.get('StackId')}|{event.get('LogicalResourceId')}"
-            create(secret, Spec.parse(props), deadline, outcome, request_key)
+            create(
+                secret,
+                Spec.parse(props),
+                deadline,
+                outcome,
+                request_key,
+                lambda: _stack(Bounded(make_client("cloudformation"), deadline), event.get("StackId")),
+            )
         elif request_type == "Update":
             spec = Spec.parse(props)
             stack = _stack(Bounded(make_client("cloudformation"), deadline), event.get("StackId"))

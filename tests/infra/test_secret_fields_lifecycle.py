@@ -419,7 +419,7 @@ class LambdaKilled(BaseException):
     """The invocation ends here (a timeout or crash): no except clause of the handler runs."""
 
 
-def _create_event(arn: str) -> dict[str, Any]:
+def _create_event(arn: str, props: dict[str, str] | None = None) -> dict[str, Any]:
     return {
         "RequestType": "Create",
         "ResponseURL": "https://cloudformation-custom-resource-response.example/presigned",
@@ -427,7 +427,7 @@ def _create_event(arn: str) -> dict[str, Any]:
         "RequestId": "create-request-1",
         "ResourceType": "Custom::SecretConnectionFields",
         "LogicalResourceId": "AppSecretFields",
-        "ResourceProperties": _props(arn),
+        "ResourceProperties": props or _props(arn),
     }
 
 
@@ -529,6 +529,43 @@ def test_a_retried_upgrade_create_after_a_kill_publishes_the_same_write_once(
     assert response["Status"] == "SUCCESS", response["Reason"]
     assert _current(other, arn) == {**FIELDS, "username": "app", "password": KNOWN}
     assert len(other.list_secret_version_ids(SecretId=arn, IncludeDeprecated=True)["Versions"]) == versions
+
+
+@pytest.mark.parametrize("delete_first", [False, True], ids=["delete-after", "delete-during"])
+def test_an_upgrade_create_cancelled_while_the_rollback_regenerates_keeps_the_known_password(
+    sm: Any, other: Any, cfn_client: Any, clock: FakeClock, delete_first: bool
+) -> None:
+    """Another resource fails while the Create still runs: CloudFormation cancels it ("Resource creation
+    cancelled") and rolls back at once, so the secret's regeneration (and even the cleanup Delete, with
+    an id CloudFormation generated) can land between the Create's staging and its move of AWSCURRENT
+    (https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/1730)."""
+    arn = _legacy_secret(other)
+    stack = Stack(sm, cfn_client, arn, clock)
+    regenerate(other, arn, {})
+    interleaved: list[str] = []
+
+    def rollback_now(**_: Any) -> None:
+        if interleaved:
+            return
+        interleaved.append("rollback")
+        stack.status = "UPDATE_ROLLBACK_IN_PROGRESS"
+        regenerate(other, arn, LEGACY)
+        if delete_first:
+            stack.status = ROLLBACK_CLEANUP
+            stack.physical_id = CFN_GENERATED_IDS[0]
+            assert stack.request("Delete", _props(arn))["Status"] == "SUCCESS"
+
+    sm.meta.events.register("before-call.secretsmanager.UpdateSecretVersionStage", rollback_now)
+    # The new template's fields differ from the earlier one's (here: the database name), so the
+    # Create has something to write on whatever AWSCURRENT it finds.
+    event = _create_event(arn, _props(arn, dbname="app2"))
+    index.handler(event, Context(clock), client=sm, send=lambda _u, _b: None)
+    sm.meta.events.unregister("before-call.secretsmanager.UpdateSecretVersionStage", rollback_now)
+    assert interleaved
+    stack.status = ROLLBACK_CLEANUP
+    stack.physical_id = CFN_GENERATED_IDS[0]
+    assert stack.request("Delete", _props(arn))["Status"] == "SUCCESS"
+    assert _current(other, arn) == {**LEGACY, "password": KNOWN}
 
 
 # -- rotations: pending versions, concurrency --------------------------------------------------
