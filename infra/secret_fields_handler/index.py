@@ -32,7 +32,8 @@ rollback order; see docs/deploying.md and tests/infra/test_secret_fields_lifecyc
   learns that id and the rollback's Delete carries one CloudFormation generated; the label is how that
   Delete recognises the write. Its ClientRequestToken is derived from the stack, the resource, the
   source version and the value, so the same Create delivered again stages nothing new and finishes
-  an interrupted write (a staged, never published upgrade write does not count as "written").
+  an interrupted write (the version with that very token does not count as "written by this
+  resource"; any other ``CONNECTIONFIELDS`` version still rules the upgrade out).
 * Delete of such a resource while the stack is ``UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS``
   (recognised by the physical id's mark, or by a ``CONNECTIONFIELDS_UPGRADE`` version created during
   this update): the failed upgrade was rolled back, the secret went back to the earlier template
@@ -298,7 +299,7 @@ def create(
     read_stack: Callable[[], dict[str, Any]],
 ) -> None:
     stages, _version, value = _current(secret)
-    source = _upgrade_source(secret, stages, value)
+    source = _upgrade_source(secret, stages, value, spec, request_key)
     if source is not None:
         outcome.upgraded_from = source
 
@@ -446,14 +447,15 @@ def delete(
         raise FieldsError("the stack's status could not be read (cloudformation:DescribeStacks)")
 
 
-def _upgrade_source(secret: Secret, stages: dict[str, list[str]], value: dict[str, Any]) -> str | None:
+def _upgrade_source(
+    secret: Secret, stages: dict[str, list[str]], value: dict[str, Any], spec: Spec, request_key: str
+) -> str | None:
     """The AWSPREVIOUS version to restore on the upgrade deploy (module docstring), else None.
 
-    A version this resource wrote rules the upgrade out, except an upgrade write that was staged and
-    never published (its Create died before moving AWSCURRENT): the same Create again finishes it."""
-    if set(value) != {"password"} or any(
-        FIELDS_LABEL in labels and not _unpublished_upgrade_write(labels) for labels in stages.values()
-    ):
+    A version this resource wrote rules the upgrade out, except the very version this Create stages
+    (same ClientRequestToken: the same request, which died before moving AWSCURRENT to it), so the
+    same Create delivered again finishes it."""
+    if set(value) != {"password"}:
         return None
     previous = _with(stages, "AWSPREVIOUS")
     if previous is None:
@@ -464,11 +466,10 @@ def _upgrade_source(secret: Secret, stages: dict[str, list[str]], value: dict[st
         return None
     if previous_value is None or not isinstance(previous_value.get("username"), str):
         return None
+    own = _upgrade_token(request_key, previous, spec.merge(previous_value))
+    if any(FIELDS_LABEL in labels and version != own for version, labels in stages.items()):
+        return None
     return previous
-
-
-def _unpublished_upgrade_write(labels: list[str]) -> bool:
-    return UPGRADE_LABEL in labels and not {"AWSCURRENT", "AWSPREVIOUS"} & set(labels)
 
 
 def _write(

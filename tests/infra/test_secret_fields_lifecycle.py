@@ -568,6 +568,24 @@ def test_an_upgrade_create_cancelled_while_the_rollback_regenerates_keeps_the_kn
     assert _current(other, arn) == {**LEGACY, "password": KNOWN}
 
 
+def test_an_old_upgrade_write_does_not_reopen_the_upgrade_for_a_recreated_resource(
+    sm: Any, other: Any, cfn_client: Any, clock: FakeClock
+) -> None:
+    """Long after a successful upgrade (two rotations later) an operator stores a break-glass password
+    alone, and a later deploy re-creates the resource (a new logical id): that Create is not the
+    interrupted upgrade Create and must keep the break-glass password."""
+    arn = _legacy_secret(other)
+    stack = Stack(sm, cfn_client, arn, clock)
+    _upgraded(stack)
+    finish_rotation(other, arn, start_rotation(other, arn))
+    finish_rotation(other, arn, start_rotation(other, arn, password=ROTATED + "2"))
+    other.put_secret_value(SecretId=arn, SecretString=json.dumps({"password": BREAK_GLASS}))
+    event = {**_create_event(arn), "LogicalResourceId": "AppSecretFieldsRenamed"}
+    response = index.handler(event, Context(clock), client=sm, send=lambda _u, _b: None)
+    assert response["Status"] == "SUCCESS", response["Reason"]
+    assert _current(other, arn)["password"] == BREAK_GLASS
+
+
 # -- rotations: pending versions, concurrency --------------------------------------------------
 
 
