@@ -586,6 +586,26 @@ def test_an_old_upgrade_write_does_not_reopen_the_upgrade_for_a_recreated_resour
     assert _current(other, arn)["password"] == BREAK_GLASS
 
 
+def test_a_delete_that_cannot_read_the_stack_fails_only_after_an_upgrade_write(
+    sm: Any, other: Any, cfn_client: Any, clock: FakeClock
+) -> None:
+    """Without the stack's status a cleanup Delete cannot be told from a stack deletion: with an upgrade
+    write on the secret it fails (CloudFormation retries a cleanup Delete); without one it succeeds."""
+
+    def unreadable(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "Throttling", "Message": "slow down"}}, "DescribeStacks")
+
+    plain = other.create_secret(Name="prod/new", SecretString=json.dumps({"password": KNOWN}))["ARN"]
+    arn = _legacy_secret(other)
+    stack = Stack(sm, cfn_client, arn, clock)
+    _killed_upgrade_create(stack, sm, before_publish=False)
+    cfn_client.meta.events.register_first("before-call.cloudformation.DescribeStacks", unreadable)
+    stack.physical_id = CFN_GENERATED_IDS[0]
+    response = stack.request("Delete", _props(arn))
+    assert response["Status"] == "FAILED" and "DescribeStacks" in response["Reason"]
+    assert stack.request("Delete", _props(plain))["Status"] == "SUCCESS"
+
+
 # -- rotations: pending versions, concurrency --------------------------------------------------
 
 
