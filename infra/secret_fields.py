@@ -13,7 +13,9 @@ upgrade from a template that put the fields there, or a change of the settings b
 them this resource gets a request right after the regeneration and writes back the password the
 database knows: the upgrade's Create; that upgrade's rollback, as the Delete of the resource created
 in the failed update (CloudFormation deletes it after the secret went back, in
-``UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS``, which the function reads with DescribeStacks); and,
+``UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS``, which the function reads with DescribeStacks;
+the Create labels its write, so that Delete recognises it even when the Create died before its
+answer reached CloudFormation and the Delete carries an id CloudFormation generated); and,
 for a settings change, the Update and the rollback Update, because the ``Generator`` property below
 changes with the settings. Writes are staged and moved to AWSCURRENT only from the version they were
 computed from (``UpdateSecretVersionStage``), so an older password is never published.

@@ -26,14 +26,23 @@ rollback order; see docs/deploying.md and tests/infra/test_secret_fields_lifecyc
   fields into ``GenerateSecretString``) to this one: the secret update right before it put a
   password-only AWSCURRENT over a full AWSPREVIOUS with a user name, and no version of the secret
   was ever written by this resource (no ``CONNECTIONFIELDS`` label). The previous value's
-  credentials are written back with the fields. The physical id records ``upgraded-from|<version>``.
-* Delete of such a resource while the stack is ``UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS``:
-  the failed upgrade was rolled back, the secret went back to the earlier template and so got yet
-  another password; the credentials of the version it displaced (or of the recorded version) are
-  written back under the earlier template's fields, and the ``CONNECTIONFIELDS`` label is removed
-  so that the upgrade, deployed again, is recognised again. A retried Delete changes nothing, and
-  neither does one whose AWSCURRENT this resource wrote or that predates the update
-  (``CreatedDate`` before the stack's ``LastUpdatedTime``).
+  credentials are written back with the fields. The physical id records ``upgraded-from|<version>``,
+  and the written version also carries ``CONNECTIONFIELDS_UPGRADE``: if the function dies after the
+  write and before its answer reaches CloudFormation (a crash, a timeout), CloudFormation never
+  learns that id and the rollback's Delete carries one CloudFormation generated; the label is how that
+  Delete recognises the write. Its ClientRequestToken is derived from the stack, the resource, the
+  source version and the value, so the same Create delivered again stages nothing new and finishes
+  an interrupted write (the version with that very token does not count as "written by this
+  resource"; any other ``CONNECTIONFIELDS`` version still rules the upgrade out).
+* Delete of such a resource while the stack is ``UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS``
+  (recognised by the physical id's mark, or by a ``CONNECTIONFIELDS_UPGRADE`` version created during
+  this update): the failed upgrade was rolled back, the secret went back to the earlier template
+  and so got yet another password; the credentials of the version it displaced (or of the recorded
+  or labelled version) are written back under the earlier template's fields, and the
+  ``CONNECTIONFIELDS`` and ``CONNECTIONFIELDS_UPGRADE`` labels are removed so that the upgrade,
+  deployed again, is recognised again. A retried Delete changes nothing, and neither does one whose
+  AWSCURRENT this resource wrote or that predates the update (``CreatedDate`` before the stack's
+  ``LastUpdatedTime``).
 * Update whose ``Generator`` differs from ``OldResourceProperties``' (forward or rollback) while
   AWSCURRENT holds exactly what that generator produces and was not written by this resource: the
   credentials of AWSPREVIOUS (the version the regeneration displaced) are written back. A retried
@@ -59,9 +68,11 @@ Nothing secret is logged or returned. Runs on the Lambda Python runtime (boto3 i
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,6 +83,8 @@ from botocore.exceptions import ClientError
 
 FIELDS_LABEL = "CONNECTIONFIELDS"
 UNDONE_LABEL = "CONNECTIONFIELDS_UPGRADE_UNDONE"
+#: On the version the upgrade's Create stages: the rollback's Delete finds it without the physical id.
+UPGRADE_LABEL = "CONNECTIONFIELDS_UPGRADE"
 CREDENTIAL_KEYS = ("username", "password")
 ROLLBACK_STATUS = "UPDATE_ROLLBACK_IN_PROGRESS"
 ROLLBACK_CLEANUP_STATUS = "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS"
@@ -204,15 +217,31 @@ class Secret:
             raise
         return None if raw is None else _secret_object(raw)
 
-    def publish(self, value: dict[str, Any], expected: str, label: str = FIELDS_LABEL) -> str | None:
-        """Stage ``value`` (``label`` only), then move AWSCURRENT to it from ``expected``.
+    def publish(
+        self,
+        value: dict[str, Any],
+        expected: str,
+        labels: tuple[str, ...] = (FIELDS_LABEL,),
+        token: str | None = None,
+    ) -> str | None:
+        """Stage ``value`` (``labels`` only), then move AWSCURRENT to it from ``expected``.
 
         Returns the new version, or None when AWSCURRENT had left ``expected`` (nothing published).
+        ``token``: the version's ClientRequestToken; the same token with the same value stages nothing
+        new ("If a version with this value already exists and that version's SecretString or
+        SecretBinary values are the same as those in the request then the request is ignored":
+        https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html).
         """
-        version = self.client.put_secret_value(
-            SecretId=self.id, SecretString=json.dumps(value), VersionStages=[label]
-        )["VersionId"]
+        version = self.stage(value, labels, token)
         return version if self.move_current(version, expected) else None
+
+    def stage(self, value: dict[str, Any], labels: tuple[str, ...], token: str | None = None) -> str:
+        extra = {"ClientRequestToken": token} if token else {}
+        return str(
+            self.client.put_secret_value(
+                SecretId=self.id, SecretString=json.dumps(value), VersionStages=list(labels), **extra
+            )["VersionId"]
+        )
 
     def move_current(self, to: str, expected: str) -> bool:
         try:
@@ -261,12 +290,73 @@ def _credentials(source: dict[str, Any]) -> dict[str, Any]:
 # -- the requests ---------------------------------------------------------------------------------
 
 
-def create(secret: Secret, spec: Spec, deadline: Deadline, outcome: Outcome) -> None:
+def create(
+    secret: Secret,
+    spec: Spec,
+    deadline: Deadline,
+    outcome: Outcome,
+    request_key: str,
+    read_stack: Callable[[], dict[str, Any]],
+) -> None:
     stages, _version, value = _current(secret)
-    source = _upgrade_source(secret, stages, value)
+    source = _upgrade_source(secret, stages, value, spec, request_key)
     if source is not None:
         outcome.upgraded_from = source
-    _write(secret, spec, deadline, outcome, rollback=False, restore_from=source)
+
+    def displaced(staged: str) -> None:
+        """AWSCURRENT left the regenerated password while the upgrade's restore was staged. No rotation
+        can finish from a password-only value, so the deploy is rolling back (CloudFormation cancels a
+        running Create when another resource fails and regenerates the secret at once, possibly even
+        deleting this resource before this write): undo here as the cleanup Delete would, since that
+        Delete may already have found nothing to do. Otherwise fail: the deploy is retried."""
+        stack = read_stack()
+        if str(stack.get("StackStatus") or "").startswith("UPDATE_ROLLBACK"):
+            undo_upgrade(secret, staged, outcome, stack.get("LastUpdatedTime"))
+            outcome.reason = "the deploy is rolling back; " + outcome.reason.removeprefix("deleted: ")
+            return
+        raise FieldsError(
+            "the secret's current version changed while the upgrade wrote the known password back; "
+            "deploy again"
+        )
+
+    _write(
+        secret,
+        spec,
+        deadline,
+        outcome,
+        rollback=False,
+        restore_from=source,
+        request_key=request_key,
+        displaced=displaced,
+    )
+
+
+def _upgrade_token(request_key: str, source: str, value: dict[str, Any]) -> str:
+    """The upgrade write's ClientRequestToken: the same Create (stack, resource, source version and
+    value) always stages the same version, so a Create delivered again publishes it once."""
+    digest = hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"connection-fields|{request_key}|{source}|{digest}"))
+
+
+def own_upgrade_write(secret: Secret, update_started: Any) -> str | None:
+    """The version this resource's upgrade Create staged (``UPGRADE_LABEL``) during this update.
+
+    Found on the secret, not in the physical id: a Create that died after its write never told
+    CloudFormation its id. A labelled version created before the update (``CreatedDate`` before the
+    stack's ``LastUpdatedTime``) is an earlier deploy's and is not this Delete's business."""
+    try:
+        version = _with(secret.stages(), UPGRADE_LABEL)
+        if version is None:
+            return None
+        created = secret.client.get_secret_value(SecretId=secret.id, VersionId=version).get("CreatedDate")
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return None  # the secret (or the version) is gone: nothing of ours to undo
+        raise
+    if isinstance(created, dt.datetime) and isinstance(update_started, dt.datetime):
+        if created < update_started - dt.timedelta(seconds=1):
+            return None
+    return version
 
 
 def update(
@@ -328,17 +418,44 @@ def undo_upgrade(secret: Secret, upgraded_from: str, outcome: Outcome, update_st
         {k: v for k, v in value.items() if k not in CREDENTIAL_KEYS} if set(value) != {"password"} else {}
     )
     restored = {**source_value, **fields, **_credentials(source_value)}
-    if secret.publish(restored, current, label=UNDONE_LABEL) is None:
+    if secret.publish(restored, current, labels=(UNDONE_LABEL,)) is None:
         raise FieldsError(
             "the secret changed while the rolled-back upgrade was undone; CloudFormation retries"
         )
-    secret.remove_label(FIELDS_LABEL, secret.stages())
+    stages = secret.stages()
+    secret.remove_label(FIELDS_LABEL, stages)
+    secret.remove_label(UPGRADE_LABEL, stages)
     outcome.reason = "deleted: restored the password the database knows after the rolled-back upgrade"
 
 
-def _upgrade_source(secret: Secret, stages: dict[str, list[str]], value: dict[str, Any]) -> str | None:
-    """The AWSPREVIOUS version to restore on the upgrade deploy (module docstring), else None."""
-    if set(value) != {"password"} or any(FIELDS_LABEL in labels for labels in stages.values()):
+def delete(
+    secret: Secret, physical_id: str, stack_id: str | None, deadline: Deadline, outcome: Outcome
+) -> None:
+    """Undo a rolled-back upgrade (module docstring); any other Delete leaves the secret alone.
+
+    The upgrade is recognised by the physical id's mark or, when the Create never answered (a crash
+    or timeout after its write: CloudFormation then sends an id it generated itself), by the version
+    the Create labelled ``UPGRADE_LABEL`` during this update."""
+    marked = UPGRADE_MARK in physical_id
+    stack = _stack(Bounded(make_client("cloudformation"), deadline), stack_id)
+    if stack.get("StackStatus") == ROLLBACK_CLEANUP_STATUS:
+        started = stack.get("LastUpdatedTime")
+        upgraded_from = physical_id.rsplit("|", 1)[-1] if marked else own_upgrade_write(secret, started)
+        if upgraded_from is not None:
+            undo_upgrade(secret, upgraded_from, outcome, started)
+    elif not stack and (marked or own_upgrade_write(secret, None) is not None):
+        raise FieldsError("the stack's status could not be read (cloudformation:DescribeStacks)")
+
+
+def _upgrade_source(
+    secret: Secret, stages: dict[str, list[str]], value: dict[str, Any], spec: Spec, request_key: str
+) -> str | None:
+    """The AWSPREVIOUS version to restore on the upgrade deploy (module docstring), else None.
+
+    A version this resource wrote rules the upgrade out, except the very version this Create stages
+    (same ClientRequestToken: the same request, which died before moving AWSCURRENT to it), so the
+    same Create delivered again finishes it."""
+    if set(value) != {"password"}:
         return None
     previous = _with(stages, "AWSPREVIOUS")
     if previous is None:
@@ -348,6 +465,9 @@ def _upgrade_source(secret: Secret, stages: dict[str, list[str]], value: dict[st
     except FieldsError:
         return None
     if previous_value is None or not isinstance(previous_value.get("username"), str):
+        return None
+    own = _upgrade_token(request_key, previous, spec.merge(previous_value))
+    if any(FIELDS_LABEL in labels and version != own for version, labels in stages.items()):
         return None
     return previous
 
@@ -360,8 +480,13 @@ def _write(
     *,
     rollback: bool,
     restore_from: str | None,
+    request_key: str = "",
+    displaced: Callable[[str], None] | None = None,
 ) -> None:
-    """The merge loop: restore if asked, then write the fields; re-read after every write."""
+    """The merge loop: restore if asked, then write the fields; re-read after every write.
+
+    ``displaced`` (the upgrade's Create only) is called with the staged restore when AWSCURRENT moved
+    before it could be published; without it the fields are written on whatever AWSCURRENT became."""
     written: tuple[str, str] | None = None  # (our version, the version it displaced)
     waited_until = _monotonic() + min(WAIT_SECONDS, max(deadline.left(), 0))
     write_through = False
@@ -373,12 +498,21 @@ def _write(
             source = secret.value(restore_from)
             if source is None:
                 raise FieldsError("the previous version of the secret has no value")
-            version = secret.publish(spec.merge(source), current)
+            restored_value = spec.merge(source)
+            upgrade = displaced is not None  # the upgrade's Create (an Update's restore is not labelled)
+            staged = secret.stage(
+                restored_value,
+                (FIELDS_LABEL, UPGRADE_LABEL) if upgrade else (FIELDS_LABEL,),
+                _upgrade_token(request_key, restore_from, restored_value) if upgrade else None,
+            )
             writes += 1
-            restore_from = None  # once: if AWSCURRENT moved, a rotation published a password it set
-            if version is not None:
+            restore_from = None  # once
+            if secret.move_current(staged, current):
                 written, restored = None, True  # never moved back: the displaced password is unknown
                 changed = True
+            elif displaced is not None:
+                displaced(staged)
+                return
             continue
         desired = spec.merge(value)
         pending = _pending(stages)
@@ -502,7 +636,15 @@ def handler(
             Bounded(client or make_client("secretsmanager"), deadline), str(props.get("SecretId"))
         )
         if request_type == "Create":
-            create(secret, Spec.parse(props), deadline, outcome)
+            request_key = f"{event.get('StackId')}|{event.get('LogicalResourceId')}"
+            create(
+                secret,
+                Spec.parse(props),
+                deadline,
+                outcome,
+                request_key,
+                lambda: _stack(Bounded(make_client("cloudformation"), deadline), event.get("StackId")),
+            )
         elif request_type == "Update":
             spec = Spec.parse(props)
             stack = _stack(Bounded(make_client("cloudformation"), deadline), event.get("StackId"))
@@ -514,12 +656,8 @@ def handler(
                 outcome,
                 stack.get("StackStatus"),
             )
-        elif request_type == "Delete" and UPGRADE_MARK in physical_id:
-            stack = _stack(Bounded(make_client("cloudformation"), deadline), event.get("StackId"))
-            if stack.get("StackStatus") == ROLLBACK_CLEANUP_STATUS:
-                undo_upgrade(secret, physical_id.rsplit("|", 1)[-1], outcome, stack.get("LastUpdatedTime"))
-            elif not stack:
-                raise FieldsError("the stack's status could not be read (cloudformation:DescribeStacks)")
+        elif request_type == "Delete":
+            delete(secret, physical_id, event.get("StackId"), deadline, outcome)
     except Exception as exc:
         status, outcome.reason = "FAILED", _reason(exc)
     if request_type == "Create":
