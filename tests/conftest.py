@@ -16,12 +16,15 @@ from devtools.dbservers import PG_VERSIONS, MariaDBServer, PostgresServer, TLSFi
 
 #: The version every test outside the rotation suites runs against.
 DEFAULT_PG_VERSION = "15"
+#: The version the rotation suites run on when PG_VERSIONS is unset: RDS's default major version,
+#: with PostgreSQL 16's CREATEROLE rules (15 still serves every version-independent test).
+DEFAULT_ROTATION_PG_VERSIONS = "17"
 
 
 def pg_test_versions() -> list[str]:
     """PostgreSQL versions the rotation suites run on: ``PG_VERSIONS`` (e.g. ``15,16,17,18``),
-    by default 15 (Debian's) and the newest one."""
-    raw = os.environ.get("PG_VERSIONS") or f"{DEFAULT_PG_VERSION},{PG_VERSIONS[-1]}"
+    by default ``DEFAULT_ROTATION_PG_VERSIONS``."""
+    raw = os.environ.get("PG_VERSIONS") or DEFAULT_ROTATION_PG_VERSIONS
     versions = [v.strip() for v in raw.split(",") if v.strip()]
     unknown = [v for v in versions if v not in PG_VERSIONS]
     if unknown or not versions:

@@ -19,7 +19,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 import aws_cdk as cdk
 from aws_cdk.assertions import Template
 
-from infra.config import DeploymentConfig, load_config, parse_config
+from infra.config import ConfigError, DeploymentConfig, load_config, parse_config
 from infra.stacks import add_stacks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +44,18 @@ class Synth:
     def raw(self, prefix: str) -> dict[str, Any]:
         (name,) = [n for n in self.templates if n.startswith(prefix)]
         return self.templates[name]
+
+
+def example_raw() -> dict[str, Any]:
+    """The example configuration as a fresh JSON object (each test may change its copy)."""
+    return json.loads(EXAMPLE.read_text())
+
+
+def config_errors(raw: dict[str, Any]) -> list[str]:
+    """The problems ``parse_config`` reports for ``raw`` (it must refuse it)."""
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw, source="test", base_dir=EXAMPLE.parent)
+    return info.value.errors
 
 
 def synth(config: DeploymentConfig, outdir: Path, context: dict[str, Any] | None = None) -> Synth:

@@ -12,27 +12,17 @@ AWS behaviour:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_lambda as lambda_
 
-from infra.config import ConfigError, parse_config
+from infra.config import parse_config
 from infra.rotation import RotationFunction
 from tests.infra.conftest import EXAMPLE, NO_BUNDLING, resources, synth
-
-
-def _example() -> dict[str, Any]:
-    return json.loads(EXAMPLE.read_text())
-
-
-def _errors(raw: dict[str, Any]) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        parse_config(raw, source="test", base_dir=EXAMPLE.parent)
-    return info.value.errors
+from tests.infra.conftest import config_errors as _errors
+from tests.infra.conftest import example_raw as _example
 
 
 def test_rotation_reservation_allows_ten_concurrent_rotations() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,16 +10,8 @@ import pytest
 
 from infra.config import ConfigError, load_config, parse_config
 from tests.infra.conftest import EXAMPLE
-
-
-def _example() -> dict[str, Any]:
-    return json.loads(EXAMPLE.read_text())
-
-
-def _errors(raw: dict[str, Any]) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        parse_config(raw, source="test", base_dir=EXAMPLE.parent)
-    return info.value.errors
+from tests.infra.conftest import config_errors as _errors
+from tests.infra.conftest import example_raw as _example
 
 
 def test_example_loads() -> None:

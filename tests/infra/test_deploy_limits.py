@@ -22,21 +22,13 @@ from typing import Any
 
 import pytest
 
-from infra.config import ConfigError, parse_config
+from infra.config import parse_config
 from infra.replication import EVENT_PATTERN_MAX_CHARS
 from tests.infra.conftest import EXAMPLE, render, resources, synth
+from tests.infra.conftest import config_errors as _errors
+from tests.infra.conftest import example_raw as _example
 from tests.infra.test_event_patterns import matches
 from tests.replication.events import parameter_store_change_event, put_parameter_event
-
-
-def _example() -> dict[str, Any]:
-    return json.loads(EXAMPLE.read_text())
-
-
-def _errors(raw: dict[str, Any]) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        parse_config(raw, source="test", base_dir=EXAMPLE.parent)
-    return info.value.errors
 
 
 def test_rotate_immediately_on_a_created_secret_is_refused() -> None:

@@ -251,7 +251,7 @@ def maria_db(server: MariaDBServer) -> Db:
     )
 
 
-# The PostgreSQL rotation tests run once per version in PG_VERSIONS (default: 15 and the newest).
+# The PostgreSQL rotation tests run once per version in PG_VERSIONS (default: 17).
 PG_PARAMS = [pytest.param(v, id=f"pg{v}") for v in pg_test_versions()]
 
 
