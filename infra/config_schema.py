@@ -208,23 +208,7 @@ def secrets_manager_cron(value: str) -> str | None:
 
 def cron_hours(field_: str) -> list[int] | None:
     """The hours (0-23) a cron hours field selects: ``*``, ``n``, ``a-b``, ``x/step``, lists of these."""
-    out: set[int] = set()
-    for part in field_.split(","):
-        m = re.match(r"^(\*|\d{1,2}(?:-\d{1,2})?)(?:/(\d{1,2}))?$", part)
-        if not m:
-            return None
-        base, step = m.group(1), int(m.group(2) or 1)
-        if base == "*":
-            lo, hi = 0, 23
-        elif "-" in base:
-            lo, hi = (int(x) for x in base.split("-"))
-        else:
-            lo = int(base)
-            hi = 23 if m.group(2) else lo
-        if not (0 <= lo <= hi <= 23) or step < 1:
-            return None
-        out.update(range(lo, hi + 1, step))
-    return sorted(out)
+    return cron_values(field_, 0, 23)
 
 
 def min_cron_gap(hours: list[int]) -> int:
