@@ -29,9 +29,6 @@ STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 HISTORY_READS = 4
 #: finishSecret's outcome when it moved AWSCURRENT: the one step that completes a rotation.
 ROTATED = "AWSCURRENT moved to the new version"
-#: (secret ARN, version) -> strategy and engine, from the testSecret that proved the version in this
-#: container: finishSecret reports them (log line, metric dimensions) without reading the value.
-_TESTED_FACTS: dict[tuple[str, str], dict[str, Any]] = {}
 logger = get_logger("rotation")
 
 
@@ -207,10 +204,9 @@ class Rotation:
         strategy = self._strategy(pending)
         ctx = self._context(meta, pending)
         strategy.test_secret(ctx, pending)
-        VERSION_CACHE.mark_tested(meta.arn, self.event.token)
-        while len(_TESTED_FACTS) >= 1024:
-            _TESTED_FACTS.pop(next(iter(_TESTED_FACTS)))
-        _TESTED_FACTS[(meta.arn, self.event.token)] = {k: self.facts[k] for k in ("strategy", "engine")}
+        # finishSecret reports the strategy and engine (log line, metric dimensions) without a read.
+        proven = {k: self.facts[k] for k in ("strategy", "engine")}
+        VERSION_CACHE.mark_tested(meta.arn, self.event.token, proven)
         return "pending credentials work"
 
     def _current_string(self, meta: SecretMetadata) -> str | None:
@@ -240,10 +236,11 @@ class Rotation:
 
     def _finishSecret(self, meta: SecretMetadata) -> str:
         token = self.event.token
-        if not VERSION_CACHE.tested(meta.arn, token):
+        proven = VERSION_CACHE.tested(meta.arn, token)
+        if proven is None:
             self._prove_pending(meta)
         else:
-            self.facts.update(_TESTED_FACTS.get((meta.arn, token), {}))
+            self.facts.update(proven)
         current_version = meta.version_with("AWSCURRENT")
         # Move AWSCURRENT first (the old version gets AWSPREVIOUS), then drop AWSPENDING from
         # the new version: a crash in between leaves a state the gate's "already current" path

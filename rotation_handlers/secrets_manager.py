@@ -45,7 +45,7 @@ class _VersionCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._items: dict[tuple[str, str], tuple[float, str]] = {}
-        self._tested: dict[tuple[str, str], float] = {}
+        self._tested: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
 
     def get(self, arn: str, version_id: str) -> str | None:
         with self._lock:
@@ -61,20 +61,22 @@ class _VersionCache:
                 self._items.pop(next(iter(self._items)))
             self._items[(arn, version_id)] = (time.monotonic(), value)
 
-    def mark_tested(self, arn: str, version_id: str) -> None:
-        """testSecret proved this version's credentials (a login as the expected user)."""
+    def mark_tested(self, arn: str, version_id: str, facts: dict[str, Any] | None = None) -> None:
+        """testSecret proved this version's credentials (a login as the expected user); ``facts``:
+        what it learnt on the way (strategy, engine) for finishSecret to report."""
         with self._lock:
             if len(self._tested) >= _CACHE_MAX:
                 self._tested.pop(next(iter(self._tested)))
-            self._tested[(arn, version_id)] = time.monotonic()
+            self._tested[(arn, version_id)] = (time.monotonic(), dict(facts or {}))
 
-    def tested(self, arn: str, version_id: str) -> bool:
+    def tested(self, arn: str, version_id: str) -> dict[str, Any] | None:
+        """The facts of the testSecret that proved this version here, or None when none did."""
         with self._lock:
-            when = self._tested.get((arn, version_id))
-            if when is None or time.monotonic() - when > _CACHE_TTL_SECONDS:
+            item = self._tested.get((arn, version_id))
+            if item is None or time.monotonic() - item[0] > _CACHE_TTL_SECONDS:
                 self._tested.pop((arn, version_id), None)
-                return False
-            return True
+                return None
+            return dict(item[1])
 
     def clear(self) -> None:
         with self._lock:
