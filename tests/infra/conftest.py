@@ -21,6 +21,7 @@ from aws_cdk.assertions import Template
 
 from infra.config import ConfigError, DeploymentConfig, load_config, parse_config
 from infra.stacks import add_stacks
+from tests.infra.cfn_harness import cfn_client, clock, other, sm  # noqa: F401 - fixtures of the custom resource tests
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config" / "example.json"

@@ -4,12 +4,10 @@ password is kept, the user name is seeded once, a rotation is never undone, noth
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from infra.secret_fields_handler import index
 from tests.infra.secrets_manager_as_aws import labels_as_aws_documents  # noqa: F401 - autouse fixture
@@ -35,18 +33,6 @@ def apply(props: dict[str, str], sm: Any, request_type: str = "Create") -> str:
     if response["Status"] != "SUCCESS":
         raise index.FieldsError(response["Reason"])
     return str(response["Reason"])
-
-
-@pytest.fixture
-def sm(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for key, value in (
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_DEFAULT_REGION", REGION),
-    ):
-        monkeypatch.setenv(key, value)
-    with mock_aws():
-        yield boto3.client("secretsmanager", region_name=REGION)
 
 
 def _created(sm: Any) -> str:
