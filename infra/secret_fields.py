@@ -2,15 +2,16 @@
 
 CloudFormation regenerates ``GenerateSecretString`` whenever any of its properties changes
 (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-secretsmanager-secret.html),
-and a regenerated password is one the database never got. So a created secret generates only
-``{"password": ...}`` with literal, fixed settings, and this custom resource writes the non-secret
-fields (engine, host, port, dbname, masterarn; username once) into the secret's current value; see
-``infra/secret_fields_handler/index.py``.
+and a regenerated password is one the database never got. So a secret this app creates generates
+only ``{"password": ...}`` with literal, fixed settings, a secret created by an earlier version keeps
+the generator it was deployed with (``infra.created_secrets``), and this custom resource writes the
+non-secret fields (engine, host, port, dbname, masterarn; username once) into the secret's current
+value; see ``infra/secret_fields_handler/index.py``.
 
-Deploy lifecycle (design; docs/deploying.md "Upgrades, rollbacks and rotations"): the only deploys
-that regenerate a created secret's password are the ones that change ``GenerateSecretString`` (the
-upgrade from a template that put the fields there, or a change of the settings below). In each of
-them this resource gets a request right after the regeneration and writes back the password the
+Deploy lifecycle (design; docs/deploying.md "Upgrades, rollbacks and rotations"): with the record
+kept, no deploy changes ``GenerateSecretString``. A deploy that changes it anyway (a record that does
+not match the deployed stack) regenerates the password; in each such deploy that invokes this
+resource at all, it gets a request right after the regeneration and writes back the password the
 database knows: the upgrade's Create; that upgrade's rollback, as the Delete of the resource created
 in the failed update (CloudFormation deletes it after the secret went back, in
 ``UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS``, which the function reads with DescribeStacks;
@@ -71,19 +72,34 @@ def password_only_generator() -> secretsmanager.SecretStringGenerator:
     )
 
 
-def generator_fingerprint() -> str:
-    """The generator's settings as the custom resource's ``Generator`` property: a deploy that changes
-    them regenerates the password, and then also sends the resource the Update that restores it."""
-    return json.dumps(
-        {
-            "ExcludeCharacters": CREATED_SECRET_EXCLUDE_CHARACTERS,
-            "GenerateStringKey": "password",
-            "PasswordLength": CREATED_SECRET_PASSWORD_LENGTH,
-            "SecretStringTemplate": "{}",
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    )
+#: ``password_only_generator`` in the template's form: what every secret this app creates from now on
+#: is generated with (``infra.created_secrets`` keeps an earlier one for a secret that has it).
+PASSWORD_ONLY_GENERATOR: dict[str, Any] = {
+    "ExcludeCharacters": CREATED_SECRET_EXCLUDE_CHARACTERS,
+    "GenerateStringKey": "password",
+    "PasswordLength": CREATED_SECRET_PASSWORD_LENGTH,
+    "SecretStringTemplate": "{}",
+}
+
+
+def _flatten(value: Any) -> str:
+    """A ``SecretStringTemplate`` as one string, each intrinsic function replaced by a placeholder."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and set(value) == {"Fn::Join"}:
+        sep, parts = value["Fn::Join"]
+        return str(sep).join(_flatten(p) for p in parts)
+    return "?"
+
+
+def generator_fingerprint(generator: dict[str, Any] | None = None) -> str:
+    """A secret's ``GenerateSecretString`` (template form) as the custom resource's ``Generator`` property:
+    a deploy that changes it regenerates the password, and then also sends the resource the Update that
+    restores it. A template built with intrinsic functions is flattened, so its keys can still be read."""
+    settings = dict(PASSWORD_ONLY_GENERATOR if generator is None else generator)
+    if "SecretStringTemplate" in settings:
+        settings["SecretStringTemplate"] = _flatten(settings["SecretStringTemplate"])
+    return json.dumps(settings, sort_keys=True, separators=(",", ":"))
 
 
 class SecretConnectionFields(Construct):
@@ -165,8 +181,11 @@ class SecretConnectionFields(Construct):
         *,
         fields: dict[str, Any],
         seed_fields: dict[str, Any],
+        generator: dict[str, Any] | None = None,
     ) -> CustomResource:
-        """Write ``fields`` (None removes a key) on every deploy, ``seed_fields`` only where absent."""
+        """Write ``fields`` (None removes a key) on every deploy, ``seed_fields`` only where absent.
+
+        ``generator``: the secret's ``GenerateSecretString`` (template form; None: this app's own)."""
         stack = Stack.of(self)
         self._statement.add_resources(secret.secret_arn)
         if secret.encryption_key is not None:
@@ -185,7 +204,7 @@ class SecretConnectionFields(Construct):
                 "Fields": stack.to_json_string({k: v for k, v in fields.items() if v is not None}),
                 "RemoveFields": stack.to_json_string(sorted(k for k, v in fields.items() if v is None)),
                 "SeedFields": stack.to_json_string(seed_fields),
-                "Generator": generator_fingerprint(),
+                "Generator": generator_fingerprint(generator),
             },
         )
         resource.node.add_dependency(self.policy)

@@ -7,9 +7,9 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, cast
 
 import jsii
 from aws_cdk import (
@@ -17,6 +17,7 @@ from aws_cdk import (
     App,
     Aspects,
     CfnDeletionPolicy,
+    CfnElement,
     CfnOutput,
     CfnResource,
     CustomResource,
@@ -37,15 +38,15 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import Construct, IConstruct
 
 from infra import config_schema as schema
-from infra import readonly_role
+from infra import created_secrets, readonly_role
 from infra.alerts import OperationsAlerts
-from infra.config import ConfigError, DeploymentConfig
+from infra.config import DeploymentConfig
 from infra.dashboard import ReplicationDashboard, RotationDashboard
 from infra.grants import grant_replica_key
 from infra.nag import acknowledge, nag_resource
 from infra.replication import EventSource, ParameterReplicator, ReconcileTuning
 from infra.rotation import ExistingEndpoint, PasswordPolicy, RotationFunction, RotationSchedule
-from infra.secret_fields import SecretConnectionFields, password_only_generator
+from infra.secret_fields import PASSWORD_ONLY_GENERATOR, SecretConnectionFields, password_only_generator
 
 _RETENTION = {
     1: "ONE_DAY",
@@ -94,8 +95,13 @@ class SecretsRotationStack(Stack):
         alert_topic_arn: str | None = None,
         env: Environment | None = None,
         description: str | None = None,
+        generators: Mapping[str, dict[str, Any]] | None = None,
     ) -> None:
+        """``generators``: entry name -> the ``GenerateSecretString`` its created secret keeps (template
+        form, from ``infra.created_secrets``); an entry not in it gets this app's password-only one."""
         super().__init__(scope, construct_id, env=env, description=description)
+        self._generators = dict(generators or {})
+        self.created_secrets: dict[str, secretsmanager.Secret] = {}
         vpc, subnets, extra_sgs = self._network(config.network)
         fn_cfg = config.function
         pp = fn_cfg.password_policy
@@ -235,14 +241,19 @@ class SecretsRotationStack(Stack):
         assert cfg.create is not None
         c = cfg.create
         key = self._key(cfg.kms_key or "default")
+        # The generator a secret was first deployed with, for its whole life: a changed one would make
+        # CloudFormation generate a password the database never got (see infra/created_secrets.py).
+        generator = self._generators.get(cfg.name, PASSWORD_ONLY_GENERATOR)
         secret = secretsmanager.Secret(
             self,
             cid,
             secret_name=c.secret_name,
             description=c.description or f"{c.engine} credentials of {c.username}@{c.host} (rotated)",
             encryption_key=key,
-            # Only the password is generated, with fixed settings: no deploy ever regenerates it.
-            generate_secret_string=password_only_generator(),
+            # This app's own generator: only the password, with fixed settings.
+            generate_secret_string=password_only_generator()
+            if generator == PASSWORD_ONLY_GENERATOR
+            else None,
             replica_regions=[
                 secretsmanager.ReplicaRegion(
                     region=r.region,
@@ -256,6 +267,13 @@ class SecretsRotationStack(Stack):
             ]
             or None,
         )
+        if generator != PASSWORD_ONLY_GENERATOR:
+            # An earlier version's generator, verbatim (intrinsic functions included) over the L2's
+            # empty default: the property stays byte-identical to the deployed one.
+            cfn_secret = secret.node.default_child
+            assert isinstance(cfn_secret, secretsmanager.CfnSecret)
+            cfn_secret.add_property_override("GenerateSecretString", generator)
+        self.created_secrets[cfg.name] = secret
         # A created secret outlives its stack and its config entry: the database knows its password.
         # Except when the deploy that creates it fails (RetainExceptOnCreate, see RetainExceptOnCreate).
         secret.apply_removal_policy(RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE)
@@ -278,8 +296,20 @@ class SecretsRotationStack(Stack):
             },
             # The alternating strategy switches username to <user>_clone and back: set it once only.
             seed_fields={"username": c.username},
+            generator=generator,
         )
         return secret
+
+    def created_secret_logical_ids(self) -> dict[str, str]:
+        """Entry name -> the logical id of the secret it creates."""
+        return {
+            name: self.resolve(cast(CfnElement, secret.node.default_child).logical_id)
+            for name, secret in self.created_secrets.items()
+        }
+
+    def logical_ids(self) -> set[str]:
+        """Every logical id this stack defines."""
+        return {self.resolve(c.logical_id) for c in self.node.find_all() if isinstance(c, CfnElement)}
 
     def _grant_replica_key(self, secret_name: str, region: str, ref: str) -> None:
         """Both roles that change a created secret's value (rotation, connection fields) encrypt its new
@@ -434,62 +464,8 @@ def replication_stack_name(stage: str, source_region: str) -> str:
     return f"ParameterReplication-{stage}-{source_region}"
 
 
-NAMES_RECORD_NOTE = (
-    "Written by cdk synth: the secretName each created secret was first synthesized with. Commit it "
-    "next to the configuration; synth refuses a changed name (see docs/deploying.md, renaming)."
-)
-
-
-def secret_names_file(config_path: str | Path) -> Path:
-    """Where the created secrets' names of the configuration file ``config_path`` are recorded."""
-    p = Path(config_path)
-    return p.with_name(f"{p.stem}.secret-names.json")
-
-
-def check_secret_names(config: DeploymentConfig, record: Path) -> None:
-    """Refuse a created secret whose ``secretName`` differs from the one its entry was recorded with.
-
-    ``Name`` of ``AWS::SecretsManager::Secret`` is "Update requires: Replacement"
-    (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-secretsmanager-secret.html#cfn-secretsmanager-secret-name)
-    and Secrets Manager cannot rename a secret (``UpdateSecret`` takes no name): a changed name would
-    make a new secret with a password the database never got, move the rotation schedule to it, and
-    leave the old one retained and unrotated. ``record`` holds ``{"secretNames": {entry: name}}``; new
-    entries are added, removed ones forgotten; nothing is written when a name is refused.
-    """
-    if config.rotation is None:
-        return
-    try:
-        old: dict[str, str] = json.loads(record.read_text(encoding="utf-8")).get("secretNames", {})
-    except FileNotFoundError:
-        old = {}
-    except (OSError, ValueError, AttributeError) as exc:
-        raise ConfigError(str(record), [f"cannot read the recorded secret names: {exc}"]) from None
-    errors: list[str] = []
-    names: dict[str, str] = {}
-    for i, s in enumerate(config.rotation.secrets):
-        if s.create is None:
-            continue
-        names[s.name] = s.create.secret_name
-        before = old.get(s.name)
-        if before is not None and before != s.create.secret_name:
-            errors.append(
-                f"rotation.secrets[{i}].create.secretName: {s.create.secret_name!r} is not the name recorded "
-                f"for this entry ({before!r}, as deployed); CloudFormation would replace the secret with a "
-                "new password the database never got and leave the old one unrotated. To rename: add a "
-                f"new entry (another 'name') with the new secretName, deploy, move the database user and "
-                f"the applications to it, then remove entry {s.name!r} (its secret is retained; delete it "
-                f"yourself). Recorded in {record}"
-            )
-    if errors:
-        raise ConfigError(config.source, errors)
-    if names != old:
-        content = {"note": NAMES_RECORD_NOTE, "secretNames": names}
-        try:
-            record.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
-        except OSError as exc:  # a read-only checkout (CI): the names were checked; nothing to record
-            print(
-                f"note: cannot record the created secrets' names in {record}: {exc.strerror}", file=sys.stderr
-            )
+#: Where a configuration's created secrets are recorded (names and generators; ``infra.created_secrets``).
+secret_names_file = created_secrets.record_file
 
 
 def add_stacks(
@@ -497,25 +473,38 @@ def add_stacks(
 ) -> list[Stack]:
     """Add the stacks a configuration asks for to ``app`` (and the cdk-nag AwsSolutions checks).
 
-    ``secret_names``: the record of created secrets' names (``secret_names_file``), checked and updated
-    before anything is added (``check_secret_names``); None: no check.
+    ``secret_names``: the record of created secrets (``secret_names_file``; ``infra.created_secrets``):
+    names checked, each secret's recorded ``GenerateSecretString`` kept, the record updated; a created
+    secret whose generator only the deployed stack knows is refused. None: no record, every created
+    secret gets this app's own generator (tests of a fresh deployment).
     """
-    if secret_names is not None:
-        check_secret_names(config, secret_names)
-    stacks: list[Stack] = []
+    record = None
+    generators: dict[str, Any] = {}
     rotation_name, _ = stack_names(config)
+    if secret_names is not None:
+        record = created_secrets.CreatedSecretsRecord.load(secret_names)
+        created_secrets.check_names(config, record, secret_names)
+        generators, unknown = created_secrets.resolve_generators(config, record)
+        if unknown:
+            raise created_secrets.unknown_error(config, unknown, secret_names, rotation_name)
+    stacks: list[Stack] = []
     if config.rotation is not None:
-        stacks.append(
-            SecretsRotationStack(
-                app,
-                rotation_name,
-                config=config.rotation,
-                alert_email=config.alerts.email,
-                alert_topic_arn=config.alerts.topic_arn,
-                env=Environment(account=config.account, region=config.region),
-                description=f"Secrets Manager rotation ({config.stage})",
-            )
+        rotation = SecretsRotationStack(
+            app,
+            rotation_name,
+            config=config.rotation,
+            alert_email=config.alerts.email,
+            alert_topic_arn=config.alerts.topic_arn,
+            env=Environment(account=config.account, region=config.region),
+            description=f"Secrets Manager rotation ({config.stage})",
+            generators=generators,
         )
+        created_secrets.check_references(config, generators, rotation.logical_ids())
+        stacks.append(rotation)
+    if record is not None and secret_names is not None:
+        new = created_secrets.updated(config, generators)
+        if new != record or not secret_names.exists():
+            new.save(secret_names)
     for replication in config.replications:
         source = replication.source_region
         stacks.append(
@@ -556,7 +545,6 @@ __all__ = [
     "ParameterReplicationStack",
     "SecretsRotationStack",
     "add_stacks",
-    "check_secret_names",
     "secret_names_file",
     "stack_names",
 ]

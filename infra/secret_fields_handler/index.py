@@ -1,9 +1,10 @@
 """CloudFormation custom resource: puts a created secret's connection fields next to its password.
 
-The stack creates each database secret with a generated ``{"password": ...}`` only, so that no
-deploy ever regenerates the password (CloudFormation regenerates ``GenerateSecretString`` whenever
-any of its properties changes, on an update and on its rollback alike). This function writes the
-non-secret fields into the secret's current value, keeping the password and the user name:
+The stack never changes a created secret's ``GenerateSecretString`` (CloudFormation regenerates the
+password whenever any of its properties changes, on an update and on its rollback alike): a secret
+it creates generates ``{"password": ...}`` only, and one created by an earlier template keeps that
+template's generator (``infra/created_secrets.py``). This function writes the non-secret fields into
+the secret's current value, keeping the password and the user name:
 
 * ``Fields`` (JSON object): set on every Create/Update: engine, host, port, dbname, masterarn.
 * ``RemoveFields`` (JSON list): keys removed on every Create/Update (e.g. a dbname no longer given).
@@ -19,8 +20,9 @@ no longer holds the label (API reference, UpdateSecretVersionStage). A rotation 
 between makes the move fail; the value is then recomputed from the rotated version.
 
 **A regenerated password is replaced by the one the database knows only right after a
-regeneration**, i.e. on exactly these requests (CloudFormation's documented request types and
-rollback order; see docs/deploying.md and tests/infra/test_secret_fields_lifecycle.py):
+regeneration** (which only a record that does not match the deployed stack can cause), i.e. on
+exactly these requests (CloudFormation's documented request types and rollback order; see
+docs/deploying.md and tests/infra/test_secret_fields_lifecycle.py):
 
 * Create, when the stack switches an existing secret from an earlier template (which templated the
   fields into ``GenerateSecretString``) to this one: the secret update right before it put a

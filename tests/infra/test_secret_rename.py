@@ -23,9 +23,11 @@ from tests.infra.conftest import EXAMPLE, NO_BUNDLING
 
 
 def _config_copy(tmp_path: Path) -> Path:
+    """The example configuration as ``prod.json``, with its record of created secrets."""
     path = tmp_path / "prod.json"
     shutil.copy(EXAMPLE, path)
     shutil.copy(EXAMPLE.parent / "schema.json", tmp_path / "schema.json")
+    shutil.copy(secret_names_file(EXAMPLE), secret_names_file(path))
     return path
 
 
@@ -33,7 +35,7 @@ def _add(path: Path) -> None:
     add_stacks(cdk.App(context=NO_BUNDLING), load_config(path), secret_names=secret_names_file(path))
 
 
-def test_first_synth_records_the_names_and_a_rename_is_refused(tmp_path: Path) -> None:
+def test_the_recorded_names_are_kept_and_a_rename_is_refused(tmp_path: Path) -> None:
     path = _config_copy(tmp_path)
     _add(path)
     pins = secret_names_file(path)
@@ -80,7 +82,11 @@ def test_a_new_entry_is_recorded_and_a_removed_one_forgotten(tmp_path: Path) -> 
 def test_a_read_only_checkout_still_synthesizes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """CI may synthesize from a read-only checkout: the record is then checked, not written."""
     path = _config_copy(tmp_path)
+    raw = json.loads(path.read_text())
+    raw["rotation"]["secrets"] = [s for s in raw["rotation"]["secrets"] if s["name"] != "reports-app"]
+    path.write_text(json.dumps(raw))  # the record would change: reports-app forgotten
     record = secret_names_file(path)
+    before = record.read_bytes()
     real_write = Path.write_text
 
     def read_only(self: Path, *args: object, **kwargs: object) -> int:
@@ -90,4 +96,4 @@ def test_a_read_only_checkout_still_synthesizes(tmp_path: Path, monkeypatch: pyt
 
     monkeypatch.setattr(Path, "write_text", read_only)
     _add(path)
-    assert not record.exists()
+    assert record.read_bytes() == before
