@@ -503,7 +503,7 @@ def add_stacks(
         stacks.append(rotation)
     if record is not None and secret_names is not None:
         new = created_secrets.updated(config, generators)
-        if new != record or not secret_names.exists():
+        if new != record and (new.names or secret_names.exists()):  # no file for a config creating none
             new.save(secret_names)
     for replication in config.replications:
         source = replication.source_region

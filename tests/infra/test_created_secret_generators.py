@@ -416,3 +416,11 @@ def test_no_sequence_of_the_upgrade_deploy_changes_the_password(
         assert stack.request("Create", props)["Status"] == "SUCCESS"
     assert _current(other, arn)["password"] == KNOWN
     assert _current(other, arn)["host"] == json.loads(props["Fields"])["host"]
+
+
+def test_a_configuration_creating_no_secret_needs_no_record(config_path: Path) -> None:
+    raw = json.loads(config_path.read_text())
+    raw["rotation"]["secrets"] = [s for s in raw["rotation"]["secrets"] if "create" not in s]
+    config_path.write_text(json.dumps(raw))
+    _synth(config_path)
+    assert not secret_names_file(config_path).exists()
