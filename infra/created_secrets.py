@@ -2,10 +2,13 @@
 
 CloudFormation generates a new password whenever ``GenerateSecretString`` of an
 ``AWS::SecretsManager::Secret`` changes, on an update and on that update's rollback alike
-(https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-secretsmanager-secret.html),
-and the database never gets that password. Only a property that never changes is safe on every path
-CloudFormation can take (deploy, failure at any resource, rollback, retry), including the ones in
-which no custom resource of ours is ever invoked. So a created secret keeps, for its whole life,
+(https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-secretsmanager-secret.html;
+any change, even to ``SecretStringTemplate`` alone, as reported in
+https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/2210 and /1161; other
+properties of the secret never create a version), and the database never gets that password.
+Only a property that never changes is safe on every path CloudFormation can take (deploy, failure
+at any resource, rollback, retry), including the ones in which no custom resource of ours is ever
+invoked. So a created secret keeps, for its whole life,
 the ``GenerateSecretString`` it was first deployed with: written into the template verbatim from
 this record, intrinsic functions included, whatever this app's own generator is today (the
 connection fields are written by ``Custom::SecretConnectionFields`` instead).
