@@ -671,6 +671,10 @@ class SecretEntry(Section):
     master_secret: str | None = None
     master_secret_arn: SecretArn | None = None  # type: ignore[valid-type]
     master_kms_key: str | None = None
+    # An existing secret's replicas under customer-managed keys: Region -> key id, alias or ARN. The
+    # rotation role may then encrypt the secret's new versions for them (a created secret's come from
+    # create.replicaRegions).
+    replica_kms_keys: dict[str, str] = {}
     rotate_immediately_on_update: bool = False
 
     def _check(
@@ -704,6 +708,20 @@ class SecretEntry(Section):
                     f"{ref!r} is neither a key group in rotation.kmsKeys ({', '.join(sorted(groups))}) nor a "
                     f"KMS key ARN in {region}",
                 )
+        with p.at("replicaKmsKeys"):
+            if self.replica_kms_keys and self.create is not None:
+                p.add(
+                    None, "only for an existing secret ('arn'): a created one's are in create.replicaRegions"
+                )
+            for reg, key in self.replica_kms_keys.items():
+                if region_check(reg) is not None:
+                    p.add(reg, region_check(reg))
+                elif reg == region:
+                    p.add(reg, f"{reg} is the secret's own region")
+                elif not KMS_KEY_REF_RE.match(key):
+                    p.add(reg, f"{key!r} is not a KMS key id, alias or ARN")
+                elif key.startswith("arn:") and f":kms:{reg}:" not in key:
+                    p.add(reg, f"{key!r} is not a key in {reg}")
         if self.create is not None and self.kms_key is not None and self.kms_key not in groups:
             p.add("kmsKey", "secrets the stack creates are encrypted with a key group of rotation.kmsKeys")
         if master is not None:

@@ -51,7 +51,8 @@ def grant_replica_key(
     alias: str | None = None,
 ) -> iam.PolicyStatement:
     """``kms:GenerateDataKey``/``kms:Encrypt`` on a replica Region's customer-managed key, for a role that
-    changes the value of the replicated secret ``secret_name`` (created by this stack).
+    changes the value of the replicated secret ``secret_name`` (created by this stack, or an existing one
+    whose replica keys the configuration names).
 
     Secrets Manager acts "on behalf of the user who is creating or changing the secret value"
     (https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html#security-encryption-authz)

@@ -31,6 +31,7 @@ from aws_cdk import (
 )
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -235,9 +236,13 @@ class SecretsRotationStack(Stack):
     def _secret(self, cfg: schema.SecretEntry, log_retention: logs.RetentionDays) -> secretsmanager.ISecret:
         cid = f"{_pascal(cfg.name)}Secret"
         if cfg.arn is not None:
-            return secretsmanager.Secret.from_secret_attributes(
+            existing = secretsmanager.Secret.from_secret_attributes(
                 self, cid, secret_complete_arn=cfg.arn, encryption_key=self._key(cfg.kms_key)
             )
+            name = cfg.arn.split(":secret:", 1)[1][:-7]  # without the 6-character suffix
+            for region, ref in sorted(cfg.replica_kms_keys.items()):
+                self._grant_replica_key(name, region, ref, [self.rotation.role])
+            return existing
         assert cfg.create is not None
         c = cfg.create
         key = self._key(cfg.kms_key or "default")
@@ -311,16 +316,21 @@ class SecretsRotationStack(Stack):
         """Every logical id this stack defines."""
         return {self.resolve(c.logical_id) for c in self.node.find_all() if isinstance(c, CfnElement)}
 
-    def _grant_replica_key(self, secret_name: str, region: str, ref: str) -> None:
-        """Both roles that change a created secret's value (rotation, connection fields) encrypt its new
-        versions with the replica Region's customer-managed key (see ``grant_replica_key``)."""
+    def _grant_replica_key(
+        self, secret_name: str, region: str, ref: str, roles: list[iam.IRole] | None = None
+    ) -> None:
+        """The roles that change a secret's value encrypt its new versions with the replica Region's
+        customer-managed key (see ``grant_replica_key``); by default both of a created secret's
+        (rotation, connection fields)."""
         arn = _key_arn(self, region, ref)
         alias = None
         if ":alias/" in arn:
             alias = arn.split(":", 5)[-1]
             arn = f"arn:{self.partition}:kms:{region}:{self.account}:key/*"
-        assert self.connection_fields is not None
-        for role in (self.rotation.role, self.connection_fields.role):
+        if roles is None:
+            assert self.connection_fields is not None
+            roles = [self.rotation.role, self.connection_fields.role]
+        for role in roles:
             grant_replica_key(
                 self, role, key_arn=arn, replica_region=region, secret_name=secret_name, alias=alias
             )

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.config import parse_config
-from tests.infra.conftest import EXAMPLE, statements, synth
+from tests.infra.conftest import EXAMPLE, config_errors, statements, synth
 
 ACCOUNT = "123456789012"
 REPLICA_KEY = "arn:aws:kms:eu-central-1:123456789012:key/22222222-3333-4444-5555-666666666666"
@@ -75,3 +75,47 @@ def test_a_replica_key_named_by_its_alias(tmp_path: Path) -> None:
     assert grant["Condition"]["ForAnyValue:StringEquals"] == {
         "kms:ResourceAliases": ["alias/secrets-replica"]
     }
+
+
+EXISTING = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/orders/app-AbCdEf"
+
+
+def test_an_existing_secrets_replica_key_is_granted_to_the_rotation_role(tmp_path: Path) -> None:
+    """An existing secret (``arn``) rotated by this stack: its replica keys are named in the configuration."""
+    raw = json.loads(EXAMPLE.read_text())
+    orders = raw["rotation"]["secrets"][0]
+    assert orders["arn"] == EXISTING
+    orders["replicaKmsKeys"] = {"eu-central-1": REPLICA_KEY}
+    del raw["replication"]
+    out = synth(parse_config(raw, source="test", base_dir=EXAMPLE.parent), tmp_path)
+    template = out.raw("SecretsRotation")
+    (grant,) = _grants(template, "RotationRole")
+    assert grant["Resource"] == REPLICA_KEY
+    assert grant["Condition"]["StringLike"]["kms:EncryptionContext:SecretARN"] == [
+        f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:prod/orders/app-??????",
+        f"arn:aws:secretsmanager:eu-central-1:{ACCOUNT}:secret:prod/orders/app-??????",
+    ]
+    assert _grants(template, "ConnectionFieldsRole") == []  # it never writes an existing secret
+
+
+def test_replica_keys_of_an_existing_secret_are_checked() -> None:
+    raw = json.loads(EXAMPLE.read_text())
+    raw["rotation"]["secrets"][0]["replicaKmsKeys"] = {
+        "eu-west-1": REPLICA_KEY,
+        "us-east-1": REPLICA_KEY,
+        "nowhere": "alias/x",
+    }
+    raw["rotation"]["secrets"][2]["replicaKmsKeys"] = {"eu-central-1": REPLICA_KEY}
+    errors = config_errors(raw)
+    assert "rotation.secrets[0].replicaKmsKeys.eu-west-1: eu-west-1 is the secret's own region" in errors
+    assert (
+        f"rotation.secrets[0].replicaKmsKeys.us-east-1: {REPLICA_KEY!r} is not a key in us-east-1" in errors
+    )
+    assert (
+        "rotation.secrets[0].replicaKmsKeys.nowhere: 'nowhere' is not an AWS region (like eu-west-1)"
+        in errors
+    )
+    assert (
+        "rotation.secrets[2].replicaKmsKeys: only for an existing secret ('arn'): a created one's are in "
+        "create.replicaRegions"
+    ) in errors
