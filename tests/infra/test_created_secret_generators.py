@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -424,3 +427,25 @@ def test_a_configuration_creating_no_secret_needs_no_record(config_path: Path) -
     config_path.write_text(json.dumps(raw))
     _synth(config_path)
     assert not secret_names_file(config_path).exists()
+
+
+def test_cdk_synth_stops_with_the_command_to_run(config_path: Path) -> None:
+    """``app.py`` as the CDK CLI runs it: exit 2 and the problem on stderr, no template written."""
+    outdir = config_path.parent / "cdk.out"
+    env = {
+        **os.environ,
+        "CDK_OUTDIR": str(outdir),
+        "CDK_CONTEXT_JSON": json.dumps({"config": str(config_path), **NO_BUNDLING}),
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    }
+    done = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=EXAMPLE.parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"python -m infra.record_created_secrets --config {config_path}" in done.stderr
+    assert not list(outdir.glob("*.template.json"))
