@@ -4,6 +4,8 @@
 rotation stack (DescribeStacks, GetTemplate; nothing else, nothing written to AWS) and writes
 ``<config>.secret-names.json`` (see ``infra.created_secrets``), which synth then keeps. ``--not-deployed``
 records this app's generator for every created secret without calling AWS, for a stack never deployed.
+``--check`` writes nothing and exits 4 when a deploy would change the ``GenerateSecretString`` of a
+secret the stack holds (a record that does not match it): a pipeline runs it before ``cdk deploy``.
 It is the one step of a deploy that reads AWS outside the CDK CLI: synth itself never does (CDK's
 advice for deterministic synthesis), exactly as a context lookup is cached in ``cdk.context.json``.
 """
@@ -13,6 +15,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -20,7 +24,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 import aws_cdk as cdk
 import boto3
 
-from infra.config import ConfigError, load_config
+from infra.config import ConfigError, DeploymentConfig, load_config
 from infra.created_secrets import (
     PASSWORD_ONLY,
     CreatedSecretsRecord,
@@ -28,15 +32,27 @@ from infra.created_secrets import (
     check_names,
     deployed_generators,
     record_file,
+    resolve_generators,
     updated,
 )
 from infra.stacks import SecretsRotationStack, add_stacks, stack_names
 
 
-def record_from_deployed(
+@dataclass
+class Deployed:
+    config: DeploymentConfig
+    path: Path
+    record: CreatedSecretsRecord
+    stack_name: str
+    entries: list[str]  # the created entries, in this app's template
+    found: dict[str, Any]  # entry -> GenerateSecretString of those the stack already holds
+
+
+def read_deployed(
     config_path: str, *, not_deployed: bool, profile: str | None = None, session: Any = None
-) -> str:
-    """Record every created entry's generator: from the deployed stack, or as new (``not_deployed``)."""
+) -> Deployed:
+    """The configuration, its record, and what its deployed rotation stack holds (nothing read from
+    AWS when ``not_deployed``)."""
     config = load_config(config_path)
     path = record_file(config_path)
     record = CreatedSecretsRecord.load(path)
@@ -57,20 +73,51 @@ def record_from_deployed(
                 f"{config.account}"
             )
         found = deployed_generators(session.client("cloudformation"), stack_name, logical_ids)
-    generators = {entry: found.get(entry, PASSWORD_ONLY) for entry in logical_ids}
-    updated(config, generators).save(path)
-    kept = sorted(e for e in found if found[e] != PASSWORD_ONLY)
-    lines = [f"recorded {len(generators)} created secret(s) of stack {stack_name} in {path}"]
-    for entry in sorted(generators):
+    return Deployed(config, path, record, stack_name, sorted(logical_ids), found)
+
+
+def record_from_deployed(
+    config_path: str, *, not_deployed: bool, profile: str | None = None, session: Any = None
+) -> str:
+    """Record every created entry's generator: from the deployed stack, or as new (``not_deployed``)."""
+    d = read_deployed(config_path, not_deployed=not_deployed, profile=profile, session=session)
+    generators = {entry: d.found.get(entry, PASSWORD_ONLY) for entry in d.entries}
+    updated(d.config, generators).save(d.path)
+    lines = [f"recorded {len(generators)} created secret(s) of stack {d.stack_name} in {d.path}"]
+    for entry in d.entries:
         how = (
-            "deployed, earlier generator kept verbatim"
-            if entry in kept
+            "not deployed yet"
+            if entry not in d.found
             else "deployed"
-            if entry in found
-            else "not deployed yet"
+            if d.found[entry] == PASSWORD_ONLY
+            else "deployed, earlier generator kept verbatim"
         )
         lines.append(f"  {entry}: {how}")
     return "\n".join(lines)
+
+
+def check_against_deployed(
+    config_path: str, *, profile: str | None = None, session: Any = None
+) -> tuple[bool, str]:
+    """Whether the record keeps exactly the generator of every created secret the stack holds (so a
+    deploy regenerates none); the differences, named. Writes nothing."""
+    d = read_deployed(config_path, not_deployed=False, profile=profile, session=session)
+    generators, unknown = resolve_generators(d.config, d.record)
+    problems = []
+    for entry in d.entries:
+        if entry not in d.found:
+            continue
+        if entry in unknown:
+            problems.append(f"  {entry}: deployed, its generator not recorded (synth refuses it)")
+        elif generators[entry] != d.found[entry]:
+            problems.append(
+                f"  {entry}: the recorded GenerateSecretString is not the deployed one: a deploy would "
+                "regenerate its password"
+            )
+    if problems:
+        head = f"{d.path} does not match stack {d.stack_name}; record what is deployed (without --check):"
+        return False, "\n".join([head, *problems])
+    return True, f"{d.path} matches stack {d.stack_name} ({len(d.found)} deployed created secret(s))"
 
 
 def main(argv: list[str] | None = None, session: Any = None) -> int:
@@ -79,8 +126,9 @@ def main(argv: list[str] | None = None, session: Any = None) -> int:
         description=(
             "Record the GenerateSecretString each created secret of a configuration was deployed with "
             "(read from the deployed stack's template), so that no deploy or rollback regenerates a "
-            "password. Writes <config>.secret-names.json; commit it. Exit codes: 0 recorded, 2 bad "
-            "configuration, 3 the stack cannot be read."
+            "password. Writes <config>.secret-names.json; commit it. Exit codes: 0 recorded (or, with "
+            "--check, matching), 2 bad configuration, 3 the stack cannot be read, 4 --check found a "
+            "difference."
         ),
     )
     parser.add_argument("--config", required=True, help="the configuration file (as given to cdk synth)")
@@ -93,8 +141,20 @@ def main(argv: list[str] | None = None, session: Any = None) -> int:
         help="the rotation stack was never deployed: record this app's generator for every created secret "
         "without calling AWS",
     )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 4 if a deploy of this configuration would change the GenerateSecretString "
+        "of a secret the stack holds (for a pipeline, before cdk deploy)",
+    )
     args = parser.parse_args(argv)
+    if args.check and args.not_deployed:
+        parser.error("--check reads the deployed stack: it cannot be combined with --not-deployed")
     try:
+        if args.check:
+            ok, text = check_against_deployed(args.config, profile=args.profile, session=session)
+            print(text, file=sys.stdout if ok else sys.stderr)
+            return 0 if ok else 4
         print(
             record_from_deployed(
                 args.config, not_deployed=args.not_deployed, profile=args.profile, session=session

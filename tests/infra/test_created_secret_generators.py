@@ -459,3 +459,38 @@ def test_cdk_synth_stops_with_the_command_to_run(config_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert f"python -m infra.record_created_secrets --config {config_path}" in done.stderr
     assert not list(outdir.glob("*.template.json"))
+
+
+def test_check_passes_on_a_matching_record_and_writes_nothing(
+    config_path: Path, aws: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    session, _ = aws()
+    record_created_secrets.record_from_deployed(str(config_path), session=session, not_deployed=False)
+    content = secret_names_file(config_path).read_bytes()
+    assert record_created_secrets.main(["--config", str(config_path), "--check"], session=session) == 0
+    assert "matches stack SecretsRotation-example (3 deployed created secret(s))" in capsys.readouterr().out
+    assert secret_names_file(config_path).read_bytes() == content
+
+
+@pytest.mark.parametrize("record", ["not-deployed", "names-only"])
+def test_check_finds_a_record_that_would_regenerate_a_deployed_password(
+    config_path: Path, aws: Any, capsys: pytest.CaptureFixture[str], record: str
+) -> None:
+    """``--not-deployed`` given for a stack that holds the secrets, or a record from before generators
+    were kept: a pipeline stops before the deploy that would regenerate them."""
+    session, deployed = aws()
+    path = secret_names_file(config_path)
+    if record == "not-deployed":
+        record_created_secrets.record_from_deployed(str(config_path), not_deployed=True)
+    else:
+        names = {e: s["create"]["secretName"] for e, s in _created(config_path).items()}
+        path.write_text(json.dumps({"secretNames": names}))
+    content = path.read_bytes()
+    assert record_created_secrets.main(["--config", str(config_path), "--check"], session=session) == 4
+    err = capsys.readouterr().err
+    assert f"does not match stack {STACK}" in err
+    for entry in ENTRIES:
+        reason = "a deploy would regenerate its password" if record == "not-deployed" else "not recorded"
+        assert f"  {entry}: " in err and reason in err
+    assert deployed.calls == ["DescribeStacks", "GetTemplate"]
+    assert path.read_bytes() == content
