@@ -10,11 +10,19 @@ existing user) are cut.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from .conftest import Db, Harness
 from .test_alternating import assert_same_privileges, make_app
 from .test_crash_recovery import crash_then_retry, logs_in, record_points
+
+#: Each case replays 40+ crash points (13 to 19 s). Without ``FULL_CRASH_MATRIX=1`` (``.ci/run`` sets
+#: it), each engine runs one of the two cases, crossed (PostgreSQL the second rotation with a cold
+#: retry, MariaDB the first with a warm one), so the README's test command still covers both cases
+#: and both engines within its time budget.
+FULL_MATRIX = os.environ.get("FULL_CRASH_MATRIX") == "1"
 
 
 @pytest.mark.parametrize(
@@ -23,6 +31,8 @@ from .test_crash_recovery import crash_then_retry, logs_in, record_points
     ids=["first-warm-retry", "second-cold-retry"],
 )
 def test_crash_at_every_point_then_retry(harness: Harness, db: Db, rotation: int, cold_retry: bool) -> None:
+    if not FULL_MATRIX and (db.name == "postgres") != (rotation == 2):
+        pytest.skip("the other case runs on the other engine; FULL_CRASH_MATRIX=1 runs both")
     arn, _, _ = make_app(harness, db)
     for _ in range(rotation - 1):
         harness.rotate(arn)
