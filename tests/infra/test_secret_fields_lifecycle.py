@@ -65,6 +65,22 @@ from tests.infra.cfn_harness import (
 from tests.infra.conftest import Synth, resources
 from tests.infra.secrets_manager_as_aws import labels_as_aws_documents  # noqa: F401 - autouse fixture
 
+
+def _retried_delete_then_upgraded_again(stack: Stack, other: Any) -> None:
+    """After a rolled-back upgrade's cleanup Delete restored the known password: CloudFormation retries
+    the Delete and nothing changes; then the upgrade, deployed again (a new update, so a later
+    ``LastUpdatedTime``), is recognised again and keeps the known password."""
+    arn = stack.arn
+    versions = len(other.list_secret_version_ids(SecretId=arn)["Versions"])
+    assert stack.request("Delete", _props(arn))["Status"] == "SUCCESS"
+    assert _current(other, arn) == {**LEGACY, "password": KNOWN}
+    assert len(other.list_secret_version_ids(SecretId=arn)["Versions"]) == versions
+    stack.status = "UPDATE_IN_PROGRESS"
+    stack.update_started += dt.timedelta(seconds=5)
+    _upgraded(stack)
+    assert _current(other, arn) == {**FIELDS, "username": "app", "password": KNOWN}
+
+
 # -- the upgrade deploy and every way it can end ------------------------------------------------
 
 
@@ -94,15 +110,7 @@ def test_upgrade_rolled_back_after_the_fields_were_written(
     stack.status = "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS"
     assert stack.request("Delete", _props(arn))["Status"] == "SUCCESS"
     assert _current(other, arn) == {**LEGACY, "password": KNOWN}
-    # CloudFormation retries a delete: nothing changes.
-    versions = len(other.list_secret_version_ids(SecretId=arn)["Versions"])
-    assert stack.request("Delete", _props(arn))["Status"] == "SUCCESS"
-    assert _current(other, arn) == {**LEGACY, "password": KNOWN}
-    assert len(other.list_secret_version_ids(SecretId=arn)["Versions"]) == versions
-    # The upgrade deployed again later succeeds, still with the known password.
-    stack.status = "UPDATE_IN_PROGRESS"
-    _upgraded(stack)
-    assert _current(other, arn) == {**FIELDS, "username": "app", "password": KNOWN}
+    _retried_delete_then_upgraded_again(stack, other)
 
 
 def test_upgrade_whose_own_create_fails_is_rolled_back_to_the_known_password(
@@ -282,16 +290,7 @@ def test_an_upgrade_create_killed_after_its_write_is_undone_by_the_cleanup_delet
     response = stack.request("Delete", _props(arn))
     assert response["Status"] == "SUCCESS", response["Reason"]
     assert _current(other, arn) == {**LEGACY, "password": KNOWN}
-    # CloudFormation retries a cleanup Delete: nothing changes.
-    versions = len(other.list_secret_version_ids(SecretId=arn)["Versions"])
-    assert stack.request("Delete", _props(arn))["Status"] == "SUCCESS"
-    assert _current(other, arn) == {**LEGACY, "password": KNOWN}
-    assert len(other.list_secret_version_ids(SecretId=arn)["Versions"]) == versions
-    # The upgrade deployed again is recognised again and keeps the known password.
-    stack.status = "UPDATE_IN_PROGRESS"
-    stack.update_started += dt.timedelta(seconds=5)
-    _upgraded(stack)
-    assert _current(other, arn) == {**FIELDS, "username": "app", "password": KNOWN}
+    _retried_delete_then_upgraded_again(stack, other)
 
 
 def test_a_killed_upgrade_create_then_a_rotation_keeps_the_rotated_password(
