@@ -46,9 +46,6 @@ from infra.secret_fields import PASSWORD_ONLY_GENERATOR
 
 SECRET_TYPE = "AWS::SecretsManager::Secret"  # noqa: S105 - a resource type, not a password
 
-#: This app's generator for a secret it creates from now on, in the template's form.
-PASSWORD_ONLY = PASSWORD_ONLY_GENERATOR
-
 RECORD_NOTE = (
     "Written by cdk synth and by `python -m infra.record_created_secrets`: each created secret's name "
     "and the GenerateSecretString it was deployed with, kept verbatim so that no deploy or rollback "
@@ -141,7 +138,7 @@ def resolve_generators(
         if record.generators is not None and s.name in record.generators:
             generators[s.name] = record.generators[s.name]
         elif record.generators is not None:
-            generators[s.name] = PASSWORD_ONLY
+            generators[s.name] = PASSWORD_ONLY_GENERATOR
         else:
             unknown.append(s.name)
     return generators, unknown

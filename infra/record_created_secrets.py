@@ -23,7 +23,6 @@ import boto3
 
 from infra.config import ConfigError, DeploymentConfig, load_config
 from infra.created_secrets import (
-    PASSWORD_ONLY,
     CreatedSecretsRecord,
     DeployedReadError,
     check_names,
@@ -32,6 +31,7 @@ from infra.created_secrets import (
     resolve_generators,
     updated,
 )
+from infra.secret_fields import PASSWORD_ONLY_GENERATOR
 from infra.stacks import SecretsRotationStack, add_stacks, stack_names
 
 
@@ -78,7 +78,7 @@ def record_from_deployed(
 ) -> str:
     """Record every created entry's generator: from the deployed stack, or as new (``not_deployed``)."""
     d = read_deployed(config_path, not_deployed=not_deployed, profile=profile, session=session)
-    generators = {entry: d.found.get(entry, PASSWORD_ONLY) for entry in d.entries}
+    generators = {entry: d.found.get(entry, PASSWORD_ONLY_GENERATOR) for entry in d.entries}
     updated(d.config, generators).save(d.path)
     lines = [f"recorded {len(generators)} created secret(s) of stack {d.stack_name} in {d.path}"]
     for entry in d.entries:
@@ -86,7 +86,7 @@ def record_from_deployed(
             "not deployed yet"
             if entry not in d.found
             else "deployed"
-            if d.found[entry] == PASSWORD_ONLY
+            if d.found[entry] == PASSWORD_ONLY_GENERATOR
             else "deployed, earlier generator kept verbatim"
         )
         lines.append(f"  {entry}: {how}")

@@ -41,8 +41,8 @@ from botocore.exceptions import ClientError
 
 from infra import created_secrets, record_created_secrets
 from infra.config import ConfigError, load_config
-from infra.created_secrets import PASSWORD_ONLY, CreatedSecretsRecord
-from infra.secret_fields import generator_fingerprint
+from infra.created_secrets import CreatedSecretsRecord
+from infra.secret_fields import PASSWORD_ONLY_GENERATOR, generator_fingerprint
 from infra.secret_fields_handler import index
 from infra.stacks import add_stacks, secret_names_file
 from tests.infra.cfn_harness import (
@@ -147,7 +147,7 @@ def test_synth_refuses_a_created_secret_whose_deployed_generator_is_unknown(
     with an earlier generator, and only the deployed template says which."""
     path = secret_names_file(config_path)
     if record == "names-only":
-        names = {e: s["create"]["secretName"] for e, s in _created(config_path).items()}
+        names = _names(config_path)
         path.write_text(json.dumps({"secretNames": names}))
     before = path.read_bytes() if path.exists() else None
     with pytest.raises(ConfigError) as info:
@@ -159,9 +159,10 @@ def test_synth_refuses_a_created_secret_whose_deployed_generator_is_unknown(
     assert (path.read_bytes() if path.exists() else None) == before  # nothing recorded
 
 
-def _created(config_path: Path) -> dict[str, Any]:
+def _names(config_path: Path) -> dict[str, str]:
+    """Entry -> secretName of every secret the configuration creates."""
     raw = json.loads(config_path.read_text())
-    return {s["name"]: s for s in raw["rotation"]["secrets"] if "create" in s}
+    return {s["name"]: s["create"]["secretName"] for s in raw["rotation"]["secrets"] if "create" in s}
 
 
 def test_the_earlier_generators_are_recorded_from_the_deployed_stack_and_kept_verbatim(
@@ -173,7 +174,7 @@ def test_the_earlier_generators_are_recorded_from_the_deployed_stack_and_kept_ve
     assert "payments-app: deployed, earlier generator kept verbatim" in out
     record = _record(config_path)
     assert record.generators == {entry: _earlier(entry) for entry in ENTRIES}
-    assert record.names == {e: s["create"]["secretName"] for e, s in _created(config_path).items()}
+    assert record.names == _names(config_path)
 
     template = _synth(config_path, nag=True)  # reads the record only (no AWS call); cdk-nag passes
     assert deployed.calls == ["DescribeStacks", "GetTemplate"]
@@ -207,22 +208,24 @@ def test_a_stack_holding_no_secret_records_this_apps_generator(
     out = record_created_secrets.record_from_deployed(str(config_path), session=session, not_deployed=False)
     assert deployed.calls == ["DescribeStacks"]
     assert "payments-app: not deployed yet" in out
-    assert _record(config_path).generators == dict.fromkeys(ENTRIES, PASSWORD_ONLY)
-    assert all(g == PASSWORD_ONLY for g in _generators(_synth(config_path)).values())
+    assert _record(config_path).generators == dict.fromkeys(ENTRIES, PASSWORD_ONLY_GENERATOR)
+    assert all(g == PASSWORD_ONLY_GENERATOR for g in _generators(_synth(config_path)).values())
 
 
 def test_a_stack_deployed_by_this_version_is_recorded_as_it_is(config_path: Path, aws: Any) -> None:
     """A secret deployed later than the earlier template (password-only), and one the stack does not
     hold yet: both get this app's generator; only what the template says is believed."""
     template = json.loads(json.dumps(EARLIER))
-    template["Resources"][ENTRIES["payments-app"]]["Properties"]["GenerateSecretString"] = PASSWORD_ONLY
+    template["Resources"][ENTRIES["payments-app"]]["Properties"]["GenerateSecretString"] = (
+        PASSWORD_ONLY_GENERATOR
+    )
     del template["Resources"][ENTRIES["reports-app"]]
     session, _ = aws(template=template)
     record_created_secrets.record_from_deployed(str(config_path), session=session, not_deployed=False)
     assert _record(config_path).generators == {
         "payments-master": _earlier("payments-master"),
-        "payments-app": PASSWORD_ONLY,
-        "reports-app": PASSWORD_ONLY,
+        "payments-app": PASSWORD_ONLY_GENERATOR,
+        "reports-app": PASSWORD_ONLY_GENERATOR,
     }
 
 
@@ -235,7 +238,7 @@ def test_not_deployed_makes_no_aws_call(config_path: Path, aws: Any) -> None:
     session.events.register("before-call.*.*", no_call)
     record_created_secrets.record_from_deployed(str(config_path), session=session, not_deployed=True)
     assert deployed.calls == []
-    assert _record(config_path).generators == dict.fromkeys(ENTRIES, PASSWORD_ONLY)
+    assert _record(config_path).generators == dict.fromkeys(ENTRIES, PASSWORD_ONLY_GENERATOR)
 
 
 @pytest.mark.parametrize(
@@ -288,7 +291,7 @@ def test_a_new_entry_of_a_kept_record_gets_this_apps_generator_and_a_removed_one
     assert generators == {
         "payments-master": _earlier("payments-master"),
         "payments-app": _earlier("payments-app"),
-        "reports-app2": PASSWORD_ONLY,
+        "reports-app2": PASSWORD_ONLY_GENERATOR,
     }
 
 
@@ -483,7 +486,7 @@ def test_check_finds_a_record_that_would_regenerate_a_deployed_password(
     if record == "not-deployed":
         record_created_secrets.record_from_deployed(str(config_path), not_deployed=True)
     else:
-        names = {e: s["create"]["secretName"] for e, s in _created(config_path).items()}
+        names = _names(config_path)
         path.write_text(json.dumps({"secretNames": names}))
     content = path.read_bytes()
     assert record_created_secrets.main(["--config", str(config_path), "--check"], session=session) == 4
