@@ -60,7 +60,7 @@ _UNSETTLED = ("_IN_PROGRESS", "_FAILED")
 _NOTHING_DEPLOYED = {"ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS", "DELETE_COMPLETE"}
 
 
-def record_file(config_path: str | Path) -> Path:
+def secret_names_file(config_path: str | Path) -> Path:
     """Where the created secrets of the configuration file ``config_path`` are recorded."""
     p = Path(config_path)
     return p.with_name(f"{p.stem}.secret-names.json")

@@ -27,8 +27,8 @@ from infra.created_secrets import (
     DeployedReadError,
     check_names,
     deployed_generators,
-    record_file,
     resolve_generators,
+    secret_names_file,
     updated,
 )
 from infra.secret_fields import PASSWORD_ONLY_GENERATOR
@@ -51,7 +51,7 @@ def read_deployed(
     """The configuration, its record, and what its deployed rotation stack holds (nothing read from
     AWS when ``not_deployed``)."""
     config = load_config(config_path)
-    path = record_file(config_path)
+    path = secret_names_file(config_path)
     record = CreatedSecretsRecord.load(path)
     check_names(config, record, path)
     stack_name = stack_names(config)[0]

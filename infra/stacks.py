@@ -42,6 +42,7 @@ from infra import config_schema as schema
 from infra import created_secrets, readonly_role
 from infra.alerts import OperationsAlerts
 from infra.config import DeploymentConfig
+from infra.created_secrets import secret_names_file
 from infra.dashboard import ReplicationDashboard, RotationDashboard
 from infra.grants import grant_replica_key
 from infra.nag import acknowledge, nag_resource
@@ -472,10 +473,6 @@ def reconcile_state_parameter(stage: str) -> str:
 
 def replication_stack_name(stage: str, source_region: str) -> str:
     return f"ParameterReplication-{stage}-{source_region}"
-
-
-#: Where a configuration's created secrets are recorded (names and generators; ``infra.created_secrets``).
-secret_names_file = created_secrets.record_file
 
 
 def add_stacks(
